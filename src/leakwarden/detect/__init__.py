@@ -1,0 +1,1 @@
+"""Recognising personal information in text: type definitions, validators, the one-pass engine."""
