@@ -62,6 +62,13 @@ class ScanResult:
     containers_scanned: int = 0
     bytes_scanned: int = 0
     rows_scanned: int = 0
+    # Containers (tables, files) this run read, with or without findings.  The store marks an
+    # entry it knew in one of these, and did not see again, as no longer active.  Empty: only
+    # the containers named by ``entries`` count as read.
+    containers: list[str] = field(default_factory=list)
+    # When the scan ran (timezone-aware); the store uses "now" when these are None.
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,244 @@
+"""Where the store lives and how to reach it: URLs, engines, migrations.
+
+SQLite file in the working folder by default (``leakwarden.db``), PostgreSQL through psycopg 3 by
+URL.  Every URL that reaches a message, a log line or an inventory record goes through
+:func:`redact_url` first: passwords never leave this module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+
+ENV_URL = "LEAKWARDEN_DB_URL"
+DEFAULT_SQLITE_FILE = "leakwarden.db"
+# How long a PostgreSQL connection attempt may take before the store gives up (seconds), unless
+# the URL says otherwise with ``?connect_timeout=``.
+PG_CONNECT_TIMEOUT = 10
+# How long a SQLite writer waits for another writer's lock before failing (milliseconds).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passfile", "sslkey"})
+_PG_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg"}
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; the message is safe to show (no secrets)."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot be reached or refused the connection.  The message names the host and
+    port (or the SQLite file) and never the password."""
+
+
+def default_url() -> str:
+    """``$LEAKWARDEN_DB_URL`` if set, else a SQLite file ``leakwarden.db`` in the working
+    folder (made absolute so that a later ``chdir`` does not move the store)."""
+    env = os.environ.get(ENV_URL, "").strip()
+    if env:
+        return env
+    return f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+
+
+def normalize_url(url: str) -> str:
+    """Map plain PostgreSQL URLs (``postgres://``, ``postgresql://``) to the psycopg 3 driver;
+    leave every other URL as it is."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (in the authority or the query string); anything that is not
+    a URL (a directory path) comes back unchanged.
+
+    >>> redact_url("postgresql://app:s3cret@db.example:5432/crm")
+    'postgresql://app@db.example:5432/crm'
+    """
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # Unparseable (e.g. a bad IPv6 literal): drop everything between "//" and the last "@".
+        return re.sub(r"//[^/]*@", "//", url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{hostport}" if user else hostport
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if k.lower() not in _SECRET_QUERY_KEYS]
+        if len(kept) != len(pairs):
+            query = urlencode(kept)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def describe_target(url: str | URL) -> str:
+    """Where a URL points, for people: ``host:port/database`` or the SQLite file; no password."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url) if isinstance(url, str) else url
+    if u.get_backend_name() == "sqlite":
+        return (
+            f"SQLite file {u.database}"
+            if u.database not in (None, "", ":memory:")
+            else ("SQLite in memory")
+        )
+    host = u.host or "localhost (unix socket)"
+    port = u.port or _default_port(u.get_backend_name())
+    return f"{host}:{port}/{u.database or ''}"
+
+
+def _default_port(backend: str) -> int | str:
+    return {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(backend, "?")
+
+
+def make_engine(url: str | None = None, *, check: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (default :func:`default_url`).
+
+    SQLite: WAL journal, foreign keys enforced, a busy timeout, and real ``BEGIN`` transactions
+    (the stdlib driver's own transaction handling is switched off, as SQLAlchemy's docs advise).
+    PostgreSQL: psycopg 3, with a connect timeout.  With ``check`` (default) one connection is
+    opened at once so that an unreachable database fails here, with
+    :class:`DatabaseUnavailable` naming host and port, rather than somewhere later.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    raw = normalize_url(url if url is not None else default_url())
+    try:
+        u = make_url(raw)
+    except ArgumentError:
+        raise StoreError(f"not a database URL: {redact_url(raw)!r}") from None
+    backend = u.get_backend_name()
+    if backend == "postgresql":
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        if "connect_timeout" not in u.query:
+            connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT)
+        kwargs["connect_args"] = connect_args
+        kwargs.setdefault("pool_pre_ping", True)
+    try:
+        engine = create_engine(u, **kwargs)
+    except Exception as exc:  # missing driver, bad option: say which URL, never the password
+        raise StoreError(f"cannot create an engine for {redact_url(raw)}: {exc}") from None
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    if check:
+        check_connection(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    from sqlalchemy import event
+
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy (through the "begin" hook below) decide where transactions start.
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cur.close()
+
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+
+
+def check_connection(engine: Engine) -> None:
+    """Open and close one connection; :class:`DatabaseUnavailable` (host, port, reason; no
+    password) when that fails."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot reach the database at {describe_target(engine.url)}: "
+            f"{_safe_reason(exc, engine.url)}"
+        ) from None
+
+
+def _safe_reason(exc: BaseException, url: URL) -> str:
+    """The driver's own message (its first line), with the password cut out should it appear."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return reason
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this package."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships at least one migration
+        raise StoreError("no migrations shipped with leakwarden.store")
+    return head
+
+
+def upgrade(target: str | Engine | None = None, revision: str = "head") -> None:
+    """Migrate the database at ``target`` (a URL, default :func:`default_url`, or an engine) to
+    ``revision`` (default the newest).  Safe to run again: an up-to-date database is left as it
+    is."""
+    _run_alembic(target, "upgrade", revision)
+
+
+def downgrade(target: str | Engine | None, revision: str) -> None:
+    """Migrate down to ``revision`` (``"base"`` drops every table the store made)."""
+    _run_alembic(target, "downgrade", revision)
+
+
+def _run_alembic(target: str | Engine | None, action: str, revision: str) -> None:
+    from alembic import command
+    from sqlalchemy.engine import Engine as _Engine
+
+    engine = target if isinstance(target, _Engine) else make_engine(target)
+    cfg = _alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            getattr(command, action)(cfg, revision)
+    finally:
+        if not isinstance(target, _Engine):
+            engine.dispose()
+
+
+def current_revision(target: str | Engine | None = None) -> str | None:
+    """The migration the database is at, or ``None`` for a database the store never touched."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.engine import Engine as _Engine
+
+    engine = target if isinstance(target, _Engine) else make_engine(target)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        if not isinstance(target, _Engine):
+            engine.dispose()

@@ -1,0 +1,362 @@
+"""The discovery inventory: record scan results, read the current state, compare runs.
+
+``InventoryRepo`` is the only code that reads or writes the inventory tables.  It takes and hands
+back the plain records of :mod:`leakwarden.store.records`.  It never adds personal values of its
+own: evidence is stored as the scanner gave it (with masked examples).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from leakwarden.store.db import StoreError, redact_url
+from leakwarden.store.models import (
+    InventoryRow,
+    Observation,
+    ScannedContainer,
+    ScanProblemRow,
+    ScanRun,
+)
+from leakwarden.store.records import (
+    InventoryChange,
+    InventoryEntry,
+    Location,
+    ScanProblem,
+    ScanResult,
+    SourceKind,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+# A confidence that moves by at least this much between two runs is reported as "changed";
+# smaller moves are sampling noise.
+CONFIDENCE_CHANGE = 0.05
+# Two scans of one source recorded at the same moment may both try to insert the same new
+# inventory row; the loser retries this many times (it then updates the winner's row).
+_RECORD_ATTEMPTS = 3
+
+_Key = tuple[str, str, str]  # (container, field, pi_type)
+
+
+class UnknownRun(StoreError, LookupError):
+    """A run id or source the store has no scan run for."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One recorded scan run."""
+
+    id: int
+    source: str
+    source_kind: SourceKind
+    started_at: datetime
+    finished_at: datetime | None
+    containers_scanned: int
+    bytes_scanned: int
+    rows_scanned: int
+    status: str  # "complete", or "partial" when the run reported problems
+    problems: int
+
+
+class InventoryRepo:
+    """Reads and writes the discovery inventory in the database behind ``engine`` (migrated to
+    head with :func:`leakwarden.store.db.upgrade`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record_scan(self, result: ScanResult) -> int:
+        """Store one scan in one transaction and return its run id.
+
+        Entries are upserted on (source, container, field, type): ``first_seen`` is kept,
+        ``last_seen`` and the figures are updated and the entry is active again.  An active entry
+        whose container this run read (``result.containers`` plus the containers of
+        ``result.entries``) but where this run did not find it becomes inactive.  A container
+        with a reported problem counts as not fully read: nothing in it is deactivated.
+        """
+        source = redact_url(result.source)
+        _check_entries(source, result.entries)
+        now = datetime.now(UTC)
+        started = _aware(result.started_at, "started_at") or now
+        finished = _aware(result.finished_at, "finished_at") or now
+        for attempt in range(_RECORD_ATTEMPTS):
+            try:
+                return self._record(result, source, started, finished)
+            except IntegrityError:
+                if attempt == _RECORD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record(
+        self, result: ScanResult, source: str, started: datetime, finished: datetime
+    ) -> int:
+        problem_containers = {p.location.container for p in result.problems}
+        read = (set(result.containers) | {e.location.container for e in result.entries}) - (
+            problem_containers
+        )
+        if result.entries:
+            kind = SourceKind(result.entries[0].source_kind)
+        else:
+            kind = SourceKind.DATABASE if "://" in source else SourceKind.FILE
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            # The first statement writes, so that SQLite takes its write lock at once.
+            run = ScanRun(
+                source=source,
+                source_kind=str(kind),
+                started_at=started,
+                finished_at=finished,
+                containers_scanned=result.containers_scanned,
+                bytes_scanned=result.bytes_scanned,
+                rows_scanned=result.rows_scanned,
+                status="partial" if result.problems else "complete",
+            )
+            session.add(run)
+            session.flush()
+            known: dict[_Key, InventoryRow] = {
+                (r.container, r.field, r.pi_type): r
+                for r in session.scalars(select(InventoryRow).where(InventoryRow.source == source))
+            }
+            seen: list[tuple[InventoryRow, InventoryEntry]] = []
+            for entry in result.entries:
+                key = _key(entry)
+                row = known.get(key)
+                if row is None:
+                    row = InventoryRow(
+                        source=source,
+                        container=key[0],
+                        field=key[1],
+                        pi_type=key[2],
+                        first_seen=finished,
+                    )
+                    session.add(row)
+                    known[key] = row
+                row.source_kind = str(entry.source_kind)
+                row.sensitivity = str(entry.sensitivity)
+                row.confidence = float(entry.confidence)
+                row.evidence = dict(entry.evidence)
+                row.rows_scanned = entry.rows_scanned
+                row.rows_total = entry.rows_total
+                row.last_seen = finished
+                row.last_run_id = run.id
+                row.active = True
+                seen.append((row, entry))
+            session.flush()
+            session.add_all(
+                Observation(
+                    run_id=run.id,
+                    inventory_id=row.id,
+                    sensitivity=row.sensitivity,
+                    confidence=row.confidence,
+                    evidence=row.evidence,
+                    rows_scanned=row.rows_scanned,
+                    rows_total=row.rows_total,
+                )
+                for row, _entry in seen
+            )
+            seen_keys = {_key(e) for _row, e in seen}
+            for key, row in known.items():
+                if key not in seen_keys and key[0] in read and row.active:
+                    row.active = False
+            # Only containers that hold or held inventory rows matter to a later diff.
+            known_containers = {key[0] for key in known}
+            session.add_all(
+                ScannedContainer(run_id=run.id, container=c)
+                for c in sorted(read & known_containers)
+            )
+            session.add_all(
+                ScanProblemRow(
+                    run_id=run.id,
+                    source=redact_url(p.location.source),
+                    container=p.location.container,
+                    field=p.location.field,
+                    problem=p.problem,
+                    position=p.position,
+                )
+                for p in result.problems
+            )
+            return run.id
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def latest(self, source: str | None = None) -> list[InventoryEntry]:
+        """The active inventory (of one source, or of all), ordered by location and type."""
+        stmt = select(InventoryRow).where(InventoryRow.active.is_(True))
+        if source is not None:
+            stmt = stmt.where(InventoryRow.source == redact_url(source))
+        stmt = stmt.order_by(
+            InventoryRow.source, InventoryRow.container, InventoryRow.field, InventoryRow.pi_type
+        )
+        with Session(self.engine) as session:
+            return [_entry(row) for row in session.scalars(stmt)]
+
+    def runs(self, source: str | None = None) -> list[RunSummary]:
+        """Recorded runs (of one source, or of all), oldest first."""
+        problems = (
+            select(ScanProblemRow.run_id, func.count().label("n"))
+            .group_by(ScanProblemRow.run_id)
+            .subquery()
+        )
+        stmt = select(ScanRun, func.coalesce(problems.c.n, 0)).outerjoin(
+            problems, problems.c.run_id == ScanRun.id
+        )
+        if source is not None:
+            stmt = stmt.where(ScanRun.source == redact_url(source))
+        with Session(self.engine) as session:
+            return [
+                RunSummary(
+                    id=run.id,
+                    source=run.source,
+                    source_kind=SourceKind(run.source_kind),
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
+                    containers_scanned=run.containers_scanned,
+                    bytes_scanned=run.bytes_scanned,
+                    rows_scanned=run.rows_scanned,
+                    status=run.status,
+                    problems=int(n),
+                )
+                for run, n in session.execute(stmt.order_by(ScanRun.id))
+            ]
+
+    def problems(self, run_id: int) -> list[ScanProblem]:
+        """What run ``run_id`` could not read, in the order the scan reported it."""
+        with Session(self.engine) as session:
+            if session.get(ScanRun, run_id) is None:
+                raise UnknownRun(f"no scan run with id {run_id}")
+            rows = session.scalars(
+                select(ScanProblemRow)
+                .where(ScanProblemRow.run_id == run_id)
+                .order_by(ScanProblemRow.id)
+            )
+            return [
+                ScanProblem(
+                    location=Location(p.source, p.container, p.field),
+                    problem=p.problem,
+                    position=p.position,
+                )
+                for p in rows
+            ]
+
+    def diff(
+        self, source: str, old_run: int | None = None, new_run: int | None = None
+    ) -> list[InventoryChange]:
+        """What changed in ``source`` from ``old_run`` to ``new_run``.
+
+        Default: the last two runs of the source (with one run only, everything it found is
+        ``added``).  ``added``: seen in the new run, not in the old.  ``removed``: seen in the old
+        run, not in the new although the new run read its container.  ``changed``: seen in both
+        with another sensitivity or a confidence moved by at least ``CONFIDENCE_CHANGE``.
+        """
+        source = redact_url(source)
+        with Session(self.engine) as session:
+            ids = list(
+                session.scalars(
+                    select(ScanRun.id).where(ScanRun.source == source).order_by(ScanRun.id)
+                )
+            )
+            if not ids:
+                raise UnknownRun(f"no scan runs recorded for source {source}")
+            new_id = ids[-1] if new_run is None else new_run
+            if new_id not in ids:
+                raise UnknownRun(f"run {new_id} is not a scan of {source}")
+            if old_run is None:
+                earlier = [i for i in ids if i < new_id]
+                old_id = earlier[-1] if earlier else None
+            else:
+                if old_run not in ids:
+                    raise UnknownRun(f"run {old_run} is not a scan of {source}")
+                old_id = old_run
+            new_seen = self._observed(session, new_id)
+            old_seen = self._observed(session, old_id) if old_id is not None else {}
+            reread = set(
+                session.scalars(
+                    select(ScannedContainer.container).where(ScannedContainer.run_id == new_id)
+                )
+            )
+        changes: list[InventoryChange] = []
+        for key, entry in new_seen.items():
+            before = old_seen.get(key)
+            if before is None:
+                changes.append(InventoryChange("added", entry))
+            elif entry.sensitivity != before.sensitivity or (
+                abs(entry.confidence - before.confidence) >= CONFIDENCE_CHANGE
+            ):
+                changes.append(InventoryChange("changed", entry, previous=before))
+        for key, entry in old_seen.items():
+            if key not in new_seen and key[0] in reread:
+                changes.append(InventoryChange("removed", entry))
+        changes.sort(key=lambda c: (*_key(c.entry), c.kind))
+        return changes
+
+    @staticmethod
+    def _observed(session: Session, run_id: int) -> dict[_Key, InventoryEntry]:
+        stmt = (
+            select(InventoryRow, Observation)
+            .join(Observation, Observation.inventory_id == InventoryRow.id)
+            .where(Observation.run_id == run_id)
+        )
+        out: dict[_Key, InventoryEntry] = {}
+        for row, obs in session.execute(stmt).tuples():
+            out[(row.container, row.field, row.pi_type)] = _entry(row, obs)
+        return out
+
+
+def _key(entry: InventoryEntry) -> _Key:
+    return (entry.location.container, entry.location.field, entry.pi_type)
+
+
+def _entry(row: InventoryRow, obs: Observation | None = None) -> InventoryEntry:
+    """A record from a stored row, with the figures of one run's observation if given."""
+    fig: InventoryRow | Observation = obs if obs is not None else row
+    return InventoryEntry(
+        location=Location(row.source, row.container, row.field),
+        pi_type=row.pi_type,
+        sensitivity=fig.sensitivity,
+        confidence=fig.confidence,
+        evidence=dict(fig.evidence),
+        rows_scanned=fig.rows_scanned,
+        rows_total=fig.rows_total,
+        source_kind=SourceKind(row.source_kind),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+    )
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"ScanResult.{name} is a naive datetime; give it a time zone (UTC)")
+    return value
+
+
+def _check_entries(source: str, entries: Iterable[InventoryEntry]) -> None:
+    """Refuse, before writing anything, entries that belong elsewhere, repeat a (location,
+    type) or carry evidence that is not JSON."""
+    seen: set[_Key] = set()
+    for n, entry in enumerate(entries):
+        where = f"entry {n} ({entry.location.container}/{entry.location.field}, {entry.pi_type})"
+        if redact_url(entry.location.source) != source:
+            raise ValueError(
+                f"{where}: source {redact_url(entry.location.source)!r} is not the scan's "
+                f"source {source!r}"
+            )
+        key = _key(entry)
+        if key in seen:
+            raise ValueError(f"{where}: the same location and type appears twice in one scan")
+        seen.add(key)
+        if not 0.0 <= entry.confidence <= 1.0:
+            raise ValueError(f"{where}: confidence {entry.confidence} is outside 0..1")
+        try:
+            json.dumps(entry.evidence, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: evidence is not plain JSON: {exc}") from None
