@@ -1,0 +1,192 @@
+"""Readers for the two labelled corpora the name/address model learns from, and the held-out split.
+
+Both readers turn their corpus into :class:`Example` records: a text plus its ``PER``/``ADDR``
+spans as end-exclusive character offsets.  Malformed input raises :class:`CorpusError` naming the
+file and line; nothing is skipped silently.
+
+* CLUENER2020 (``cluener/train.json``): pretty-printed JSON objects one after another;
+  ``label[class][entity] = [[start, end], ...]`` with ``end`` INCLUSIVE.  ``name`` -> ``PER``,
+  ``address`` -> ``ADDR``; the other eight classes are plain text for this model.
+* The NAACL 2019 Chinese address corpus (``cn-address/train.txt``): one token per line with a BIO
+  component label, blank line between addresses.  The whole address is one ``ADDR`` span.  Its
+  ``person`` component is, per the corpus' annotation guide, "name of a company or company
+  representative" (in practice shop names such as 菜鸟驿站), so it is part of the address and is
+  never a person name here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PER = "PER"
+ADDR = "ADDR"
+TAGS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ADDR", "I-ADDR")
+
+CLUENER_CLASSES = {"name": PER, "address": ADDR}
+
+
+class CorpusError(ValueError):
+    """A corpus file does not have the promised shape (the message names file and line)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    label: str
+    start: int
+    end: int  # exclusive
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    spans: tuple[Span, ...]
+    source: str  # "cluener", "cn-address", "synthetic-zh", ...
+    # Components of a cn-address record (label, start, end), used for gazetteers; else empty.
+    parts: tuple[Span, ...] = ()
+
+
+def bio_tags(example: Example) -> list[str]:
+    """One BIO tag per character of ``example.text``."""
+    tags = ["O"] * len(example.text)
+    for span in example.spans:
+        tags[span.start] = "B-" + span.label
+        for i in range(span.start + 1, span.end):
+            tags[i] = "I-" + span.label
+    return tags
+
+
+def spans_from_tags(tags: Sequence[str]) -> list[Span]:
+    """Spans of a BIO tag sequence; a stray ``I-X`` opens a new span (crfsuite rarely emits one)."""
+    spans: list[Span] = []
+    label = ""
+    start = 0
+    for i, tag in enumerate(tags):
+        if tag == "O" or tag.startswith("B-") or (tag.startswith("I-") and tag[2:] != label):
+            if label:
+                spans.append(Span(label, start, i))
+                label = ""
+            if tag != "O":
+                label, start = tag[2:], i
+    if label:
+        spans.append(Span(label, start, len(tags)))
+    return spans
+
+
+def _line_of(raw: str, pos: int) -> int:
+    return raw.count("\n", 0, pos) + 1
+
+
+def read_cluener(path: Path) -> list[Example]:
+    """Read CLUENER's concatenated JSON objects (or JSON lines) into examples."""
+    raw = path.read_text(encoding="utf-8")
+    decoder = json.JSONDecoder()
+    examples: list[Example] = []
+    pos = 0
+    n = len(raw)
+    while True:
+        while pos < n and raw[pos].isspace():
+            pos += 1
+        if pos >= n:
+            break
+        line = _line_of(raw, pos)
+        try:
+            obj, pos = decoder.raw_decode(raw, pos)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(
+                f"{path}:{_line_of(raw, exc.pos)}: not valid JSON: {exc.msg}"
+            ) from exc
+        examples.append(_cluener_example(obj, path, line))
+    return examples
+
+
+def _cluener_example(obj: object, path: Path, line: int) -> Example:
+    where = f"{path}:{line}"
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        raise CorpusError(f"{where}: expected an object with a string 'text'")
+    text: str = obj["text"]
+    labels = obj.get("label", {})
+    if not isinstance(labels, dict):
+        raise CorpusError(f"{where}: 'label' must be an object")
+    spans: list[Span] = []
+    for cls, entities in labels.items():
+        if cls not in CLUENER_CLASSES:
+            continue
+        if not isinstance(entities, dict):
+            raise CorpusError(f"{where}: label '{cls}' must map entity -> offsets")
+        for entity, offsets in entities.items():
+            for pair in offsets:
+                if not (isinstance(pair, list) and len(pair) == 2):
+                    raise CorpusError(f"{where}: bad offsets {pair!r} for {entity!r}")
+                start, end_incl = int(pair[0]), int(pair[1])
+                if text[start : end_incl + 1] != entity:
+                    raise CorpusError(
+                        f"{where}: span [{start}, {end_incl}] is {text[start : end_incl + 1]!r}, "
+                        f"not {entity!r} (CLUENER ends are inclusive)"
+                    )
+                spans.append(Span(CLUENER_CLASSES[cls], start, end_incl + 1))
+    spans.sort(key=lambda s: (s.start, s.end))
+    for a, b in itertools.pairwise(spans):
+        if b.start < a.end:
+            raise CorpusError(f"{where}: overlapping name/address spans {a} and {b}")
+    return Example(text, tuple(spans), "cluener")
+
+
+def read_cn_address(path: Path) -> list[Example]:
+    """Read the BIO address corpus; each blank-line separated block is one address."""
+    examples: list[Example] = []
+    tokens: list[str] = []
+    parts: list[Span] = []
+    offset = 0
+
+    def flush() -> None:
+        nonlocal tokens, parts, offset
+        if tokens:
+            text = "".join(tokens)
+            examples.append(Example(text, (Span(ADDR, 0, len(text)),), "cn-address", tuple(parts)))
+        tokens, parts, offset = [], [], 0
+
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                flush()
+                continue
+            token, sep, tag = line.rpartition(" ")
+            if not sep or not token or not (tag.startswith(("B-", "I-")) or tag == "O"):
+                raise CorpusError(f"{path}:{lineno}: expected '<token> <BIO tag>', got {line!r}")
+            if tag.startswith("B-") or tag == "O" or not parts or parts[-1].label != tag[2:]:
+                if tag != "O":
+                    parts.append(Span(tag[2:], offset, offset + len(token)))
+            else:
+                parts[-1] = Span(parts[-1].label, parts[-1].start, offset + len(token))
+            tokens.append(token)
+            offset += len(token)
+    flush()
+    return examples
+
+
+def is_held_out(text: str, percent: int = 10) -> bool:
+    """Deterministic split by content: the same text always lands on the same side."""
+    digest = hashlib.sha1(text.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent
+
+
+def split(examples: Iterable[Example], percent: int = 10) -> tuple[list[Example], list[Example]]:
+    """(train, test): ``percent`` % of the examples, chosen by a hash of the text, are held out."""
+    train: list[Example] = []
+    test: list[Example] = []
+    for ex in examples:
+        (test if is_held_out(ex.text, percent) else train).append(ex)
+    return train, test
+
+
+def iter_spans_text(examples: Iterable[Example], label: str) -> Iterator[str]:
+    for ex in examples:
+        for span in ex.spans:
+            if span.label == label:
+                yield ex.text[span.start : span.end]

@@ -1,0 +1,191 @@
+"""Latin-script person names and postal addresses by gazetteer + rules (no corpus to learn from).
+
+Names: runs of two or three capitalised words, kept when the first word is a known given name and
+the last a known family name (lists built from Faker's en_US/en_GB providers at training time and
+shipped as package data), or when one of them is known and a context word stands right before
+(``Name:``, ``Dear``, ``Mr.``, ``Customer``, ``Recipient`` ...); ``Mr./Ms./Dr. Surname`` alone
+counts too.  Addresses: US street lines (``123 Main St, Apt 4, Springfield, IL 62704``), with a
+street-suffix list, and UK lines ending in a postcode (``10 Downing Street, London SW1A 2AA``).
+All of it is plain ``re``; no model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+US_STATES = _words(
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "
+    "NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP AA AE AP"
+)
+
+STREET_ABBREVIATIONS = _words(
+    "St Ave Av Rd Blvd Dr Ln Ct Pl Ter Pkwy Cir Hwy Sq Trl Way Pike Row Walk Close Crescent Mews "
+    "Gardens Grove Hill Road Street Lane Drive Avenue Court Place Terrace Square"
+)
+
+# Capitalised words that open a run but are not names (titles and context words are handled too).
+_NOT_NAMES = frozenset(
+    _words(
+        "The A An And Or Of In On At To For From By With Dear Mr Mrs Ms Miss Mx Dr Prof Sir Madam "
+        "Name Names Customer Client Recipient Contact Attn Attention Signed Regards Sincerely Best "
+        "Kind Warm Thanks Thank Hello Hi Hey Yesterday Today Tomorrow Please Ship Bill Billing "
+        "Shipping Address Order Payment Employee Patient User Cardholder Holder Consignee Sender "
+        "Applicant Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March "
+        "April May June July August September October November December Street Road Avenue Main "
+        "North South East West New Old Great Saint St Mount Lake Port Fort Apt Suite Unit Flat "
+        "INFO WARN ERROR DEBUG Your Our Their His Her We You They He She It This That These Those"
+    )
+)
+
+_TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam)\.?"
+_CONTEXT_RE = re.compile(
+    r"(?:\b(?:full\s+name|name|dear|customer|client|recipient|contact|attn|attention|signed|"
+    r"regards|sincerely|from|to|cardholder|card\s+holder|employee|patient|holder|consignee|"
+    r"sender|applicant|user|passenger|guest|tenant|owner|by)|" + _TITLES + r")[\s.:,=\"'-]*$",
+    re.IGNORECASE,
+)
+_LABEL_CONTEXT_RE = re.compile(
+    r"\b(?:full\s+name|name|recipient|cardholder|consignee|customer\s+name)\s*[:=]\s*[\"']?$",
+    re.IGNORECASE,
+)
+
+_WORD = r"[A-Z][a-z]*(?:['-]?[A-Z][a-z]+)*(?<=[a-z])"
+_RUN_RE = re.compile(rf"\b{_WORD}(?:[ \t]+(?:{_WORD}|[A-Z]\.))*[ \t]+{_WORD}\b|\b{_WORD}\b")
+_WORD_RE = re.compile(rf"{_WORD}|[A-Z]\.")
+_TITLE_BEFORE_RE = re.compile(_TITLES + r"[ \t]+$")
+
+_UK_POSTCODE = r"(?:GIR ?0AA|[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2})"
+_CAP_WORDS = r"[A-Z][A-Za-z'.-]+(?:[ \t]+[A-Z][A-Za-z'.-]+){0,3}"
+_SEP = r"(?:,[ \t]*\n?[ \t]*|[ \t]*\n[ \t]*|[ \t]+)"
+
+
+@dataclass(frozen=True)
+class LatinSpan:
+    type: str  # "person_name" | "address"
+    start: int
+    end: int
+    score: float
+
+
+class LatinRules:
+    """Gazetteer + regular expressions for English-style names and addresses."""
+
+    def __init__(
+        self,
+        first_names: Iterable[str],
+        last_names: Iterable[str],
+        street_suffixes: Iterable[str],
+    ) -> None:
+        self.first = frozenset(first_names)
+        self.last = frozenset(last_names)
+        suffixes = sorted(set(street_suffixes) | set(STREET_ABBREVIATIONS), key=len, reverse=True)
+        suffix_alt = "|".join(re.escape(s) for s in suffixes)
+        states = "|".join(US_STATES)
+        secondary = (
+            r"(?:,?[ \t]+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Floor|Fl\.?|Room|Rm\.?|#)"
+            r"[ \t]*[\w-]+)?"
+        )
+        city_state_zip = (
+            rf"(?:{_SEP}[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){{0,2}},?[ \t]+(?:{states})[ \t]+"
+            r"\d{5}(?:-\d{4})?)?"
+        )
+        self._us_re = re.compile(
+            r"\b\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z][A-Za-z'-]+\.?[ \t]+){1,3}"
+            rf"(?:{suffix_alt})\b\.?" + secondary + city_state_zip
+        )
+        self._city_zip_re = re.compile(
+            rf"\b[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){{0,2}},[ \t]+(?:{states})[ \t]+"
+            r"\d{5}(?:-\d{4})?\b"
+        )
+        self._uk_re = re.compile(
+            r"(?:\b(?:Flat|Studio|Apartment|Unit)[ \t]+\d+[A-Za-z]?" + _SEP + r")?"
+            r"(?:\b\d{1,5}[A-Za-z]?[ \t]+)?\b" + _CAP_WORDS + rf"(?:{_SEP}{_CAP_WORDS}){{0,2}}"
+            rf",?[ \t]*\n?[ \t]*\b{_UK_POSTCODE}\b"
+        )
+
+    # -- names ------------------------------------------------------------------------------
+    def _names(self, text: str) -> list[LatinSpan]:
+        out: list[LatinSpan] = []
+        for run in _RUN_RE.finditer(text):
+            words = [
+                (m.start() + run.start(), m.end() + run.start(), m.group())
+                for m in _WORD_RE.finditer(run.group())
+            ]
+            while words and words[0][2].rstrip(".") in _NOT_NAMES:
+                words.pop(0)
+            while words and (words[-1][2].endswith(".") or words[-1][2] in _NOT_NAMES):
+                words.pop()
+            if not words:
+                continue
+            start = words[0][0]
+            before = text[max(0, start - 40) : start]
+            context = _CONTEXT_RE.search(before) is not None
+            if len(words) == 1:
+                word = words[0][2]
+                if _TITLE_BEFORE_RE.search(before) and (word in self.last or word in self.first):
+                    out.append(LatinSpan("person_name", start, words[0][1], 0.75))
+                continue
+            words = words[:3]
+            first, last = words[0][2], words[-1][2]
+            known_first = first in self.first
+            known_last = last in self.last
+            if known_first and known_last:
+                score = 0.95 if context else 0.85
+            elif (known_first or known_last) and context:
+                score = 0.75
+            elif _LABEL_CONTEXT_RE.search(before):
+                score = 0.6
+            else:
+                continue
+            out.append(LatinSpan("person_name", start, words[-1][1], score))
+        return out
+
+    # -- addresses --------------------------------------------------------------------------
+    def _addresses(self, text: str) -> list[LatinSpan]:
+        found: list[LatinSpan] = []
+        for m in self._us_re.finditer(text):
+            full = m.group().count(",") >= 1 and re.search(r"\d{5}", m.group()[3:]) is not None
+            found.append(LatinSpan("address", m.start(), m.end(), 0.9 if full else 0.75))
+        for m in self._uk_re.finditer(text):
+            found.append(LatinSpan("address", m.start(), m.end(), 0.85))
+        for m in self._city_zip_re.finditer(text):
+            found.append(LatinSpan("address", m.start(), m.end(), 0.6))
+        return found
+
+    def find(self, text: str) -> list[LatinSpan]:
+        """Names and addresses in ``text``; addresses win where the two overlap."""
+        if not text:
+            return []
+        addresses = resolve(self._addresses(text))
+        names = self._names(text)
+        trimmed: list[LatinSpan] = []
+        for a in addresses:
+            # A UK match may swallow a preceding "Name Surname, ": cut it back to after the name.
+            for n in names:
+                if n.start == a.start and n.end < a.end:
+                    rest = text[n.end : a.end]
+                    skip = len(rest) - len(rest.lstrip(" \t,\n"))
+                    a = LatinSpan(a.type, n.end + skip, a.end, a.score)
+            trimmed.append(a)
+        keep_names = [n for n in names if not any(overlaps(n, a) for a in trimmed)]
+        return sorted(trimmed + keep_names, key=lambda s: s.start)
+
+
+def overlaps(a: LatinSpan, b: LatinSpan) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def resolve(spans: list[LatinSpan]) -> list[LatinSpan]:
+    """Keep one span per overlapping group: the longest, then the highest score."""
+    out: list[LatinSpan] = []
+    for s in sorted(spans, key=lambda s: (-(s.end - s.start), -s.score)):
+        if not any(overlaps(s, o) for o in out):
+            out.append(s)
+    return sorted(out, key=lambda s: s.start)

@@ -1,0 +1,152 @@
+"""``NameAddressTagger``: person names and postal addresses in free text, Chinese and Latin.
+
+Chinese: a character-level linear-chain CRF (python-crfsuite), BIO tags ``PER``/``ADDR``, run
+only on the lines/sentences that contain a CJK character.  A span's score is the smallest CRF
+marginal probability of its tags.  Latin script: :mod:`leakwarden.detect.ner.latin` rules over the
+whole text.  The model and word lists are package data (see :mod:`.resources`); nothing is
+downloaded.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from leakwarden.detect.model import Finding
+from leakwarden.detect.ner import resources
+from leakwarden.detect.ner.corpora import spans_from_tags
+from leakwarden.detect.ner.features import Featurizer, has_cjk
+from leakwarden.detect.ner.latin import LatinRules
+
+PERSON = "person_name"
+ADDRESS = "address"
+_TYPE_OF = {"PER": PERSON, "ADDR": ADDRESS}
+
+# Segment boundaries for the CRF: line breaks and sentence-final punctuation (kept in the segment
+# before).  Commas stay inside, so "收件人：张伟，电话…，地址：…" is one segment with its context.
+_SEGMENT_RE = re.compile(r"[^\n\r。！？!?；;]*[\n\r。！？!?；;]?")
+_MAX_SEGMENT = 512
+_SOFT_BREAK_RE = re.compile(r"[，,\t 、]")
+
+
+def _segments(text: str) -> list[tuple[int, str]]:
+    """(offset, segment) pairs covering the CJK-bearing parts of ``text``."""
+    out: list[tuple[int, str]] = []
+    for m in _SEGMENT_RE.finditer(text):
+        seg = m.group()
+        if not seg or not has_cjk(seg):
+            continue
+        start = m.start()
+        while len(seg) > _MAX_SEGMENT:
+            cut = _MAX_SEGMENT
+            for b in _SOFT_BREAK_RE.finditer(seg, _MAX_SEGMENT // 2, _MAX_SEGMENT):
+                cut = b.end()
+            out.append((start, seg[:cut]))
+            start += cut
+            seg = seg[cut:]
+        if seg and has_cjk(seg):
+            out.append((start, seg))
+    return out
+
+
+class NameAddressTagger:
+    """Finds ``person_name`` and ``address`` spans.  Use :meth:`load` for the shipped model."""
+
+    def __init__(self, model: bytes, featurizer: Featurizer, latin: LatinRules) -> None:
+        self._model = model
+        self._featurizer = featurizer
+        self._latin = latin
+        self._local = threading.local()
+
+    @classmethod
+    def load(cls) -> NameAddressTagger:
+        """The tagger over the model shipped in the package (loaded once, then cached)."""
+        return _load_cached(None)
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> NameAddressTagger:
+        """A tagger over resource files in ``directory`` (the training tool's output)."""
+        return _load(directory)
+
+    def _crf(self) -> Any:
+        tagger = getattr(self._local, "tagger", None)
+        if tagger is None:
+            import pycrfsuite
+
+            tagger = pycrfsuite.Tagger()
+            tagger.open_inmemory(self._model)
+            self._local.tagger = tagger
+        return tagger
+
+    def tag_cjk(self, text: str) -> list[Finding]:
+        """CRF findings only (no Latin rules), over every CJK-bearing segment of ``text``."""
+        findings: list[Finding] = []
+        crf = self._crf()
+        for offset, seg in _segments(text):
+            tags = crf.tag(self._featurizer.features(seg))
+            for span in spans_from_tags(tags):
+                start, end = span.start, span.end
+                # Never report surrounding blanks as part of a span.
+                while start < end and seg[start].isspace():
+                    start += 1
+                while end > start and seg[end - 1].isspace():
+                    end -= 1
+                if start == end:
+                    continue
+                score = min(crf.marginal(tags[i], i) for i in range(span.start, span.end))
+                findings.append(
+                    Finding(
+                        _TYPE_OF[span.label],
+                        offset + start,
+                        offset + end,
+                        text[offset + start : offset + end],
+                        float(score),
+                    )
+                )
+        return findings
+
+    def tag_latin(self, text: str) -> list[Finding]:
+        """Rule findings for Latin-script names and addresses."""
+        return [
+            Finding(s.type, s.start, s.end, text[s.start : s.end], s.score)
+            for s in self._latin.find(text)
+        ]
+
+    def tag(self, text: str) -> list[Finding]:
+        """Names and addresses in ``text``, sorted by start, never overlapping."""
+        if not text:
+            return []
+        found = self.tag_cjk(text) + self.tag_latin(text)
+        if not found:
+            return found
+        found.sort(key=lambda f: (-(f.end - f.start), -f.score))
+        kept: list[Finding] = []
+        for f in found:
+            if not any(f.start < k.end and k.start < f.end for k in kept):
+                kept.append(f)
+        kept.sort(key=lambda f: f.start)
+        return kept
+
+
+def _load(directory: Path | None) -> NameAddressTagger:
+    model = resources.read_bytes(resources.MODEL_FILE, directory)
+    featurizer = Featurizer(
+        resources.read_lines(resources.SURNAMES_FILE, directory),
+        resources.read_lines(resources.PLACES_FILE, directory),
+    )
+    latin = LatinRules(
+        resources.read_lines(resources.LATIN_FIRST_FILE, directory),
+        resources.read_lines(resources.LATIN_LAST_FILE, directory),
+        resources.read_lines(resources.STREET_SUFFIXES_FILE, directory),
+    )
+    tagger = NameAddressTagger(model, featurizer, latin)
+    tagger._crf()  # fail now, not on the first text, if the model is unreadable
+    return tagger
+
+
+@lru_cache(maxsize=1)
+def _load_cached(directory: Path | None) -> NameAddressTagger:
+    return _load(directory)
