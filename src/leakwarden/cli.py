@@ -16,6 +16,53 @@ app = typer.Typer(
 )
 
 
+db_app = typer.Typer(
+    help="The leakwarden store: create and migrate its tables.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+_DB_URL_HELP = "Database URL (default: $LEAKWARDEN_DB_URL, else sqlite:///leakwarden.db here)."
+
+
+@db_app.command("upgrade")
+def db_upgrade(url: str | None = typer.Option(None, "--url", help=_DB_URL_HELP)) -> None:
+    """Create the store's tables, or migrate them to this version's schema."""
+    from leakwarden.store import db
+
+    target = url or db.default_url()
+    try:
+        before = db.current_revision(target)
+        db.upgrade(target)
+        after = db.current_revision(target)
+    except db.StoreError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    where = db.redact_url(db.normalize_url(target))
+    if before == after:
+        typer.echo(f"{where}: already at {after} (head)")
+    else:
+        typer.echo(f"{where}: upgraded {before or 'empty'} -> {after} (head)")
+
+
+@db_app.command("current")
+def db_current(url: str | None = typer.Option(None, "--url", help=_DB_URL_HELP)) -> None:
+    """Show which migration the store is at, and whether that is the newest."""
+    from leakwarden.store import db
+
+    target = url or db.default_url()
+    try:
+        rev = db.current_revision(target)
+    except db.StoreError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    head = db.head_revision()
+    where = db.redact_url(db.normalize_url(target))
+    if rev is None:
+        typer.echo(f"{where}: empty (run `leakwarden db upgrade`; newest is {head})")
+    else:
+        typer.echo(f"{where}: {rev}" + (" (head)" if rev == head else f" (newest is {head})"))
+
+
 def main() -> None:
     app()
 

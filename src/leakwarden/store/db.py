@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -25,7 +25,8 @@ PG_CONNECT_TIMEOUT = 10
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passfile", "sslkey"})
-_PG_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg"}
+# scheme://user[:password]@ -- SQLAlchemy's own reading of the user part (engine/url.py).
+_USERINFO = re.compile(r"(?P<scheme>[\w+.-]+)://(?:(?P<user>[^:/]*)(?::(?P<password>[^@]*))?@)?")
 
 
 class StoreError(Exception):
@@ -56,31 +57,32 @@ def normalize_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """``url`` without its password (in the authority or the query string); anything that is not
-    a URL (a directory path) comes back unchanged.
+    """``url`` without its password (in the user part or the query string); everything else is
+    kept as written, and anything that is not a URL (a directory path) comes back unchanged.
+    The user part is read the way SQLAlchemy reads it, so what it would take for a password is
+    what goes.
 
     >>> redact_url("postgresql://app:s3cret@db.example:5432/crm")
     'postgresql://app@db.example:5432/crm'
     """
-    if "://" not in url:
+    m = _USERINFO.match(url)
+    if m is None:
         return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        # Unparseable (e.g. a bad IPv6 literal): drop everything between "//" and the last "@".
-        return re.sub(r"//[^/]*@", "//", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}@{hostport}" if user else hostport
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        kept = [(k, v) for k, v in pairs if k.lower() not in _SECRET_QUERY_KEYS]
-        if len(kept) != len(pairs):
-            query = urlencode(kept)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    if m.group("password") is not None:
+        if m.group("user"):
+            url = url[: m.start("password") - 1] + url[m.end("password") :]
+        else:  # "scheme://:secret@host" -> "scheme://host"
+            url = url[: m.start("user")] + url[m.end() :]
+    head, qmark, query = url.partition("?")
+    if not qmark:
+        return url
+    query, hash_, fragment = query.partition("#")
+    kept = [
+        piece
+        for piece in query.split("&")
+        if unquote_plus(piece.split("=", 1)[0]).strip().lower() not in _SECRET_QUERY_KEYS
+    ]
+    return head + (qmark + "&".join(kept) if kept else "") + hash_ + fragment
 
 
 def describe_target(url: str | URL) -> str:
@@ -234,7 +236,13 @@ def current_revision(target: str | Engine | None = None) -> str | None:
     """The migration the database is at, or ``None`` for a database the store never touched."""
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy.engine import Engine as _Engine
+    from sqlalchemy.engine import make_url
 
+    if not isinstance(target, _Engine):
+        u = make_url(normalize_url(target if target is not None else default_url()))
+        on_disk = u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:")
+        if on_disk and not Path(str(u.database)).exists():
+            return None  # asking must not create an empty database file
     engine = target if isinstance(target, _Engine) else make_engine(target)
     try:
         with engine.connect() as conn:
