@@ -254,9 +254,10 @@ class InventoryRepo:
         """What changed in ``source`` from ``old_run`` to ``new_run``.
 
         Default: the last two runs of the source (with one run only, everything it found is
-        ``added``).  ``added``: seen in the new run, not in the old.  ``removed``: seen in the old
-        run, not in the new although the new run read its container.  ``changed``: seen in both
-        with another sensitivity or a confidence moved by at least ``CONFIDENCE_CHANGE``.
+        ``added``); ``old_run`` must be older than ``new_run``.  ``added``: seen in the new run,
+        not in the old.  ``removed``: seen in the old run, not in the new although the new run
+        read its container.  ``changed``: seen in both with another sensitivity or a confidence
+        moved by at least ``CONFIDENCE_CHANGE``.
         """
         source = redact_url(source)
         with Session(self.engine) as session:
@@ -276,6 +277,10 @@ class InventoryRepo:
             else:
                 if old_run not in ids:
                     raise UnknownRun(f"run {old_run} is not a scan of {source}")
+                if old_run >= new_id:
+                    raise ValueError(
+                        f"diff runs oldest first: run {old_run} is not before {new_id}"
+                    )
                 old_id = old_run
             new_seen = self._observed(session, new_id)
             old_seen = self._observed(session, old_id) if old_id is not None else {}
@@ -307,7 +312,7 @@ class InventoryRepo:
             .where(Observation.run_id == run_id)
         )
         out: dict[_Key, InventoryEntry] = {}
-        for row, obs in session.execute(stmt).tuples():
+        for row, obs in session.execute(stmt):
             out[(row.container, row.field, row.pi_type)] = _entry(row, obs)
         return out
 
