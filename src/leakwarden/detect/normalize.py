@@ -1,0 +1,109 @@
+"""Turning raw bytes and text into what the patterns expect.
+
+``decode_bytes`` finds the encoding (BOMs, BOM-less UTF-16/32, UTF-8, GB18030, then
+charset-normalizer) and ``normalize`` folds full-width ASCII and the ideographic space to ASCII
+without changing the text's length, so offsets found in the normalised text are offsets in the
+original.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+__all__ = ["DecodeError", "decode_bytes", "normalize"]
+
+# U+FF01..U+FF5E are ASCII 0x21..0x7E shifted by 0xFEE0; U+3000 is the ideographic space.  A few
+# dash look-alikes become "-" so "138－1234－5678" and "010–12345678" read as numbers.  Every
+# mapping is one code point to one code point: length-preserving.
+_FOLD: dict[int, int] = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_FOLD[0x3000] = 0x20
+for _dash in (0x2010, 0x2011, 0x2012, 0x2013, 0x2212, 0xFE63):
+    _FOLD[_dash] = 0x2D
+
+
+def normalize(text: str) -> str:
+    """Full-width ASCII (U+FF01-FF5E) to ASCII, U+3000 to a space, Unicode hyphens to ``-``.
+
+    ``len(normalize(t)) == len(t)`` always, and every character keeps its position.
+    """
+    if text.isascii():
+        return text
+    return text.translate(_FOLD)
+
+
+class DecodeError(ValueError):
+    """The bytes are not text in any encoding this module can recognise."""
+
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: its BOM starts with FF FE too
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def _bomless_wide(data: bytes) -> str | None:
+    """Guess BOM-less UTF-32/UTF-16 from where the NUL bytes sit in the first 4 KiB."""
+    sample = data[:4096]
+    if len(sample) < 4 or sample.count(0) < len(sample) // 4:
+        return None
+    if len(data) % 4 == 0:
+        quads = len(sample) // 4
+        if quads and sample[2::4].count(0) == quads and sample[3::4].count(0) == quads:
+            return "utf-32-le"
+        if quads and sample[0::4].count(0) == quads and sample[1::4].count(0) == quads:
+            return "utf-32-be"
+    if len(data) % 2 == 0:
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        half = len(sample) // 2
+        # ASCII-heavy UTF-16 has NUL in every other byte; CJK-heavy text has fewer NULs, so ask
+        # for a clear majority on one side and almost none on the other.
+        if odd >= half * 0.3 and even <= odd * 0.1:
+            return "utf-16-le"
+        if even >= half * 0.3 and odd <= even * 0.1:
+            return "utf-16-be"
+    return None
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Decode bytes to text and say which encoding was used.
+
+    Order: a BOM (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE), BOM-less UTF-32/UTF-16 recognised by the
+    position of NUL bytes, strict UTF-8, strict GB18030 (a superset of GBK and GB2312; only when
+    the bytes contain some non-ASCII), then charset-normalizer's best guess.  Raises
+    ``DecodeError`` naming the first undecodable byte offset when nothing fits.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(encoding), encoding
+            except UnicodeDecodeError as exc:
+                raise DecodeError(
+                    f"starts with a {encoding} byte-order mark but byte {exc.start + len(bom)} "
+                    f"is not valid {encoding}"
+                ) from exc
+    wide = _bomless_wide(data)
+    if wide is not None:
+        try:
+            return data.decode(wide), wide
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None and best.encoding:
+        return str(best), str(best.encoding)
+    raise DecodeError(
+        f"not text: byte {utf8_error.start} (0x{data[utf8_error.start]:02x}) is invalid UTF-8 "
+        "and no other encoding fits"
+    )

@@ -1,0 +1,364 @@
+"""Validators: does a matched string really denote an instance of its type?
+
+Each function takes the candidate exactly as matched in the normalised text (separators and
+prefixes included) and returns ``True`` or ``False``; none raises on bad input.  Check digits come
+from python-stdnum and phone-number rules from phonenumbers, not hand-written copies.  The
+registry in ``leakwarden.detect.types`` attaches these to the types.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+from functools import lru_cache
+
+__all__ = [
+    "bank_card_ok",
+    "birth_date_ok",
+    "cn_hk_macau_permit_ok",
+    "cn_landline_ok",
+    "cn_license_plate_ok",
+    "cn_mobile_ok",
+    "cn_passport_ok",
+    "cn_resident_id_ok",
+    "cn_uscc_ok",
+    "email_ok",
+    "express_waybill_ok",
+    "iban_ok",
+    "ip_address_ok",
+    "mac_address_ok",
+    "parse_birth_date",
+    "phone_ok",
+    "region_code_ok",
+    "us_ssn_ok",
+]
+
+_SEPARATORS = re.compile(r"[\s\-·•.()]")
+_MIN_BIRTH_YEAR = 1900
+
+
+def _strip(value: str) -> str:
+    return _SEPARATORS.sub("", value)
+
+
+# --- Chinese resident identity numbers (GB 11643-1999) ------------------------------------
+
+# 港澳台居民居住证 (2018) numbers are resident-ID-shaped with these region codes.
+_PERMIT_REGIONS = frozenset({"810000", "820000", "830000"})
+
+
+@lru_cache(maxsize=8192)
+def region_code_ok(code: str) -> bool:
+    """A GB/T 2260 administrative-division code ever in use (python-stdnum's table, all years),
+    a city's 市辖区 ``xxxx01`` when the city exists, or a 港澳台 residence-permit code."""
+    if code in _PERMIT_REGIONS:
+        return True
+    from stdnum import numdb
+
+    db = numdb.get("cn/loc")
+    if any("county" in props for _, props in db.info(code)):
+        return True
+    if code.endswith("01"):
+        return any("county" in props for _, props in db.info(code[:4] + "00"))
+    return False
+
+
+def _real_date(year: int, month: int, day: int) -> datetime.date | None:
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _plausible_birth(day: datetime.date | None) -> bool:
+    return day is not None and day.year >= _MIN_BIRTH_YEAR and day <= datetime.date.today()
+
+
+def cn_resident_id_ok(value: str) -> bool:
+    """18 characters: region code, birth date YYYYMMDD (real, 1900 or later, not in the future),
+    sequence, MOD 11-2 check character (0-9 or X) per GB 11643.  15-digit legacy numbers (1984-1999,
+    no check digit) pass when region and date (19YYMMDD) are real; the type asks for context for
+    them."""
+    number = value.upper()
+    if len(number) == 15 and number.isdigit():
+        born = _real_date(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
+        return _plausible_birth(born) and region_code_ok(number[:6])
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    from stdnum.cn import ric
+
+    if number[-1] != ric.calc_check_digit(number):
+        return False
+    born = _real_date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    return _plausible_birth(born) and region_code_ok(number[:6])
+
+
+# --- Chinese telephone numbers ---------------------------------------------------------------
+
+# Mobile segments in use (MIIT numbering plan): 13x, 14[5-9], 15[0-35-9], 16[2567], 17[0-8],
+# 18x, 19[0-35-9].  Data-only 140-144 and the unassigned 154, 174x satellite etc. are excluded.
+_MOBILE = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])\d{8}")
+_CN_PREFIX = re.compile(r"^(?:\+86|0086|86)")
+
+
+def cn_mobile_ok(value: str) -> bool:
+    """11 digits in a current mobile segment, optionally after +86/0086/86, separators allowed."""
+    digits = _CN_PREFIX.sub("", _strip(value))
+    return _MOBILE.fullmatch(digits) is not None
+
+
+def cn_landline_ok(value: str) -> bool:
+    """Area code + local number that phonenumbers' CN metadata calls a fixed line."""
+    import phonenumbers
+
+    raw = _strip(value)
+    if raw.startswith(("+86", "0086")) or (raw.startswith("86") and not raw.startswith("860")):
+        raw = "0" + _CN_PREFIX.sub("", raw)
+    if not raw.startswith("0") or not raw.isdigit():
+        return False
+    try:
+        parsed = phonenumbers.parse(raw, "CN")
+    except phonenumbers.NumberParseException:
+        return False
+    kind = phonenumbers.number_type(parsed)
+    fixed = (
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+    return bool(phonenumbers.is_valid_number(parsed)) and kind in fixed
+
+
+def phone_ok(value: str) -> bool:
+    """An international number (``+`` or ``00`` prefix) or a North-American national number that
+    phonenumbers calls valid.  Chinese mobiles are left to ``cn_mobile``."""
+    import phonenumbers
+
+    text = value.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    region = None if text.startswith("+") else "US"
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return False
+    if not phonenumbers.is_valid_number(parsed):
+        return False
+    return not (parsed.country_code == 86 and cn_mobile_ok(str(parsed.national_number)))
+
+
+# --- Cards, accounts, numbers with check digits ------------------------------------------------
+
+# (length range, prefixes) per card scheme.  UnionPay 62 covers 16-19 digits; domestic debit
+# cards of some banks start with 60/9; international schemes per ISO/IEC 7812 IIN ranges.
+_CARD_RULES: tuple[tuple[range, tuple[str, ...]], ...] = (
+    (range(16, 20), ("62", "60", "81", "9")),  # UnionPay and older domestic debit cards
+    (range(13, 20), ("4",)),  # Visa (13, 16, 19)
+    (
+        range(16, 17),
+        tuple(str(p) for p in range(51, 56)) + tuple(str(p) for p in range(2221, 2721)),
+    ),
+    (range(15, 16), ("34", "37", "2131", "1800")),  # American Express, old JCB
+    (range(16, 20), tuple(str(p) for p in range(3528, 3590))),  # JCB
+    (range(14, 20), ("300", "301", "302", "303", "304", "305", "36", "38", "39")),  # Diners
+    (range(16, 20), ("6011", "65", "644", "645", "646", "647", "648", "649")),  # Discover
+    (range(12, 20), ("50", "56", "57", "58", "67")),  # Maestro
+)
+_CARD_SEPARATED = re.compile(r"\d+(?:([ -])\d+)?(?:\1\d+)*")
+
+
+def bank_card_ok(value: str) -> bool:
+    """Luhn (ISO/IEC 7812) over 12-19 digits whose length and leading digits fit a card scheme;
+    groups separated by one consistent space or hyphen."""
+    if _CARD_SEPARATED.fullmatch(value) is None:
+        return False
+    digits = value.replace(" ", "").replace("-", "")
+    if not digits.isdigit():
+        return False
+    if not any(
+        len(digits) in lengths and digits.startswith(prefixes) for lengths, prefixes in _CARD_RULES
+    ):
+        return False
+    from stdnum import luhn
+
+    return bool(luhn.is_valid(digits))
+
+
+def cn_uscc_ok(value: str) -> bool:
+    """GB 32100-2015 unified social credit code: 18 characters, MOD 31 check character (and the
+    embedded GB 11714 organisation code's check), via python-stdnum."""
+    from stdnum.cn import uscc
+
+    return bool(uscc.is_valid(value.upper()))
+
+
+def iban_ok(value: str) -> bool:
+    """ISO 13616 IBAN: country-specific length and format, ISO 7064 MOD 97-10 (python-stdnum)."""
+    from stdnum import iban
+
+    return bool(iban.is_valid(value))
+
+
+def us_ssn_ok(value: str) -> bool:
+    """US SSN rules (python-stdnum): area not 000/666/9xx, group not 00, serial not 0000, not a
+    number published in advertising; separators must be consistent."""
+    if re.fullmatch(r"\d{9}|\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4}", value) is None:
+        return False
+    from stdnum.us import ssn
+
+    return bool(ssn.is_valid(value.replace(" ", "-")))
+
+
+# --- Documents and identifiers without a public check digit ------------------------------------
+
+
+def cn_passport_ok(value: str) -> bool:
+    """PRC passport numbers: E + 8 digits or E + letter (not I/O) + 7 digits (e-passports since
+    2012), G + 8 digits (2006-2012), D/S/P + 7-8 digits (diplomatic, service, official)."""
+    text = value.upper()
+    return re.fullmatch(r"E(?:\d{8}|[A-HJ-NP-Z]\d{7})|G\d{8}|[DSP]E?\d{7,8}", text) is not None
+
+
+def cn_hk_macau_permit_ok(value: str) -> bool:
+    """往来港澳通行证: C + 8 digits or C + letter (not I/O) + 7 digits (card since 2014),
+    W + 8 digits (booklet before 2014)."""
+    return re.fullmatch(r"C(?:\d{8}|[A-HJ-NP-Z]\d{7})|W\d{8}", value.upper()) is not None
+
+
+_PLATE_SERIAL = re.compile(r"[A-HJ-NP-Z0-9]{5}")
+_NEW_ENERGY_SMALL = re.compile(r"[DF][A-HJ-NP-Z0-9]\d{4}")
+_NEW_ENERGY_LARGE = re.compile(r"\d{5}[DF]")
+
+
+def cn_license_plate_ok(value: str) -> bool:
+    """GA 36-2018 plates: province abbreviation, issuing-office letter, then a 5-character serial
+    (letters other than I/O, at most two of them) or a 6-character new-energy serial
+    (D/F + 5, or 5 digits + D/F), optional separator after the office letter, optional 学/警/挂."""
+    body = re.sub(r"[\s·•.\-]", "", value)
+    if len(body) < 7:
+        return False
+    serial = body[2:]
+    if serial and serial[-1] in "学警挂领试超":
+        serial = serial[:-1]
+    if len(serial) == 5:
+        return (
+            _PLATE_SERIAL.fullmatch(serial) is not None and sum(ch.isalpha() for ch in serial) <= 2
+        )
+    if len(serial) == 6:
+        return (
+            _NEW_ENERGY_SMALL.fullmatch(serial) is not None
+            or _NEW_ENERGY_LARGE.fullmatch(serial) is not None
+        )
+    return False
+
+
+# UPU S10 item identifiers (EMS / international post): 2 letters, 8 digits, check digit, 2-letter
+# country; weights 8 6 4 2 3 5 9 7, check = 11 - sum mod 11 with 10 -> 0 and 11 -> 5.
+_S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
+
+
+def _s10_ok(text: str) -> bool:
+    digits = text[2:10]
+    total = sum(int(d) * w for d, w in zip(digits, _S10_WEIGHTS, strict=True))
+    check = 11 - total % 11
+    check = {10: 0, 11: 5}.get(check, check)
+    return int(text[10]) == check
+
+
+def express_waybill_ok(value: str) -> bool:
+    """Carrier-prefixed waybill numbers (SF + 12-13 digits, JD[+letters] + 11-15 digits,
+    YT + 13 digits), UPU S10 numbers with a correct check digit, or a bare 10-15 digit run (the
+    type asks for a context word such as 运单/快递/waybill for those)."""
+    text = value.upper()
+    if re.fullmatch(r"[A-Z]{2}\d{9}[A-Z]{2}", text):
+        return _s10_ok(text)
+    return re.fullmatch(r"SF\d{12,13}|JD[A-Z]{0,3}\d{11,15}|YT\d{13}|\d{10,15}", text) is not None
+
+
+# --- Network identifiers -------------------------------------------------------------------------
+
+
+def email_ok(value: str) -> bool:
+    """RFC 5321-shaped address: local part up to 64 characters without leading, trailing or doubled
+    dots; a domain of letter/digit/hyphen labels ending in an alphabetic TLD."""
+    local, _, domain = value.rpartition("@")
+    if not local or len(local) > 64 or len(value) > 254:
+        return False
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return False
+    labels = domain.split(".")
+    if len(labels) < 2 or not labels[-1].isalpha() or len(labels[-1]) < 2:
+        return False
+    return all(
+        0 < len(label) <= 63 and not label.startswith("-") and not label.endswith("-")
+        for label in labels
+    )
+
+
+def ip_address_ok(value: str) -> bool:
+    """IPv4 dotted quad (no leading zeros) or IPv6 per the ``ipaddress`` module; the unspecified
+    address and IPv6 strings with fewer than three groups are not reported."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    if address.is_unspecified:
+        return False
+    if address.version == 6:
+        return sum(1 for group in value.split(":") if group) >= 3 or "." in value
+    return True
+
+
+def mac_address_ok(value: str) -> bool:
+    """EUI-48 in colon, hyphen (one separator throughout) or Cisco dotted form; not all-zero or
+    broadcast."""
+    text = value.lower()
+    if not (
+        re.fullmatch(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}", text)
+        or re.fullmatch(r"[0-9a-f]{2}(?:-[0-9a-f]{2}){5}", text)
+        or re.fullmatch(r"[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}", text)
+    ):
+        return False
+    hexdigits = re.sub(r"[^0-9a-f]", "", text)
+    return hexdigits not in ("000000000000", "ffffffffffff")
+
+
+# --- Dates of birth ------------------------------------------------------------------------------
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
+            ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
+            ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+            ("dec", "december"),
+        ]
+    )
+    for m in names
+}  # fmt: skip
+
+
+def parse_birth_date(value: str) -> list[datetime.date]:
+    """Every real date the string can denote (DD/MM and MM/DD are both tried)."""
+    text = value.strip().lower().rstrip("日")
+    out: list[datetime.date] = []
+    m = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})", text)
+    if m:
+        out.append(_real_date(int(m[1]), int(m[2]), int(m[3])) or datetime.date.min)
+    m = re.fullmatch(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})", text)
+    if m:
+        a, b, year = int(m[1]), int(m[2]), int(m[3])
+        out.extend(d for d in (_real_date(year, b, a), _real_date(year, a, b)) if d)
+    m = re.fullmatch(r"([a-z]+)\.?\s+(\d{1,2}),?\s+(\d{4})", text) or None
+    if m and m[1] in _MONTHS:
+        out.append(_real_date(int(m[3]), _MONTHS[m[1]], int(m[2])) or datetime.date.min)
+    m = re.fullmatch(r"(\d{1,2})\s+([a-z]+)\.?,?\s+(\d{4})", text)
+    if m and m[2] in _MONTHS:
+        out.append(_real_date(int(m[3]), _MONTHS[m[2]], int(m[1])) or datetime.date.min)
+    return [d for d in out if d != datetime.date.min]
+
+
+def birth_date_ok(value: str) -> bool:
+    """A real calendar date from 1900 up to today in a common Chinese or English layout."""
+    return any(_plausible_birth(day) for day in parse_birth_date(value))
