@@ -5,18 +5,20 @@ One feature tuple per character.  Everything is built with whole-string operatio
 tagger runs on every text the engine sees.
 
 Features of position ``i`` (digits fold to ``0`` and ASCII letters to lower case first):
-the character and its neighbours at +-1 and +-2; the bigrams left and right of it and the
-bigrams just outside it; a coarse character class over windows of 3 and 5 (CJK, Chinese
-numeral, digit, letter, space, colon, punctuation); a marker window of 3 saying which characters
-are common surnames (compound surnames such as 欧阳 included) and which are address suffixes
-(省市区县镇乡村路街巷道号栋幢楼单元室弄...); and whether the position lies in an
-administrative-division name from the gazetteer (begin / inside / end).
+the character and its neighbours at -1 and +1; the bigrams left and right of it and the two
+bigrams just outside those (so characters at +-2 appear in pairs); a coarse character class over
+windows of 3 and 5 (CJK, Chinese numeral, digit, letter, space, colon, punctuation); and a marker
+window of 3 saying which characters are common surnames (compound surnames such as 欧阳
+included) and which are address suffixes (省市区县镇乡村路街巷道号栋幢楼单元室弄...), joined with
+whether the position lies in an administrative-division name from the gazetteer (begin / inside /
+end).  Ten attributes per character: every extra one costs throughput in crfsuite.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from operator import add as _add
 
 # Characters that end an address component (省/市/路/号/室...).
 ADDRESS_SUFFIXES = "省市区县镇乡村路街巷道号栋幢楼单元室弄里苑园座层屯旗盟组社大厦城"
@@ -32,6 +34,7 @@ _CN_NUMERALS = "零〇一二三四五六七八九十百千万两壹贰叁肆伍�
 _PAD_L = "\x02\x02"
 _PAD_R = "\x03\x03"
 _TABLE_SIZE = 0x10000
+_PLACE_MAXLEN = 10
 
 
 def _char_class(cp: int) -> str:
@@ -75,6 +78,7 @@ def has_cjk(text: str) -> bool:
     return _CJK_RE.search(text) is not None
 
 
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
 _CJK_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -89,17 +93,18 @@ class Featurizer:
             mark[ord(ch)] = "x"
         for ch in ADDRESS_SUFFIXES:
             mark[ord(ch)] = "b" if mark[ord(ch)] == "x" else "s"
-        self._mark_table = mark
+        # One translate gives both codes: class at even, marker at odd positions.
+        self._code_table = [c + m for c, m in zip(_CLASS_TABLE, mark, strict=True)]
         self._compound_re = (
             re.compile("|".join(sorted(compounds, key=len, reverse=True))) if compounds else None
         )
         self.surnames = frozenset(singles | compounds)
-        self.places = frozenset(p for p in places if len(p) >= 2)
+        self.places = frozenset(p for p in places if 2 <= len(p) <= _PLACE_MAXLEN)
         self._place_ends = "".join(sorted({p[-1] for p in self.places}))
         self._place_end_re = (
             re.compile("[" + re.escape(self._place_ends) + "]") if self._place_ends else None
         )
-        self._place_maxlen = max((len(p) for p in self.places), default=0)
+        self._place_maxlen = min(_PLACE_MAXLEN, max((len(p) for p in self.places), default=0))
 
     def _gazetteer_marks(self, text: str) -> str:
         marks = ["O"] * len(text)
@@ -127,8 +132,11 @@ class Featurizer:
         if n == 0:
             return []
         t = _PAD_L + text.translate(_NORM_TABLE) + _PAD_R
-        k = "__" + text.translate(_CLASS_TABLE) + "__"
-        mk = text.translate(self._mark_table)
+        codes = text.translate(self._code_table)
+        if len(codes) != 2 * n:  # characters beyond the BMP are left as they are by translate
+            codes = _ASTRAL_RE.sub("\ufffd", text).translate(self._code_table)
+        k = "__" + codes[::2] + "__"
+        mk = codes[1::2]
         if self._compound_re is not None:
             hits = [m.start() for m in self._compound_re.finditer(text)]
             if hits:
@@ -144,22 +152,19 @@ class Featurizer:
         cp1 = t[3:-1]
         cm2 = t[:-4]
         cp2 = t[4:]
+        k3 = list(map(_add, map(_add, k[1:-3], k[2:-2]), k[3:-1]))
         return list(
             zip(
-                ["b"] * n,
-                ["c" + a for a in c0],
-                ["l" + a for a in cm1],
-                ["r" + a for a in cp1],
-                ["L" + a for a in cm2],
-                ["R" + a for a in cp2],
-                ["lb" + a + b for a, b in zip(cm1, c0, strict=True)],
-                ["rb" + a + b for a, b in zip(c0, cp1, strict=True)],
-                ["LB" + a + b for a, b in zip(cm2, cm1, strict=True)],
-                ["RB" + a + b for a, b in zip(cp1, cp2, strict=True)],
-                ["k" + k[i + 1 : i + 4] for i in range(n)],
-                ["K" + k[i : i + 5] for i in range(n)],
-                ["m" + mk[i : i + 3] for i in range(n)],
-                ["g" + a for a in g],
+                map("c".__add__, c0),
+                map("l".__add__, cm1),
+                map("r".__add__, cp1),
+                map(_add, map("lb".__add__, cm1), c0),
+                map(_add, map("rb".__add__, c0), cp1),
+                map(_add, map("LB".__add__, cm2), cm1),
+                map(_add, map("RB".__add__, cp1), cp2),
+                map("k".__add__, k3),
+                map(_add, map(_add, map("K".__add__, k[:-4]), k3), k[4:]),
+                map(_add, map(_add, map("m".__add__, mk[:-2]), mk[1:-1]), map(_add, mk[2:], g)),
                 strict=True,
             )
         )

@@ -142,7 +142,7 @@ def evaluate(
 
 
 def throughput(
-    tagger: NameAddressTagger, texts: Sequence[str], repeat: int = 3
+    tagger: NameAddressTagger, texts: Sequence[str], latin_lines: int, repeat: int = 3
 ) -> dict[str, float]:
     """CJK characters per second of ``tag`` over ``texts`` (best of ``repeat`` passes)."""
     joined = "\n".join(texts)
@@ -152,7 +152,7 @@ def throughput(
         t0 = time.perf_counter()
         tagger.tag(joined)
         best = min(best, time.perf_counter() - t0)
-    latin = "\n".join(ex.text for ex in latin_records(2000, 99, "en_US"))
+    latin = "\n".join(ex.text for ex in latin_records(latin_lines, 99, "en_US"))
     t0 = time.perf_counter()
     tagger.tag(latin)
     latin_s = time.perf_counter() - t0
@@ -219,10 +219,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "cluener_test": evaluate(tagger, cl_test),
         "cn_address_test": evaluate(tagger, ad_test),
         "synthetic_zh_test": evaluate(tagger, syn_test),
-        "synthetic_en_US": evaluate(tagger, latin_records(1000, args.seed + 2, "en_US")),
-        "synthetic_en_GB": evaluate(tagger, latin_records(1000, args.seed + 3, "en_GB")),
+        "synthetic_en_US": evaluate(tagger, latin_records(args.latin_eval, args.seed + 2, "en_US")),
+        "synthetic_en_GB": evaluate(tagger, latin_records(args.latin_eval, args.seed + 3, "en_GB")),
         "synthetic_en_AU_names_unlisted": evaluate(
-            tagger, latin_records(1000, args.seed + 4, "en_AU")
+            tagger, latin_records(args.latin_eval, args.seed + 4, "en_AU")
         ),
     }
     model_file = out / resources.MODEL_FILE
@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             "model_bytes": model_file.stat().st_size,
         },
         "evaluation": evals,
-        "throughput": throughput(tagger, [e.text for e in cl_test]),
+        "throughput": throughput(tagger, [e.text for e in cl_test], args.latin_eval),
         "total_seconds": round(time.perf_counter() - t_start, 1),
     }
     return report
@@ -289,6 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--c1", type=float, default=0.1)
     parser.add_argument("--c2", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument(
+        "--latin-eval", type=int, default=1000, help="synthetic Latin lines per set"
+    )
     args = parser.parse_args(argv)
     for sub in ("cluener/train.json", "cn-address/train.txt"):
         if not (args.data / sub).is_file():
