@@ -1,0 +1,73 @@
+"""``python -m benchmarks``: run every benchmark, print tables, write JSON and Markdown results."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from benchmarks import detect_vs_presidio
+from benchmarks.systems import SYSTEMS
+
+UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
+
+
+def parse_size(text: str) -> int:
+    """``3MB``, ``500KB``, ``2MiB`` or a plain byte count, as bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).upper() not in UNITS:
+        raise argparse.ArgumentTypeError(
+            f"size {text!r} is not a number with an optional unit (B, KB, MB, GB, KiB, MiB)"
+        )
+    size = int(float(m.group(1)) * UNITS[m.group(2).upper()])
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"size {text!r} must be positive")
+    return size
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="leakwarden's detector against Presidio's analyzer, same corpus, same run.",
+    )
+    parser.add_argument(
+        "--size", type=parse_size, default=parse_size("3MB"), help="corpus size (default 3MB)"
+    )
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes for leakwarden")
+    parser.add_argument("--presidio-repeat", type=int, default=1, help="timed passes for Presidio")
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        default=None,
+        choices=sorted(SYSTEMS),
+        help="systems to run (default: all that are available)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=detect_vs_presidio.RESULTS_DIR,
+        help="folder for the JSON and Markdown results",
+    )
+    args = parser.parse_args(argv)
+
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    result = detect_vs_presidio.run(
+        args.size,
+        seed=args.seed,
+        repeat=args.repeat,
+        presidio_repeat=args.presidio_repeat,
+        systems=args.systems,
+        console=console,
+    )
+    detect_vs_presidio.print_tables(result, console)
+    for path in detect_vs_presidio.write_results(result, args.out):
+        console.print(f"wrote {path}")
+    return 0 if result["bar"].get("met") is not False else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""One benchmark measurement in its own process: ``python -m benchmarks.worker SYSTEM TEXTS OUT``.
+
+The process pins itself to one CPU (``--cpu``), refuses network access, builds the system,
+warms it up on the first document, then runs every document end to end from UTF-8 bytes
+(decode, then find) ``--repeat`` times, timing wall clock and this process's CPU time.  It
+writes the timings, peak memory and the predictions of the first pass as JSON to OUT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.systems import SYSTEMS, leakwarden_decode, no_network
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.worker")
+    parser.add_argument("system", choices=sorted(SYSTEMS))
+    parser.add_argument("texts", type=Path, help="JSON array of document texts")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin this process to")
+    args = parser.parse_args(argv)
+
+    pinned: list[int] | None = None
+    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+        pinned = sorted(os.sched_getaffinity(0))
+    texts: list[str] = json.loads(args.texts.read_text("utf-8"))
+    datas = [t.encode("utf-8") for t in texts]
+    if args.system.startswith("leakwarden"):
+        decode = leakwarden_decode()
+    else:
+
+        def decode(data: bytes) -> str:
+            return data.decode("utf-8")
+
+    with no_network() as attempts:
+        t0 = time.perf_counter()
+        find = SYSTEMS[args.system]()
+        if datas:
+            find(decode(datas[0]))  # warm-up: lazy compilation, first-call caches
+        build_seconds = time.perf_counter() - t0
+        runs = []
+        preds: list[list[list[object]]] = []
+        for rep in range(max(1, args.repeat)):
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            out = [find(decode(d)) for d in datas]
+            runs.append(
+                {"wall_s": time.perf_counter() - wall0, "cpu_s": time.process_time() - cpu0}
+            )
+            if rep == 0:
+                preds = [[[p.type, p.start, p.end, p.score] for p in doc] for doc in out]
+    result = {
+        "system": args.system,
+        "pinned_cpus": pinned,
+        "n_bytes": sum(len(d) for d in datas),
+        "build_and_warmup_s": build_seconds,
+        "runs": runs,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "network_attempts": attempts,
+        "predictions": preds,
+    }
+    args.out.write_text(json.dumps(result), "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
