@@ -31,6 +31,8 @@ from leakwarden.store import db
         # a slash in an unencoded password: SQLAlchemy reads up to the "@", so must we
         ("postgresql://u:a/b?c@h/d", "postgresql://u@h/d"),
         ("postgresql://:pw@h/d", "postgresql://h/d"),
+        # an unencoded "@" in the password: no piece of it may stay behind
+        ("postgresql://u:p@ss@h:5432/d", "postgresql://u@h:5432/d"),
         # nothing to hide: unchanged, including SQLite's empty authority and plain paths
         ("sqlite:////var/lib/leakwarden.db", "sqlite:////var/lib/leakwarden.db"),
         ("postgresql://app@db/crm", "postgresql://app@db/crm"),

@@ -24,7 +24,7 @@ PG_CONNECT_TIMEOUT = 10
 # How long a SQLite writer waits for another writer's lock before failing (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passfile", "sslkey"})
+_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
 # scheme://user[:password]@ -- SQLAlchemy's own reading of the user part (engine/url.py).
 _USERINFO = re.compile(r"(?P<scheme>[\w+.-]+)://(?:(?P<user>[^:/]*)(?::(?P<password>[^@]*))?@)?")
 
@@ -69,10 +69,14 @@ def redact_url(url: str) -> str:
     if m is None:
         return url
     if m.group("password") is not None:
-        if m.group("user"):
-            url = url[: m.start("password") - 1] + url[m.end("password") :]
-        else:  # "scheme://:secret@host" -> "scheme://host"
-            url = url[: m.start("user")] + url[m.end() :]
+        end = m.end()
+        host = re.match(r"[^/?#]*", url[end:])
+        if host is not None and "@" in host.group(0):
+            # An unencoded "@" in the password: SQLAlchemy would take the rest for the host;
+            # cut up to the last "@" so that no piece of the password survives.
+            end += host.group(0).rindex("@") + 1
+        user = m.group("user")
+        url = url[: m.start("user")] + (f"{user}@" if user else "") + url[end:]
     head, qmark, query = url.partition("?")
     if not qmark:
         return url
@@ -91,11 +95,9 @@ def describe_target(url: str | URL) -> str:
 
     u = make_url(url) if isinstance(url, str) else url
     if u.get_backend_name() == "sqlite":
-        return (
-            f"SQLite file {u.database}"
-            if u.database not in (None, "", ":memory:")
-            else ("SQLite in memory")
-        )
+        if u.database in (None, "", ":memory:"):
+            return "SQLite in memory"
+        return f"SQLite file {u.database}"
     host = u.host or "localhost (unix socket)"
     port = u.port or _default_port(u.get_backend_name())
     return f"{host}:{port}/{u.database or ''}"
