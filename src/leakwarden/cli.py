@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from leakwarden.scan.command import inventory_app, scan_command
+
 app = typer.Typer(
     name="leakwarden",
     help="Find, protect, gate, audit, monitor and trace customers' personal information.",
@@ -61,6 +63,10 @@ def db_current(url: str | None = typer.Option(None, "--url", help=_DB_URL_HELP))
         typer.echo(f"{where}: empty (run `leakwarden db upgrade`; newest is {head})")
     else:
         typer.echo(f"{where}: {rev}" + (" (head)" if rev == head else f" (newest is {head})"))
+
+
+app.command("scan")(scan_command)
+app.add_typer(inventory_app, name="inventory")
 
 
 def main() -> None:

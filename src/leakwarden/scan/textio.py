@@ -63,26 +63,23 @@ def sniff_encoding(sample: bytes) -> str:
         return utf16
     if _valid_prefix(sample, "utf-8"):
         return "utf-8"
+    from leakwarden.detect.normalize import DecodeError, decode_bytes
+
+    # Cut to a likely character boundary so the sniffer does not trip on a split character.
+    cut = sample.rfind(b"\n")
     try:
-        from leakwarden.detect.normalize import decode_bytes
-    except ImportError:
-        decode_bytes = None
-    if decode_bytes is not None:
-        # Cut to a likely character boundary so the sniffer does not trip on a split character.
-        cut = sample.rfind(b"\n")
+        _, encoding = decode_bytes(sample[: cut + 1] if cut > 0 else sample)
+    except (DecodeError, UnicodeDecodeError, LookupError):
+        encoding = ""
+    if encoding:
         try:
-            _, encoding = decode_bytes(sample[: cut + 1] if cut > 0 else sample)
-        except (UnicodeDecodeError, ValueError, LookupError):
-            encoding = ""
-        if encoding:
-            try:
-                codecs.lookup(encoding)
-            except LookupError:
-                pass
-            else:
-                if encoding.replace("_", "-").lower() in {"gbk", "gb2312", "cp936"}:
-                    return "gb18030"  # a superset: never fails where GBK would have read
-                return encoding
+            codecs.lookup(encoding)
+        except LookupError:
+            pass
+        else:
+            if encoding.replace("_", "-").lower() in {"gbk", "gb2312", "cp936"}:
+                return "gb18030"  # a superset: never fails where GBK would have read
+            return encoding
     if _valid_prefix(sample, "gb18030"):
         return "gb18030"
     return "latin-1"
