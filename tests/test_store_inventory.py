@@ -303,3 +303,35 @@ def test_source_password_never_stored(repo: InventoryRepo, engine: Engine) -> No
     assert repo.problems(run_id)[0].location.source == SOURCE
     # and the redacted and the secret URL name the same inventory
     assert len(repo.latest(secret_source)) == 1
+
+
+def test_concurrent_scans_of_one_source_all_land(db_url: str, engine: Engine) -> None:
+    """Four scans recorded at once, each inserting the same new rows: none is lost or fails."""
+    import threading
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def record(i: int) -> None:
+        local = db.make_engine(db_url)  # one engine (pool) per writer, as separate processes have
+        try:
+            start.wait()
+            InventoryRepo(local).record_scan(
+                scan(MOBILE, RESIDENT_ID, CARD, at=T1 + timedelta(hours=i), containers=ALL_TABLES)
+            )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            local.dispose()
+
+    threads = [threading.Thread(target=record, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    repo = InventoryRepo(engine)
+    assert len(repo.runs(SOURCE)) == 4
+    latest = repo.latest(SOURCE)
+    assert len(latest) == 3
+    assert all(e.first_seen is not None and e.first_seen >= T1 for e in latest)
