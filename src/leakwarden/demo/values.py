@@ -112,6 +112,12 @@ def _ascii(strings: Sequence[str], width: int) -> Ascii:
     return np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8).reshape(-1, width)
 
 
+def _scramble(serial: int) -> int:
+    """A bijection of [0, 10**k) for every k <= 19 (odd multiplier not divisible by 5), so
+    serials below 10**k give distinct k-digit tails that do not look sequential."""
+    return (serial * 2_862_933_555_777_941_757 + 3_037_000_493) % 10**19
+
+
 def _take(words: Sequence[str], idx: npt.NDArray[np.integer]) -> list[str]:
     return [words[i] for i in idx.tolist()]
 
@@ -622,26 +628,30 @@ class Values:
     def license_plate(self) -> str:
         return self.license_plates(1)[0]
 
-    def waybills(self, n: int, couriers: Sequence[str] | None = None) -> list[str]:
-        """Express waybill numbers of the given couriers (see ``WAYBILL_SHAPES``)."""
-        couriers = couriers if couriers is not None else self._pick(n, dict.fromkeys(COURIERS, 1.0))
-        digits = self._digits(n, 13) + 48
-        jd_style = self.rng.random(n) < 0.6
+    def waybills(
+        self, n: int, couriers: Sequence[str] | None = None, serials: Sequence[int] | None = None
+    ) -> list[str]:
+        """Express waybill numbers of the given couriers (see ``WAYBILL_SHAPES``).  With
+        ``serials`` (distinct integers, e.g. order ids) the numbers are distinct too: the digits
+        are a bijective scramble of the serial instead of random."""
+        if couriers is None:
+            couriers = self._pick(n, dict.fromkeys(COURIERS, 1.0))
+        randoms = self.rng.integers(0, 10**13, n).tolist()
+        style = self.rng.integers(0, 12, n).tolist()
         out: list[str] = []
         for i, courier in enumerate(couriers):
-            tail = digits[i].tobytes().decode()
-            if courier == "SF":
-                out.append("SF" + tail)
-            elif courier == "YT":
-                out.append("YT" + tail)
+
+            def digits(width: int, i: int = i) -> str:
+                value = randoms[i] if serials is None else _scramble(serials[i])
+                return f"{value % 10**width:0{width}d}"
+
+            if courier in ("SF", "YT"):
+                out.append(courier + digits(13))
             elif courier == "JD":
-                out.append(
-                    f"JDV{'ABCDEF'[int(digits[i, 0]) % 6]}{tail[2:]}"
-                    if jd_style[i]
-                    else "JD" + tail
-                )
+                jdv = style[i] < 6
+                out.append(f"JDV{'ABCDEF'[style[i]]}{digits(11)}" if jdv else "JD" + digits(13))
             elif courier == "ZTO":
-                out.append(f"7{3 + int(digits[i, 0]) % 6}{tail[1:]}")
+                out.append(f"7{3 + style[i] % 6}{digits(12)}")
             else:
                 raise ValueError(f"unknown courier {courier!r}; expected one of {COURIERS}")
         return out
