@@ -27,23 +27,24 @@ from __future__ import annotations
 
 import bisect
 import importlib.util
+import itertools
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
 from leakwarden.detect.model import Finding, PIType
-from leakwarden.detect.normalize import normalize
+from leakwarden.detect.normalize import fold_for_matching
 from leakwarden.detect.types import PI_TYPES
 
 __all__ = ["CONTEXT_BOOST", "Detector", "default_detector", "tagger_available"]
 
 CONTEXT_BOOST = 0.35
-_BEFORE = 40  # characters of context looked at before a match
-_AFTER = 12  # and after it
+_BEFORE_BYTES = 64  # how far before a match a context word may end (21 CJK / 64 ASCII chars)
+_AFTER_BYTES = 24  # how far after a match a context word may start
 _DELIM = "[^0-9A-Za-z]"
 # Continuation bytes of UTF-8 (0x80-0xBF) -> 1, everything else -> 0.
 _CONTINUATION = bytes(1 if 0x80 <= b <= 0xBF else 0 for b in range(256))
@@ -63,7 +64,6 @@ class _Rule:
     order: int
     validator: Callable[[str], bool] | None
     needs_context: re.Pattern[str] | None
-    context: re.Pattern[str] | None
     joiners: frozenset[int]
 
 
@@ -71,51 +71,58 @@ class _Rule:
 class _Compiled:
     database: Any  # hyperscan.Database
     pattern_rule: tuple[int, ...]  # pattern id -> index into rules
+    context_rules: tuple[tuple[int, ...], ...]  # context id (after the patterns) -> rule indices
+    context_len: tuple[int, ...]  # context id -> byte length of the word
     rules: tuple[_Rule, ...]
 
 
-def _context_regex(words: Sequence[str]) -> re.Pattern[str] | None:
-    if not words:
-        return None
-    parts = []
-    for word in sorted({w.lower() for w in words}, key=len, reverse=True):
-        escaped = re.escape(word)
-        if word.isascii() and len(word) <= 3:
-            parts.append(rf"(?<![a-z]){escaped}(?![a-z])")
-        else:
-            parts.append(escaped)
-    return re.compile("|".join(parts))
+def _context_expression(word: str) -> str:
+    """A context word as a Hyperscan expression: literal, caseless; short ASCII words (``ip``,
+    ``tel``, ``dob``) only as whole words so ``zip`` and ``hotel`` do not count."""
+    escaped = re.escape(word)
+    if word.isascii() and len(word) <= 3:
+        return rf"\b{escaped}\b"
+    return escaped
 
 
 def _rule(t: PIType, order: int) -> _Rule:
     needs = t.extra.get("needs_context")
+    validator = lru_cache(maxsize=1 << 16)(t.validator) if t.validator is not None else None
     return _Rule(
         type=t,
         order=order,
-        validator=t.validator,
+        validator=validator,
         needs_context=re.compile(needs) if needs else None,
-        context=_context_regex(t.context),
         joiners=frozenset(t.extra.get("joiners", "").encode("ascii")),
     )
 
 
 @lru_cache(maxsize=16)
 def _compile(type_ids: tuple[str, ...]) -> _Compiled:
-    """Compile the patterns of these types into one Hyperscan database (cached per process)."""
+    """Compile the patterns and context words of these types into one Hyperscan database
+    (cached per process: compiling takes about a second)."""
     import hyperscan
 
     rules = tuple(_rule(PI_TYPES[tid], i) for i, tid in enumerate(type_ids))
     expressions: list[bytes] = []
     pattern_rule: list[int] = []
     flags: list[int] = []
+    som_utf8 = hyperscan.HS_FLAG_SOM_LEFTMOST | hyperscan.HS_FLAG_UTF8
     for index, rule in enumerate(rules):
         for pattern in rule.type.patterns:
             wrapped = f"{_DELIM}(?:{pattern}){_DELIM}" if rule.type.alnum_bounded else pattern
             expressions.append(wrapped.encode("utf-8"))
             pattern_rule.append(index)
-            flags.append(hyperscan.HS_FLAG_SOM_LEFTMOST | hyperscan.HS_FLAG_UTF8)
+            flags.append(som_utf8)
+    words: dict[str, list[int]] = {}
+    for index, rule in enumerate(rules):
+        for word in rule.type.context:
+            words.setdefault(word.lower(), []).append(index)
+    for word in words:
+        expressions.append(_context_expression(word).encode("utf-8"))
+        flags.append(hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_CASELESS)
     if not expressions:
-        return _Compiled(None, (), rules)
+        return _Compiled(None, (), (), (), rules)
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
         database.compile(
@@ -124,9 +131,15 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
             elements=len(expressions),
             flags=flags,
         )
-    except hyperscan.error as exc:  # name the offending pattern, not just "too large"
+    except hyperscan.error as exc:
         raise ValueError(f"cannot compile detection patterns for {type_ids}: {exc}") from exc
-    return _Compiled(database, tuple(pattern_rule), rules)
+    return _Compiled(
+        database,
+        tuple(pattern_rule),
+        tuple(tuple(ix) for ix in words.values()),
+        tuple(len(w.encode("utf-8")) for w in words),
+        rules,
+    )
 
 
 def _on_match(
@@ -237,7 +250,7 @@ class Detector:
         """Findings in ``text``, one per span, sorted by start; offsets index ``text`` itself."""
         if not text:
             return []
-        norm = normalize(text)
+        norm = fold_for_matching(text)
         candidates = self._pattern_candidates(norm) if self._compiled.database is not None else []
         chosen = _resolve(candidates)
         if self._tagger is not None:
@@ -258,46 +271,58 @@ class Detector:
         if not hits:
             return []
         pattern_rule, rules = compiled.pattern_rule, compiled.rules
-        # (rule index, byte start, byte end) in ``data``, delimiters stripped, duplicates gone.
-        spans: set[tuple[int, int, int]] = set()
+        n_patterns = len(pattern_rule)
+        # (rule index, byte start in data) -> byte ends; delimiters stripped.
+        groups: dict[tuple[int, int], set[int]] = {}
+        context_hits: dict[int, list[int]] = {}  # context id -> byte ends
         for pattern, frm, to in hits:
-            rule = rules[pattern_rule[pattern]]
-            if rule.type.alnum_bounded:
+            if pattern >= n_patterns:
+                context_hits.setdefault(pattern - n_patterns, []).append(to)
+                continue
+            index = pattern_rule[pattern]
+            if rules[index].type.alnum_bounded:
                 bstart = frm + _lead_len(data[frm])
                 bend = _last_char_start(data, to)
             else:
                 bstart, bend = frm, to
             if bend > bstart:
-                spans.add((pattern_rule[pattern], bstart, bend))
+                groups.setdefault((index, bstart), set()).add(bend)
+        # Per type and start, the longest end that is bounded and valid: a shorter one would
+        # lose the overlap anyway.  Validation is the costly step, so this saves most of it.
         accepted: list[tuple[_Rule, int, int]] = []
-        for index, bstart, bend in sorted(spans, key=lambda s: (s[1], s[2])):
+        for (index, bstart), bends in sorted(groups.items(), key=lambda kv: kv[0][1]):
             rule = rules[index]
-            if rule.type.alnum_bounded and not _bounded(data, bstart, bend, rule.joiners):
-                continue
-            value = data[bstart:bend].decode("utf-8")
-            if rule.validator is not None and not rule.validator(value):
-                continue
-            accepted.append((rule, bstart, bend))
+            for bend in sorted(bends, reverse=True):
+                if rule.type.alnum_bounded and not _bounded(data, bstart, bend, rule.joiners):
+                    continue
+                if rule.validator is None or rule.validator(data[bstart:bend].decode("utf-8")):
+                    accepted.append((rule, bstart, bend))
+                    break
         if not accepted:
             return []
-        to_char = _offset_mapper(data, len(data) - 2 == len(norm))
+        near = _ContextIndex(data, compiled, context_hits)
+        to_char = _char_offsets(
+            data,
+            itertools.chain.from_iterable((b, e) for _, b, e in accepted),
+            len(data) - 2 == len(norm),
+        )
         out: list[_Candidate] = []
         for rule, bstart, bend in accepted:
-            start, end = to_char(bstart), to_char(bend)
-            value = norm[start:end]
-            needs = rule.needs_context is not None and rule.needs_context.fullmatch(value)
-            has_context = rule.context is not None and _context_near(norm, start, end, rule.context)
+            start, end = to_char[bstart], to_char[bend]
+            t = rule.type
+            needs = rule.needs_context is not None and (
+                rule.needs_context.fullmatch(norm[start:end]) is not None
+            )
+            has_context = near.has(rule.order, bstart, bend)
             if needs and not has_context:
                 continue
-            t = rule.type
             score = t.validated_score if rule.validator is not None else t.base_score
             if has_context:
                 score = min(1.0, score + CONTEXT_BOOST)
             if score < self.min_score:
                 continue
-            out.append(
-                _Candidate(rule, start, end, score, rule.validator is not None and not needs)
-            )
+            strong = rule.validator is not None and not needs
+            out.append(_Candidate(rule, start, end, score, strong))
         return out
 
     # --- names and addresses -----------------------------------------------------------------
@@ -340,65 +365,89 @@ def _bounded(data: bytes, bstart: int, bend: int, joiners: frozenset[int]) -> bo
     return True
 
 
-def _offset_mapper(data: bytes, ascii_only: bool) -> Callable[[int], int]:
-    """Byte offset in ``data`` (sentinel included) -> character offset in the text.
+def _char_offsets(data: bytes, offsets: Iterable[int], ascii_only: bool) -> dict[int, int]:
+    """Byte offsets in ``data`` (leading sentinel included) -> character offsets in the text.
 
-    Offsets arrive nearly sorted (candidates by start, each followed by its end), so the mapper
-    keeps the offsets it has seen and counts UTF-8 continuation bytes only over the gap from the
-    nearest known offset below: linear in the text overall, with no per-character Python loop.
+    One ``bytes.translate`` marks UTF-8 continuation bytes; ``bytes.count`` over the gaps between
+    the sorted offsets turns bytes into characters: linear in the text, no per-character loop.
     """
     if ascii_only:
-        return lambda offset: offset - 1
+        return {offset: offset - 1 for offset in offsets}
     flags = data.translate(_CONTINUATION)
-    known_bytes = [1]
-    known_chars = [0]
-
-    def to_char(offset: int) -> int:
-        i = bisect.bisect_right(known_bytes, offset) - 1
-        base_b, base_c = known_bytes[i], known_chars[i]
-        chars = base_c + (offset - base_b) - flags.count(1, base_b, offset)
-        if offset != base_b:
-            known_bytes.insert(i + 1, offset)
-            known_chars.insert(i + 1, chars)
-        return chars
-
-    return to_char
+    out: dict[int, int] = {}
+    prev_b, prev_c = 1, 0
+    for offset in sorted(set(offsets)):
+        prev_c += (offset - prev_b) - flags.count(1, prev_b, offset)
+        prev_b = offset
+        out[offset] = prev_c
+    return out
 
 
-def _context_near(norm: str, start: int, end: int, pattern: re.Pattern[str]) -> bool:
-    lo = max(0, start - _BEFORE)
-    newline = norm.rfind("\n", lo, start)
-    if newline >= 0:
-        lo = newline + 1
-    hi = min(len(norm), end + _AFTER)
-    newline = norm.find("\n", end, hi)
-    if newline >= 0:
-        hi = newline
-    return bool(pattern.search(norm[lo:start].lower())) or bool(
-        pattern.search(norm[end:hi].lower())
-    )
+class _ContextIndex:
+    """Where the context words of each type end, from the same Hyperscan pass; answers "is a
+    context word of this type within the window before or after this span, on the same line"."""
+
+    def __init__(self, data: bytes, compiled: _Compiled, hits: dict[int, list[int]]) -> None:
+        self._data = data
+        self._ends: dict[int, list[int]] = {}
+        self._starts: dict[int, list[int]] = {}
+        for cid, ends in hits.items():
+            length = compiled.context_len[cid]
+            for index in compiled.context_rules[cid]:
+                self._ends.setdefault(index, []).extend(ends)
+                self._starts.setdefault(index, []).extend(e - length for e in ends)
+        for lists in (self._ends, self._starts):
+            for values in lists.values():
+                values.sort()
+
+    def has(self, index: int, bstart: int, bend: int) -> bool:
+        ends = self._ends.get(index)
+        if not ends:
+            return False
+        data = self._data
+        i = bisect.bisect_right(ends, bstart) - 1
+        if i >= 0 and ends[i] >= bstart - _BEFORE_BYTES and data.find(b"\n", ends[i], bstart) < 0:
+            return True
+        starts = self._starts[index]
+        j = bisect.bisect_left(starts, bend)
+        return (
+            j < len(starts)
+            and starts[j] <= bend + _AFTER_BYTES
+            and data.find(b"\n", bend, starts[j]) < 0
+        )
 
 
 def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:
-    """One answer per span: greedy by (validated-without-context, length, score, registry order)."""
+    """One answer per span: greedy by (validated-without-context, length, score, registry order)
+    within each cluster of overlapping candidates; isolated candidates pass straight through."""
     if len(candidates) <= 1:
         return candidates
+    candidates.sort(key=lambda c: (c.start, c.end))
+    kept: list[_Candidate] = []
+    cluster: list[_Candidate] = [candidates[0]]
+    reach = candidates[0].end
+    for c in candidates[1:]:
+        if c.start < reach:
+            cluster.append(c)
+            reach = max(reach, c.end)
+            continue
+        kept.extend(cluster if len(cluster) == 1 else _greedy(cluster))
+        cluster = [c]
+        reach = c.end
+    kept.extend(cluster if len(cluster) == 1 else _greedy(cluster))
+    return kept
+
+
+def _greedy(cluster: list[_Candidate]) -> list[_Candidate]:
     ranked = sorted(
-        candidates,
+        cluster,
         key=lambda c: (not c.strong, -(c.end - c.start), -c.score, c.rule.order, c.start),
     )
-    starts: list[int] = []
-    ends: list[int] = []
     kept: list[_Candidate] = []
     for c in ranked:
-        i = bisect.bisect_right(starts, c.start)
-        if i > 0 and ends[i - 1] > c.start:
-            continue
-        if i < len(starts) and starts[i] < c.end:
-            continue
-        starts.insert(i, c.start)
-        ends.insert(i, c.end)
-        kept.insert(i, c)
+        if all(c.end <= k.start or k.end <= c.start for k in kept):
+            kept.append(c)
+    kept.sort(key=lambda c: c.start)
     return kept
 
 

@@ -9,8 +9,9 @@ original.
 from __future__ import annotations
 
 import codecs
+import re
 
-__all__ = ["DecodeError", "decode_bytes", "normalize"]
+__all__ = ["DecodeError", "decode_bytes", "fold_for_matching", "normalize"]
 
 # U+FF01..U+FF5E are ASCII 0x21..0x7E shifted by 0xFEE0; U+3000 is the ideographic space.  A few
 # dash look-alikes become "-" so "138－1234－5678" and "010–12345678" read as numbers.  Every
@@ -29,6 +30,31 @@ def normalize(text: str) -> str:
     if text.isascii():
         return text
     return text.translate(_FOLD)
+
+
+# The full-width characters a pattern can contain (digits, letters, + - . @ ( ) _ % : # /), the
+# ideographic space and the dashes.  Chinese punctuation such as ，。；！？ never occurs inside a
+# value, so it is left alone; that makes folding a handful of regex substitutions instead of a
+# dictionary lookup per character (str.translate costs ~0.1 s per MB of CJK text).
+_RELEVANT = re.compile(
+    "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff0b\uff0d\uff0e\uff20"
+    "\uff08\uff09\uff3f\uff05\uff1a\uff03\uff0f\u3000\u2010-\u2013\u2212\ufe63]+"
+)
+
+
+def _fold_run(match: re.Match[str]) -> str:
+    return match.group().translate(_FOLD)
+
+
+def fold_for_matching(text: str) -> str:
+    """Like :func:`normalize` for every character a pattern can match, faster on CJK text.
+
+    Length-preserving; differs from ``normalize`` only on full-width punctuation that never
+    occurs inside a value (，。；！？ and the like), which it leaves as is.
+    """
+    if text.isascii():
+        return text
+    return _RELEVANT.sub(_fold_run, text)
 
 
 class DecodeError(ValueError):
