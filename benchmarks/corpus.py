@@ -116,6 +116,7 @@ class Document:
 class Corpus:
     seed: int
     documents: list[Document]
+    value_source: str = ""
 
     @property
     def n_bytes(self) -> int:
@@ -158,7 +159,7 @@ def to_fullwidth(text: str) -> str:
 class _Filler:
     """Per-corpus generators: values, near misses, Faker names and addresses, small fillers."""
 
-    def __init__(self, rng: random.Random, seed: int) -> None:
+    def __init__(self, rng: random.Random, seed: int, use_demo: bool = True) -> None:
         from faker import Faker  # heavy import, only when a corpus is built
 
         self.rng = rng
@@ -178,6 +179,10 @@ class _Filler:
         self.generators["address_en"] = lambda: str(self.fake_en.address()).replace("\n", ", ")
         self.generators["dob_zh"] = lambda: values.date_of_birth_zh(rng)
         self.generators["dob_en"] = lambda: values.date_of_birth_en(rng)
+        self.source = "benchmarks.values + Faker"
+        if use_demo and (demo := values.demo_generators(seed)) is not None:
+            self.generators.update({name: functools.partial(g, rng) for name, g in demo.items()})
+            self.source = "leakwarden.demo.values (JT waybills, non-US phones: benchmarks.values)"
 
     def label(self, slot: str) -> str | None:
         if slot in values.VALID:
@@ -221,14 +226,17 @@ def _variant(text: str, start: int, end: int) -> str:
     return "plain"
 
 
-def iter_documents(seed: int, doc_bytes: int = 8192) -> Iterator[Document]:
+def iter_documents(
+    seed: int, doc_bytes: int = 8192, use_demo: bool = True, filler: _Filler | None = None
+) -> Iterator[Document]:
     """An endless, seeded stream of documents of about ``doc_bytes`` UTF-8 bytes each.
 
     A document is a run of records of one kind (a Chinese or English log/chat/notes stream):
     two thirds of the records are Chinese templates, one third English.
     """
-    rng = random.Random(seed)
-    filler = _Filler(rng, seed)
+    if filler is None:
+        filler = _Filler(random.Random(seed), seed, use_demo)
+    rng = filler.rng
     while True:
         lines: list[str] = []
         spans: list[Span] = []
@@ -246,15 +254,20 @@ def iter_documents(seed: int, doc_bytes: int = 8192) -> Iterator[Document]:
         yield Document("\n".join(lines) + "\n", spans)
 
 
-def build_corpus(size_bytes: int, seed: int = 20261123, doc_bytes: int = 8192) -> Corpus:
-    """Documents until their UTF-8 size reaches ``size_bytes`` (at least one document)."""
+def build_corpus(
+    size_bytes: int, seed: int = 20261123, doc_bytes: int = 8192, use_demo: bool = True
+) -> Corpus:
+    """Documents until their UTF-8 size reaches ``size_bytes`` (at least one document).
+
+    ``use_demo``: take values from ``leakwarden.demo.values`` when it is importable."""
     if size_bytes <= 0:
         raise ValueError(f"corpus size must be positive, got {size_bytes} bytes")
     docs: list[Document] = []
     total = 0
-    for doc in iter_documents(seed, doc_bytes=min(doc_bytes, size_bytes)):
+    filler = _Filler(random.Random(seed), seed, use_demo)
+    for doc in iter_documents(seed, doc_bytes=min(doc_bytes, size_bytes), filler=filler):
         docs.append(doc)
         total += len(doc.data)
         if total >= size_bytes:
             break
-    return Corpus(seed=seed, documents=docs)
+    return Corpus(seed=seed, documents=docs, value_source=filler.source)

@@ -5,6 +5,8 @@ Presidio runs with pattern recognizers only: no spaCy model can be obtained offl
 engines are offered, neither of which loads or downloads a model:
 
 * ``noop``: Presidio's own ``NoOpNlpEngine`` (no tokens; context words in the text are unused).
+* ``noop-default-regions``: as ``noop`` but with Presidio's default phone regions (slower,
+  less accurate here; shows Presidio as shipped, minus spaCy).
 * ``tokens``: a spaCy *blank* English pipeline (rule-based tokenizer, shipped inside spaCy) with
   each token's lower-cased text as its lemma, so Presidio's context enhancer can raise scores
   on words like "card" or "phone".  This is the most Presidio can do without a model.
@@ -42,7 +44,9 @@ SHARED_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 # CN, and those plus JP/SG/AU -- because every non-Chinese number in it is written in
 # international (+CC) form, which libphonenumber finds whatever the default region.
 PRESIDIO_PHONE_REGIONS = ("CN",)
-PRESIDIO_CONFIGS = ("noop", "tokens")
+# Presidio's own default phone regions, for the "as shipped" configuration (informational).
+PRESIDIO_DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+PRESIDIO_CONFIGS = ("noop", "tokens", "noop-default-regions")
 
 
 def shared_group(type_name: str) -> str | None:
@@ -108,6 +112,9 @@ def build_presidio(config: str = "tokens") -> Any:
     # suffix list over the network on first use; use the snapshot shipped inside tldextract.
     tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
+    regions: tuple[str, ...] = PRESIDIO_PHONE_REGIONS
+    if config == "noop-default-regions":
+        regions = PRESIDIO_DEFAULT_PHONE_REGIONS
     nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
     if config == "tokens":
         nlp_engine = _tokenizer_engine()
@@ -119,7 +126,7 @@ def build_presidio(config: str = "tokens") -> Any:
         IbanRecognizer(),
         IpRecognizer(),
         MacAddressRecognizer(),
-        PhoneRecognizer(supported_regions=PRESIDIO_PHONE_REGIONS),
+        PhoneRecognizer(supported_regions=regions),
         UsSsnRecognizer(),
     ):
         registry.add_recognizer(recognizer)
@@ -197,4 +204,5 @@ SYSTEMS: dict[str, Callable[[], Callable[[str], list[Pred]]]] = {
     "leakwarden-no-ner": lambda: leakwarden_finder(use_ner=False),
     "presidio-tokens": lambda: presidio_finder("tokens"),
     "presidio-noop": lambda: presidio_finder("noop"),
+    "presidio-default-regions": lambda: presidio_finder("noop-default-regions"),
 }

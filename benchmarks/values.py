@@ -15,7 +15,6 @@ import datetime as dt
 import random
 import string
 from collections.abc import Callable
-from typing import Any
 
 import phonenumbers
 from stdnum import iban as std_iban
@@ -340,10 +339,64 @@ NEAR_MISS: dict[str, Generator] = {
 }
 
 
-def _demo() -> Any:
-    """``leakwarden.demo.values`` when it exists, else ``None``."""
+def _group4(number: str) -> str:
+    return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+def demo_generators(seed: int) -> dict[str, Generator] | None:
+    """Generators backed by ``leakwarden.demo.values.Values`` (the project's one source of
+    synthetic personal data), with the benchmark's formatting variations on top; ``None`` when
+    the demo package is not importable.  Slots the demo does not cover keep the local
+    generators: international phones outside the US, and J&T (极兔, ``JT`` + 13 digits)
+    waybills, a major courier the demo does not generate.
+    """
     try:
-        from leakwarden.demo import values as demo_values
+        from leakwarden.demo.values import COURIERS, Values
     except ImportError:
         return None
-    return demo_values
+    v = Values(seed=seed)
+
+    def card(rng: random.Random) -> str:
+        number = v.unionpay_card() if rng.random() < 0.55 else v.us_cards(1)[0][0]
+        return _group4(number) if rng.random() < 0.15 else number
+
+    def demo_iban(rng: random.Random) -> str:
+        number = v.iban()
+        return _group4(number) if rng.random() < 0.4 else number
+
+    def waybill(rng: random.Random) -> str:
+        if rng.random() < 0.2:
+            return express_waybill(rng)
+        return str(v.waybill(rng.choice(COURIERS)))
+
+    def ip(rng: random.Random) -> str:
+        return str(v.ipv4() if rng.random() < 0.7 else v.ipv6())
+
+    def mac(rng: random.Random) -> str:
+        value = str(v.mac())
+        return value.replace(":", "-") if rng.random() < 0.3 else value
+
+    def intl_phone(rng: random.Random) -> str:
+        return str(v.us_phone()) if rng.random() < 0.3 else phone(rng)
+
+    return {
+        "cn_resident_id": lambda rng: str(v.resident_id()),
+        "cn_mobile": lambda rng: str(v.mobile()),
+        "cn_landline": lambda rng: str(v.landline()),
+        "bank_card": card,
+        "cn_passport": lambda rng: str(v.passport()),
+        "cn_hk_macau_permit": lambda rng: str(v.hk_macau_permit()),
+        "cn_uscc": lambda rng: str(v.uscc()),
+        "cn_license_plate": lambda rng: str(v.license_plate()),
+        "express_waybill": waybill,
+        "email": lambda rng: str(v.email(rng.choice(("zh_CN", "en_US")))),
+        "phone": intl_phone,
+        "ip_address": ip,
+        "mac_address": mac,
+        "iban": demo_iban,
+        "us_ssn": lambda rng: str(v.us_ssn()),
+        "person_name_zh": lambda rng: str(v.cn_name()),
+        "person_name_en": lambda rng: str(v.en_name()),
+        "address_zh": lambda rng: str(v.cn_address()),
+        "address_en": lambda rng: str(v.us_address()),
+    }
