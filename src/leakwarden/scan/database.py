@@ -170,7 +170,7 @@ def _partitions(
     step = max(1, -(-(high - low + 1) // parts))
     per_part = max(1, -(-options.sample // parts))
     out = []
-    for lo in range(low, high + 1, step):
+    for part, lo in enumerate(range(low, high + 1, step)):
         out.append(
             TableTask(
                 base.source,
@@ -182,6 +182,7 @@ def _partitions(
                 lo + step,
                 base.rows_total,
                 per_part,
+                part,
             )
         )
     return out
@@ -280,11 +281,12 @@ def scan_table(
                 except NotImplementedError:
                     python_type = object
                 if python_type in (bytes, bytearray, memoryview):
-                    log.add(
-                        Location(task.source, task.container, col["name"]),
-                        f"binary column ({col['type']}) not scanned",
-                        position,
-                    )
+                    if task.part == 0:
+                        log.add(
+                            Location(task.source, task.container, col["name"]),
+                            f"binary column ({col['type']}) not scanned",
+                            "table " + task.container,
+                        )
                     continue
                 columns.append(col["name"])
             if columns:

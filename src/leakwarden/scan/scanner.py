@@ -218,12 +218,14 @@ def _run_dask(
     dist: Any = importlib.import_module("distributed")
     local: Any = None
     if cluster == "local":
+        # Worker processes talk over loopback TCP; thread workers over in-process comms.
+        extra: dict[str, Any] = {"host": "127.0.0.1"} if processes else {}
         local = dist.LocalCluster(
             n_workers=max(1, workers),
             threads_per_worker=1,
             processes=processes,
             dashboard_address=None,
-            host="127.0.0.1",
+            **extra,
         )
         client = dist.Client(local)
     else:

@@ -59,6 +59,7 @@ class TableTask:
     high: int | None = None  # exclusive
     rows_total: int | None = None
     sample: int | None = None  # rows to sample in this task (defaults to options.sample)
+    part: int = 0  # index of the key range; table-wide problems are reported by part 0 only
 
     @property
     def container(self) -> str:
