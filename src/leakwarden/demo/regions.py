@@ -14,6 +14,9 @@ import importlib.resources
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
+import numpy.typing as npt
+
 __all__ = [
     "PLATE_PREFIX",
     "County",
@@ -152,14 +155,25 @@ def _historic_places() -> tuple[tuple[str, tuple[tuple[int | None, int | None], 
 
 
 @cache
+def _historic_years() -> tuple[tuple[str, ...], npt.NDArray[np.bool_]]:
+    """All historic place codes and valid[code, year - 1900] for years 1900-2030."""
+    places = _historic_places()
+    valid = np.zeros((len(places), 131), dtype=np.bool_)
+    for i, (_code, spans) in enumerate(places):
+        for start, end in spans:
+            lo = 0 if start is None else max(start - 1900, 0)
+            hi = 130 if end is None else min(end - 1900, 130)
+            valid[i, lo : hi + 1] = True
+    return tuple(code for code, _s in places), valid
+
+
+@cache
 def county_codes_by_year(year: int) -> tuple[str, ...]:
     """Every county-level code (current or historic) a resident ID of someone born in ``year``
     may carry; used for people whose ID was issued somewhere other than where they live now."""
-    return tuple(
-        code
-        for code, spans in _historic_places()
-        if any((s is None or s <= year) and (e is None or year <= e) for s, e in spans)
-    )
+    codes, valid = _historic_years()
+    column = valid[:, min(max(year - 1900, 0), 130)]
+    return tuple(code for code, ok in zip(codes, column.tolist(), strict=True) if ok)
 
 
 @cache
