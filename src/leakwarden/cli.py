@@ -65,6 +65,22 @@ def db_current(url: str | None = typer.Option(None, "--url", help=_DB_URL_HELP))
         typer.echo(f"{where}: {rev}" + (" (head)" if rev == head else f" (newest is {head})"))
 
 
+@app.command("detect")
+def detect(
+    source: str = typer.Argument("-", help="File to read, or - for stdin."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl, json or table."),
+    types: str | None = typer.Option(
+        None, "--types", help="Comma-separated type ids (default: all types)."
+    ),
+) -> None:
+    """Find personal information in a file or stdin; one finding per span, char offsets."""
+    from leakwarden.detect.command import run_detect
+
+    code = run_detect(source, fmt, types)
+    if code:
+        raise typer.Exit(code)
+
+
 app.command("scan")(scan_command)
 app.add_typer(inventory_app, name="inventory")
 
