@@ -335,3 +335,15 @@ def test_concurrent_scans_of_one_source_all_land(db_url: str, engine: Engine) ->
     latest = repo.latest(SOURCE)
     assert len(latest) == 3
     assert all(e.first_seen is not None and e.first_seen >= T1 for e in latest)
+
+
+def test_many_entries_recorded_and_deactivated_in_chunks(repo: InventoryRepo) -> None:
+    """1,200 columns (more than one IN-list chunk) appear, then a full rescan finds none."""
+    tables = tuple(f"crm.t{i:03d}" for i in range(120))
+    many = [entry(t, f"c{j}", "email", sensitivity="personal") for t in tables for j in range(10)]
+    repo.record_scan(scan(*many, at=T1, containers=tables))
+    assert len(repo.latest(SOURCE)) == 1200
+    repo.record_scan(scan(at=T2, containers=tables))
+    assert repo.latest(SOURCE) == []
+    changes = repo.diff(SOURCE)
+    assert len(changes) == 1200 and {c.kind for c in changes} == {"removed"}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,7 @@ from leakwarden.store.records import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
 # A confidence that moves by at least this much between two runs is reported as "changed";
 # smaller moves are sampling noise.
@@ -43,6 +43,7 @@ CONFIDENCE_CHANGE = 0.05
 # Two scans of one source recorded at the same moment may both try to insert the same new
 # inventory row; the loser retries this many times (it then updates the winner's row).
 _RECORD_ATTEMPTS = 3
+_CHUNK = 500  # ids per "IN (...)" list
 
 _Key = tuple[str, str, str]  # (container, field, pi_type)
 
@@ -101,6 +102,7 @@ class InventoryRepo:
     def _record(
         self, result: ScanResult, source: str, started: datetime, finished: datetime
     ) -> int:
+        # Core statements with executemany: the ORM's unit of work costs ~10x more per entry.
         problem_containers = {p.location.container for p in result.problems}
         read = (set(result.containers) | {e.location.container for e in result.entries}) - (
             problem_containers
@@ -109,96 +111,134 @@ class InventoryRepo:
             kind = SourceKind(result.entries[0].source_kind)
         else:
             kind = SourceKind.DATABASE if "://" in source else SourceKind.FILE
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with self.engine.begin() as conn:
             # The first statement writes, so that SQLite takes its write lock at once.
-            run = ScanRun(
-                source=source,
-                source_kind=str(kind),
-                started_at=started,
-                finished_at=finished,
-                containers_scanned=result.containers_scanned,
-                bytes_scanned=result.bytes_scanned,
-                rows_scanned=result.rows_scanned,
-                status="partial" if result.problems else "complete",
-            )
-            session.add(run)
-            session.flush()
-            known: dict[_Key, InventoryRow] = {
-                (r.container, r.field, r.pi_type): r
-                for r in session.scalars(select(InventoryRow).where(InventoryRow.source == source))
-            }
-            seen: list[tuple[InventoryRow, InventoryEntry]] = []
+            pk = conn.execute(
+                insert(ScanRun).values(
+                    source=source,
+                    source_kind=str(kind),
+                    started_at=started,
+                    finished_at=finished,
+                    containers_scanned=result.containers_scanned,
+                    bytes_scanned=result.bytes_scanned,
+                    rows_scanned=result.rows_scanned,
+                    status="partial" if result.problems else "complete",
+                )
+            ).inserted_primary_key
+            if pk is None:  # pragma: no cover - every supported driver reports the new id
+                raise StoreError("the database did not report the new scan run's id")
+            run_id = int(pk[0])
+            known = self._known(conn, source)
+            new_rows: list[dict[str, object]] = []
+            updates: list[dict[str, object]] = []
             for entry in result.entries:
                 key = _key(entry)
-                row = known.get(key)
-                if row is None:
-                    row = InventoryRow(
-                        source=source,
-                        container=key[0],
-                        field=key[1],
-                        pi_type=key[2],
-                        first_seen=finished,
+                figures = {
+                    "source_kind": str(entry.source_kind),
+                    "sensitivity": str(entry.sensitivity),
+                    "confidence": float(entry.confidence),
+                    "evidence": dict(entry.evidence),
+                    "rows_scanned": entry.rows_scanned,
+                    "rows_total": entry.rows_total,
+                    "last_seen": finished,
+                    "last_run_id": run_id,
+                    "active": True,
+                }
+                if key in known:
+                    updates.append({"b_id": known[key][0], **figures})
+                else:
+                    new_rows.append(
+                        {
+                            "source": source,
+                            "container": key[0],
+                            "field": key[1],
+                            "pi_type": key[2],
+                            "first_seen": finished,
+                            **figures,
+                        }
                     )
-                    session.add(row)
-                    known[key] = row
-                row.source_kind = str(entry.source_kind)
-                row.sensitivity = str(entry.sensitivity)
-                row.confidence = float(entry.confidence)
-                row.evidence = dict(entry.evidence)
-                row.rows_scanned = entry.rows_scanned
-                row.rows_total = entry.rows_total
-                row.last_seen = finished
-                row.last_run_id = run.id
-                row.active = True
-                seen.append((row, entry))
-            session.flush()
-            session.add_all(
-                Observation(
-                    run_id=run.id,
-                    inventory_id=row.id,
-                    sensitivity=row.sensitivity,
-                    confidence=row.confidence,
-                    evidence=row.evidence,
-                    rows_scanned=row.rows_scanned,
-                    rows_total=row.rows_total,
+            if new_rows:
+                conn.execute(insert(InventoryRow), new_rows)
+            if updates:
+                conn.execute(
+                    update(InventoryRow).where(InventoryRow.id == bindparam("b_id")), updates
                 )
-                for row, _entry in seen
-            )
-            seen_keys = {_key(e) for _row, e in seen}
-            for key, row in known.items():
-                if key not in seen_keys and key[0] in read and row.active:
-                    row.active = False
+            ids = self._known(conn, source) if new_rows else known
+            seen_keys = {_key(e) for e in result.entries}
+            if result.entries:
+                conn.execute(
+                    insert(Observation),
+                    [
+                        {
+                            "run_id": run_id,
+                            "inventory_id": ids[_key(e)][0],
+                            "sensitivity": str(e.sensitivity),
+                            "confidence": float(e.confidence),
+                            "evidence": dict(e.evidence),
+                            "rows_scanned": e.rows_scanned,
+                            "rows_total": e.rows_total,
+                        }
+                        for e in result.entries
+                    ],
+                )
+            gone = [
+                row_id
+                for key, (row_id, active) in known.items()
+                if active and key not in seen_keys and key[0] in read
+            ]
+            for i in range(0, len(gone), _CHUNK):
+                conn.execute(
+                    update(InventoryRow)
+                    .where(InventoryRow.id.in_(gone[i : i + _CHUNK]))
+                    .values(active=False)
+                )
             # Only containers that hold or held inventory rows matter to a later diff.
-            known_containers = {key[0] for key in known}
-            session.add_all(
-                ScannedContainer(run_id=run.id, container=c)
-                for c in sorted(read & known_containers)
-            )
-            session.add_all(
-                ScanProblemRow(
-                    run_id=run.id,
-                    source=redact_url(p.location.source),
-                    container=p.location.container,
-                    field=p.location.field,
-                    problem=p.problem,
-                    position=p.position,
+            reread = sorted(read & {key[0] for key in ids})
+            if reread:
+                conn.execute(
+                    insert(ScannedContainer), [{"run_id": run_id, "container": c} for c in reread]
                 )
-                for p in result.problems
-            )
-            return run.id
+            if result.problems:
+                conn.execute(
+                    insert(ScanProblemRow),
+                    [
+                        {
+                            "run_id": run_id,
+                            "source": redact_url(p.location.source),
+                            "container": p.location.container,
+                            "field": p.location.field,
+                            "problem": p.problem,
+                            "position": p.position,
+                        }
+                        for p in result.problems
+                    ],
+                )
+            return run_id
+
+    @staticmethod
+    def _known(conn: Connection, source: str) -> dict[_Key, tuple[int, bool]]:
+        """(id, active) of every inventory row of ``source``, by (container, field, type)."""
+        stmt = select(
+            InventoryRow.id,
+            InventoryRow.container,
+            InventoryRow.field,
+            InventoryRow.pi_type,
+            InventoryRow.active,
+        ).where(InventoryRow.source == source)
+        return {(c, f, t): (i, bool(a)) for i, c, f, t, a in conn.execute(stmt)}
 
     # -- reading ---------------------------------------------------------------------------
 
     def latest(self, source: str | None = None) -> list[InventoryEntry]:
         """The active inventory (of one source, or of all), ordered by location and type."""
-        stmt = select(InventoryRow).where(InventoryRow.active.is_(True))
+        stmt = select(*_ROW_COLUMNS, *_FIGURES_OF_ROW).where(InventoryRow.active.is_(True))
         if source is not None:
             stmt = stmt.where(InventoryRow.source == redact_url(source))
         stmt = stmt.order_by(
             InventoryRow.source, InventoryRow.container, InventoryRow.field, InventoryRow.pi_type
         )
-        with Session(self.engine) as session:
-            return [_entry(row) for row in session.scalars(stmt)]
+        with self.engine.connect() as conn:
+            return [_entry(*r) for r in conn.execute(stmt)]
 
     def runs(self, source: str | None = None) -> list[RunSummary]:
         """Recorded runs (of one source, or of all), oldest first."""
@@ -307,13 +347,14 @@ class InventoryRepo:
     @staticmethod
     def _observed(session: Session, run_id: int) -> dict[_Key, InventoryEntry]:
         stmt = (
-            select(InventoryRow, Observation)
+            select(*_ROW_COLUMNS, *_FIGURES_OF_OBSERVATION)
             .join(Observation, Observation.inventory_id == InventoryRow.id)
             .where(Observation.run_id == run_id)
         )
         out: dict[_Key, InventoryEntry] = {}
-        for row, obs in session.execute(stmt):
-            out[(row.container, row.field, row.pi_type)] = _entry(row, obs)
+        for r in session.execute(stmt):
+            entry = _entry(*r)
+            out[_key(entry)] = entry
         return out
 
 
@@ -321,20 +362,58 @@ def _key(entry: InventoryEntry) -> _Key:
     return (entry.location.container, entry.location.field, entry.pi_type)
 
 
-def _entry(row: InventoryRow, obs: Observation | None = None) -> InventoryEntry:
-    """A record from a stored row, with the figures of one run's observation if given."""
-    fig: InventoryRow | Observation = obs if obs is not None else row
+# What an InventoryEntry is built from: the row's identity and dates, then one set of figures
+# (the row's current ones, or those one run observed).
+_ROW_COLUMNS = (
+    InventoryRow.source,
+    InventoryRow.container,
+    InventoryRow.field,
+    InventoryRow.pi_type,
+    InventoryRow.source_kind,
+    InventoryRow.first_seen,
+    InventoryRow.last_seen,
+)
+_FIGURES_OF_ROW = (
+    InventoryRow.sensitivity,
+    InventoryRow.confidence,
+    InventoryRow.evidence,
+    InventoryRow.rows_scanned,
+    InventoryRow.rows_total,
+)
+_FIGURES_OF_OBSERVATION = (
+    Observation.sensitivity,
+    Observation.confidence,
+    Observation.evidence,
+    Observation.rows_scanned,
+    Observation.rows_total,
+)
+
+
+def _entry(
+    source: str,
+    container: str,
+    field: str,
+    pi_type: str,
+    source_kind: str,
+    first_seen: datetime,
+    last_seen: datetime,
+    sensitivity: str,
+    confidence: float,
+    evidence: dict[str, object],
+    rows_scanned: int,
+    rows_total: int | None,
+) -> InventoryEntry:
     return InventoryEntry(
-        location=Location(row.source, row.container, row.field),
-        pi_type=row.pi_type,
-        sensitivity=fig.sensitivity,
-        confidence=fig.confidence,
-        evidence=dict(fig.evidence),
-        rows_scanned=fig.rows_scanned,
-        rows_total=fig.rows_total,
-        source_kind=SourceKind(row.source_kind),
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
+        location=Location(source, container, field),
+        pi_type=pi_type,
+        sensitivity=sensitivity,
+        confidence=confidence,
+        evidence=dict(evidence),
+        rows_scanned=rows_scanned,
+        rows_total=rows_total,
+        source_kind=SourceKind(source_kind),
+        first_seen=first_seen,
+        last_seen=last_seen,
     )
 
 
