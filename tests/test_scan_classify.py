@@ -198,3 +198,14 @@ def test_text_decision_counts_lines_and_validated() -> None:
 def test_mask_example(type_id: str, text: str, masked: str) -> None:
     assert mask_example(type_id, text) == masked
     assert len(mask_example(type_id, text)) == len(text)
+
+
+def test_short_notes_with_embedded_phones_are_mentions() -> None:
+    # cells under the free-text length, but each holds a phone inside other words
+    values = [f"备注{i} 联系 {MOBILES[i % 4]}" for i in range(20)]
+    out = classify("remark", values)
+    assert [(t, e["kind"], e["cells_with"]) for t, _, e in out] == [
+        ("cn_mobile", "mentions", 20)
+    ]
+    # 20 cells: 0.9 * (1 - 0.5 ** 20)
+    assert out[0][1] == pytest.approx(0.9 * (1 - 0.5**20), abs=1e-3)

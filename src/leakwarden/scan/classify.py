@@ -18,11 +18,14 @@ Decision rule (:func:`decide_field`), per (field, type):
   ``rate >= 0.5``, or ``rate >= 0.2`` with a header hint.  A hint alone never asserts anything.
   ``confidence = 0.6 * rate + 0.3 * quality + 0.1 * hint`` where ``quality`` is the mean score
   the detector gave the counted cells (1.0 = every cell a validated, context-backed finding).
-* otherwise, in a *free-text* field (at least 30 % of its cells have 24+ characters), the type
-  is reported as *mentioned* when it occurs in 2+ cells, or in 1 cell with a validated finding;
+* otherwise the type is reported as *mentioned* (``kind: mentions``) when either
+  - the field is *free text* (at least 30 % of its cells have 24+ characters) and the type
+    occurs in 2+ cells, or in 1 cell with a validated finding; or
+  - the type occurs *inside* longer cells (not covering them) in at least 2 cells and 5 % of
+    the sampled cells (a ``remark`` column of "call 139..." notes);
   ``confidence = quality * (1 - 0.5 ** cells)`` -- one validated ID (score 0.95) gives 0.48,
   four cells give 0.89.  Stray whole-cell matches in a short-valued column below the column
-  thresholds are not asserted (they stay visible in no entry, only as counts if asserted).
+  thresholds (a few Luhn-valid numbers among random ids) are not asserted.
 
 Free text (logs, documents) is decided by :func:`decide_text`: a type is reported when it was
 found (validated where the type has a validator); ``confidence = quality * (1 - 0.5 ** n)`` for
@@ -44,6 +47,7 @@ COLUMN_RATE = 0.5
 HINTED_RATE = 0.2
 FREE_TEXT_CELL = 24
 FREE_TEXT_SHARE = 0.3
+MENTION_SHARE = 0.05
 MAX_EXAMPLES = 3
 BATCH_CELLS = 256
 _EMPTY = frozenset({"", "null", "none", "nil", "n/a", "na", "nan", "-", "--", "/", "\\n"})
@@ -74,6 +78,7 @@ class TypeStats:
     findings: int = 0  # all findings of the type
     mention_validated: int = 0  # findings anywhere in a cell that validated
     mention_score_sum: float = 0.0
+    partial_cells: int = 0  # cells where the type occurs without covering the cell
     examples: list[str] = field(default_factory=list)
 
     def merge(self, other: TypeStats) -> None:
@@ -84,6 +89,7 @@ class TypeStats:
         self.findings += other.findings
         self.mention_validated += other.mention_validated
         self.mention_score_sum += other.mention_score_sum
+        self.partial_cells += other.partial_cells
         for example in other.examples:
             if len(self.examples) < MAX_EXAMPLES and example not in self.examples:
                 self.examples.append(example)
@@ -244,6 +250,7 @@ class Classifier:
                 stats.long_cells += 1
             seen: set[str] = set()
             counted: set[str] = set()
+            partial: set[str] = set()
             for finding in findings:
                 ts = stats.types.setdefault(finding.type, TypeStats())
                 ts.findings += 1
@@ -261,6 +268,9 @@ class Classifier:
                     if valid:
                         ts.validated += 1
                     ts.score_sum += finding.score
+                elif not covers and finding.type not in partial:
+                    partial.add(finding.type)
+                    ts.partial_cells += 1
                 ts.add_example(mask_example(finding.type, finding.text))
 
 
@@ -395,9 +405,11 @@ def decide_field(field_name: str, stats: FieldStats, lookup: TypeLookup) -> list
                 )
             )
             continue
-        if not free_text:
-            continue
-        if ts.cells_with >= 2 or (ts.cells_with >= 1 and ts.mention_validated >= 1):
+        in_text = free_text and (
+            ts.cells_with >= 2 or (ts.cells_with >= 1 and ts.mention_validated >= 1)
+        )
+        inside = ts.partial_cells >= 2 and ts.partial_cells >= MENTION_SHARE * sampled
+        if in_text or inside:
             mention_quality = ts.mention_score_sum / ts.findings if ts.findings else 0.0
             confidence = min(1.0, mention_quality) * (1 - 0.5**ts.cells_with)
             decisions.append(
