@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from leakwarden.store import db
-from leakwarden.store.inventory import InventoryRepo, UnknownRun
+from leakwarden.store.inventory import InventoryRepo, RunOrderError, UnknownRun
 from leakwarden.store.models import ScanRun
 from leakwarden.store.records import (
     InventoryEntry,
@@ -224,7 +224,7 @@ def test_diff_between_chosen_runs(repo: InventoryRepo) -> None:
     assert summary(r1, r2) == [("added", "bank_card")]
     assert summary(None, r2) == [("added", "bank_card")]  # the run before r2 is r1
     assert summary(r2, None) == [("added", "cn_resident_id")]  # up to the newest, r3
-    with pytest.raises(ValueError, match="oldest first"):
+    with pytest.raises(RunOrderError, match=f"oldest first: run {r3} is not before run {r1}"):
         repo.diff(SOURCE, r3, r1)
     # The very first run: everything it found is new.
     assert summary(None, r1) == [("added", "cn_mobile")]

@@ -52,6 +52,10 @@ class UnknownRun(StoreError, LookupError):
     """A run id or source the store has no scan run for."""
 
 
+class RunOrderError(StoreError, ValueError):
+    """A diff asked for from a newer run to an older one."""
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """One recorded scan run."""
@@ -318,7 +322,7 @@ class InventoryRepo:
                 if old_run not in ids:
                     raise UnknownRun(f"run {old_run} is not a scan of {source}")
                 if old_run >= new_id:
-                    raise ValueError(
+                    raise RunOrderError(
                         f"diff runs oldest first: run {old_run} is not before {new_id}"
                     )
                 old_id = old_run
