@@ -330,7 +330,9 @@ _TYPES: tuple[PIType, ...] = (
         label_en="PRC vehicle licence plate",
         label_zh="机动车号牌",
         sensitivity=P,
-        patterns=(rf"[{_PROVINCES}][A-HJ-NP-Z][·• .-]?[A-HJ-NP-Z0-9]{{5,6}}[学警挂]?",),
+        patterns=(
+            rf"[{_PROVINCES}][A-HJ-NP-Z][·• .-]?(?:[A-HJ-NP-Z0-9]{{5,6}}|[A-HJ-NP-Z0-9]{{4}}[学警挂])",
+        ),
         validator=v.cn_license_plate_ok,
         context=(
             "车牌",

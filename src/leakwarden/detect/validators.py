@@ -261,14 +261,13 @@ _NEW_ENERGY_LARGE = re.compile(r"\d{5}[DF]")
 
 def cn_license_plate_ok(value: str) -> bool:
     """GA 36-2018 plates: province abbreviation, issuing-office letter, then a 5-character serial
-    (letters other than I/O, at most two of them) or a 6-character new-energy serial
-    (D/F + 5, or 5 digits + D/F), optional separator after the office letter, optional 学/警/挂."""
+    (letters other than I/O, at most two of them), a 6-character new-energy serial (D/F + 5, or
+    5 digits + D/F), or 4 characters + 学/警/挂 (driving-school, police, trailer); an optional
+    separator after the office letter."""
     body = re.sub(r"[\s·•.\-]", "", value)
-    if len(body) < 7:
-        return False
     serial = body[2:]
-    if serial and serial[-1] in "学警挂领试超":
-        serial = serial[:-1]
+    if len(serial) == 5 and serial[-1] in "学警挂":
+        return _PLATE_SERIAL.fullmatch(serial[:4] + "0") is not None
     if len(serial) == 5:
         return (
             _PLATE_SERIAL.fullmatch(serial) is not None and sum(ch.isalpha() for ch in serial) <= 2

@@ -1,0 +1,226 @@
+"""Validators against published examples and hand-checked negatives.
+
+Reference values: GB 11643-1999's worked example, GB 32100-2015's example code, the IBAN
+registry's examples, the well-known Visa test card, UPU S10 check digits worked by hand below.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stdnum import luhn
+
+from leakwarden.detect import validators as v
+
+# GB 11643-1999 MOD 11-2, written out from the standard (weights 2^(17-i) mod 11), independent
+# of both stdnum and the code under test.
+_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+
+
+def gb11643_check(body17: str) -> str:
+    total = sum(int(d) * w for d, w in zip(body17, _WEIGHTS, strict=True))
+    return "10X98765432"[total % 11]
+
+
+def test_weights_match_the_standard_formula() -> None:
+    assert _WEIGHTS == [pow(2, 17 - i, 11) for i in range(17)]
+
+
+class TestResidentId:
+    def test_standard_worked_example(self) -> None:
+        assert gb11643_check("11010519491231002") == "X"
+        assert v.cn_resident_id_ok("11010519491231002X")
+        assert v.cn_resident_id_ok("11010519491231002x")
+
+    def test_wrong_check_digit(self) -> None:
+        assert not v.cn_resident_id_ok("110105194912310021")
+
+    def test_seventeen_digits(self) -> None:
+        assert not v.cn_resident_id_ok("11010519491231002")
+
+    def test_february_30_with_a_correct_check_digit(self) -> None:
+        body = "11010519900230123"
+        assert not v.cn_resident_id_ok(body + gb11643_check(body))
+
+    def test_future_birth_date_with_a_correct_check_digit(self) -> None:
+        year = datetime.date.today().year + 1
+        body = f"110105{year}0101123"
+        assert not v.cn_resident_id_ok(body + gb11643_check(body))
+
+    def test_unknown_region_with_a_correct_check_digit(self) -> None:
+        body = "99999919900101123"
+        assert not v.cn_resident_id_ok(body + gb11643_check(body))
+
+    def test_hk_macau_taiwan_residence_permit_regions(self) -> None:
+        body = "81000019900101123"
+        assert v.cn_resident_id_ok(body + gb11643_check(body))
+
+    def test_legacy_fifteen_digits(self) -> None:
+        assert v.cn_resident_id_ok("110105491231002")  # region 110105, born 1949-12-31
+        assert not v.cn_resident_id_ok("110105490230002")  # Feb 30
+
+    @given(
+        st.sampled_from(["110105", "310101", "440305", "510104", "330106"]),
+        st.dates(datetime.date(1900, 1, 1), datetime.date(2020, 12, 31)),
+        st.integers(0, 999),
+    )
+    def test_any_generated_id_validates(self, region: str, born: datetime.date, seq: int) -> None:
+        body = f"{region}{born:%Y%m%d}{seq:03d}"
+        assert v.cn_resident_id_ok(body + gb11643_check(body))
+        wrong = "0123456789X".replace(gb11643_check(body), "")[seq % 10]
+        assert not v.cn_resident_id_ok(body + wrong)
+
+
+class TestPhones:
+    @pytest.mark.parametrize(
+        "value", ["13812345678", "+8613812345678", "0086 138 1234 5678", "199-1234-5678"]
+    )
+    def test_mobiles(self, value: str) -> None:
+        assert v.cn_mobile_ok(value)
+
+    @pytest.mark.parametrize("value", ["12812345678", "1381234567", "10012345678", "14012345678"])
+    def test_not_mobiles(self, value: str) -> None:
+        assert not v.cn_mobile_ok(value)
+
+    @pytest.mark.parametrize("value", ["010-12345678", "(0755)12345678", "021-6234 5678"])
+    def test_landlines(self, value: str) -> None:
+        assert v.cn_landline_ok(value)
+
+    @pytest.mark.parametrize("value", ["13812345678", "010-1234", "1234-5678901"])
+    def test_not_landlines(self, value: str) -> None:
+        assert not v.cn_landline_ok(value)
+
+    @pytest.mark.parametrize("value", ["+44 20 7946 0958", "+1 202-555-0143", "(202) 555-0143"])
+    def test_international(self, value: str) -> None:
+        assert v.phone_ok(value)
+
+    def test_international_leaves_chinese_mobiles_to_cn_mobile(self) -> None:
+        assert not v.phone_ok("+86 138 1234 5678")
+        assert not v.phone_ok("+1 000 000 0000")
+
+
+class TestCards:
+    def test_visa_test_card(self) -> None:
+        assert v.bank_card_ok("4111111111111111")
+        assert v.bank_card_ok("4111 1111 1111 1111")
+        assert v.bank_card_ok("4111-1111-1111-1111")
+        assert not v.bank_card_ok("4111111111111112")
+
+    def test_mixed_separators_rejected(self) -> None:
+        assert not v.bank_card_ok("4111 1111-1111 1111")
+
+    def test_unionpay_19_digits(self) -> None:
+        body = "622202123456789012"
+        card = body + luhn.calc_check_digit(body)
+        assert len(card) == 19
+        assert v.bank_card_ok(card)
+
+    def test_unknown_scheme_prefix(self) -> None:
+        body = "100000000000000"
+        assert not v.bank_card_ok(body + luhn.calc_check_digit(body))
+
+    @given(st.text("0123456789", min_size=1, max_size=25))
+    def test_fast_luhn_agrees_with_stdnum(self, digits: str) -> None:
+        assert v.luhn_ok(digits) == luhn.is_valid(digits)
+
+
+class TestCodes:
+    def test_uscc_standard_example(self) -> None:
+        assert v.cn_uscc_ok("91350100M000100Y43")
+        assert not v.cn_uscc_ok("91350100M000100Y44")
+        assert not v.cn_uscc_ok("91350100M000100Y4")
+
+    @pytest.mark.parametrize("value", ["GB82WEST12345698765432", "DE89370400440532013000"])
+    def test_iban_registry_examples(self, value: str) -> None:
+        assert v.iban_ok(value)
+
+    def test_iban_spaced_and_wrong(self) -> None:
+        assert v.iban_ok("GB82 WEST 1234 5698 7654 32")
+        assert not v.iban_ok("GB82WEST12345698765433")
+        assert not v.iban_ok("DE89370400440532013001")
+
+    @pytest.mark.parametrize("value", ["123-45-6789", "078-05-1121", "123456789"])
+    def test_ssn_valid(self, value: str) -> None:
+        assert v.us_ssn_ok(value)
+
+    @pytest.mark.parametrize(
+        "value",
+        ["000-12-3456", "666-12-3456", "900-12-3456", "123-00-4567", "123-45-0000", "123-45 6789"],
+    )
+    def test_ssn_rules(self, value: str) -> None:
+        assert not v.us_ssn_ok(value)
+
+    def test_s10_check_digit_worked_by_hand(self) -> None:
+        # 1*8 + 2*6 + 3*4 + 4*2 + 5*3 + 6*5 + 7*9 + 8*7 = 204; 204 mod 11 = 6; 11 - 6 = 5
+        assert v.express_waybill_ok("EA123456785CN")
+        assert not v.express_waybill_ok("EA123456784CN")
+
+    def test_waybill_shapes(self) -> None:
+        assert v.express_waybill_ok("SF1234567890123")
+        assert v.express_waybill_ok("JDVA12345678901")
+        assert not v.express_waybill_ok("SF12345")
+
+
+class TestDocumentsAndPlates:
+    def test_passport(self) -> None:
+        assert v.cn_passport_ok("E12345678")
+        assert v.cn_passport_ok("EA1234567")
+        assert v.cn_passport_ok("G12345678")
+        assert not v.cn_passport_ok("EI1234567")
+        assert not v.cn_passport_ok("X12345678")
+
+    def test_hk_macau_permit(self) -> None:
+        assert v.cn_hk_macau_permit_ok("C12345678")
+        assert v.cn_hk_macau_permit_ok("CA1234567")
+        assert not v.cn_hk_macau_permit_ok("CO1234567")
+
+    @pytest.mark.parametrize(
+        "value", ["京A12345", "粤B·D12345", "沪AD12345", "苏E12345F", "川A1234学"]
+    )
+    def test_plates(self, value: str) -> None:
+        assert v.cn_license_plate_ok(value)
+
+    @pytest.mark.parametrize("value", ["京AI2345", "京ABCD45", "京A1234", "粤BX123456"])
+    def test_not_plates(self, value: str) -> None:
+        assert not v.cn_license_plate_ok(value)
+
+
+class TestNetwork:
+    @pytest.mark.parametrize(
+        "value", ["192.168.1.10", "8.8.8.8", "2001:db8::8a2e:370:7334", "fe80::1:2:3"]
+    )
+    def test_ip(self, value: str) -> None:
+        assert v.ip_address_ok(value)
+
+    @pytest.mark.parametrize("value", ["256.1.1.1", "0.0.0.0", "::1", "12:30:45", "01.2.3.4"])
+    def test_not_ip(self, value: str) -> None:
+        assert not v.ip_address_ok(value)
+
+    def test_mac(self) -> None:
+        assert v.mac_address_ok("00:1A:2B:3C:4D:5E")
+        assert v.mac_address_ok("00-1a-2b-3c-4d-5e")
+        assert v.mac_address_ok("001a.2b3c.4d5e")
+        assert not v.mac_address_ok("00:1A-2B:3C:4D:5E")
+        assert not v.mac_address_ok("ff:ff:ff:ff:ff:ff")
+
+    def test_email(self) -> None:
+        assert v.email_ok("zhang.san@qq.com")
+        assert v.email_ok("a+b@mail.example.co.uk")
+        assert not v.email_ok("a..b@qq.com")
+        assert not v.email_ok("a@-qq.com")
+        assert not v.email_ok("a@qq.c0m")
+
+
+class TestBirthDates:
+    @pytest.mark.parametrize(
+        "value", ["1990-01-02", "1990年1月2日", "02/13/1985", "13/02/1985", "Jan 2, 1990"]
+    )
+    def test_valid(self, value: str) -> None:
+        assert v.birth_date_ok(value)
+
+    @pytest.mark.parametrize("value", ["1990-02-30", "02/30/1990", "1899-12-31", "2099-01-01"])
+    def test_invalid(self, value: str) -> None:
+        assert not v.birth_date_ok(value)
