@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 
 import pytest
 from hypothesis import given, settings
@@ -69,7 +70,7 @@ class TestOverlaps:
         )
         findings = det.find(text)
         assert len(findings) == 6
-        for a, b in zip(findings, findings[1:], strict=False):
+        for a, b in itertools.pairwise(findings):
             assert a.end <= b.start
 
 
@@ -205,5 +206,5 @@ def test_default_detector_uses_the_tagger_when_it_exists() -> None:
     assert detector.uses_tagger
     findings = detector.find("收货地址：北京市朝阳区建国路88号，电话13812345678")
     assert {f.type for f in findings} >= {"address", "cn_mobile"}
-    for a, b in zip(findings, findings[1:], strict=False):
+    for a, b in itertools.pairwise(findings):
         assert a.end <= b.start

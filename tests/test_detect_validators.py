@@ -26,7 +26,7 @@ def gb11643_check(body17: str) -> str:
 
 
 def test_weights_match_the_standard_formula() -> None:
-    assert _WEIGHTS == [pow(2, 17 - i, 11) for i in range(17)]
+    assert [pow(2, 17 - i, 11) for i in range(17)] == _WEIGHTS
 
 
 class TestResidentId:
