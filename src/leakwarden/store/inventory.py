@@ -323,7 +323,7 @@ class InventoryRepo:
                     raise UnknownRun(f"run {old_run} is not a scan of {source}")
                 if old_run >= new_id:
                     raise RunOrderError(
-                        f"diff runs oldest first: run {old_run} is not before {new_id}"
+                        f"diff runs oldest first: run {old_run} is not before run {new_id}"
                     )
                 old_id = old_run
             new_seen = self._observed(session, new_id)
