@@ -21,6 +21,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -121,6 +122,23 @@ class PgServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+pid, pg_ctl, data, root, uid, gid = sys.argv[1:7]
+while True:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        break
+    time.sleep(2)
+time.sleep(5)  # let a "pg_ctl start" already under way finish, so that the stop finds it
+extra = {"user": int(uid), "group": int(gid), "extra_groups": []} if int(uid) >= 0 else {}
+subprocess.run([pg_ctl, "-D", data, "-m", "immediate", "stop"], cwd=root,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **extra)
+shutil.rmtree(root, ignore_errors=True)
+"""
+
+
 class _Cluster:
     """initdb + pg_ctl in a temporary folder, as an unprivileged user when we are root."""
 
@@ -141,6 +159,8 @@ class _Cluster:
         if self.run_as is not None:
             os.chown(self.root, self.run_as.pw_uid, self.run_as.pw_gid)
         self.port = 0
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._start_watchdog()
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, Any] = {}
@@ -218,7 +238,33 @@ class _Cluster:
             time.sleep(0.5)
         raise RuntimeError(f"pg_ctl could not start PostgreSQL:\n{last}")
 
+    def _start_watchdog(self) -> None:
+        """A detached helper that stops the server and deletes its folder should this pytest
+        process die without running its finalizers (killed by a CI timeout, say)."""
+        uid = self.run_as.pw_uid if self.run_as is not None else -1
+        gid = self.run_as.pw_gid if self.run_as is not None else -1
+        self._watchdog = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _WATCHDOG,
+                str(os.getpid()),
+                str(self.bindir / "pg_ctl"),
+                str(self.data),
+                str(self.root),
+                str(uid),
+                str(gid),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
     def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.terminate()
+            self._watchdog.wait(timeout=10)
         try:
             if (self.data / "postmaster.pid").exists():
                 self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
