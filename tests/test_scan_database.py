@@ -40,6 +40,7 @@ def make_sqlite(path: Path, rows: int = 40) -> str:
                                 remark TEXT, photo BLOB);
         CREATE TABLE tickets (id INTEGER PRIMARY KEY, body TEXT);
         CREATE TABLE empty_table (id INTEGER PRIMARY KEY, phone TEXT);
+        CREATE VIEW v_customers AS SELECT phone, ident FROM customers;
         """
     )
     con.executemany(
@@ -72,10 +73,11 @@ def test_sqlite_tables_and_columns(tmp_path: Path) -> None:
         ("customers", "remark", "cn_mobile"),  # misleading header
         ("tickets", "body", "cn_mobile"),  # free-text column: mentions
     }
-    # the header "phone" holding "未知" is not asserted; the BLOB column is reported
-    [problem] = report.problems
-    assert (problem.location.container, problem.location.field) == ("customers", "photo")
-    assert "binary column" in problem.problem
+    # the header "phone" holding "未知" is not asserted; the BLOB column and the view are reported
+    view, blob = report.problems
+    assert (blob.location.container, blob.location.field) == ("customers", "photo")
+    assert "binary column" in blob.problem
+    assert view.location.container == "v_customers" and "view not scanned" in view.problem
     ident = next(e for e in report.entries if e.pi_type == "cn_resident_id")
     assert ident.rows_total == 40 and ident.evidence["sampled"] == 40
     assert ident.source_kind == "database"

@@ -10,13 +10,14 @@ with an integer primary key is split into key ranges, one task each.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from leakwarden.scan.classify import Classifier, FindsPI, TypeLookup
 from leakwarden.scan.problems import ProblemLog
 from leakwarden.scan.tasks import Progress, RowSampler, ScanOptions, TableTask, TaskOutcome
-from leakwarden.store.records import Location, SourceKind
+from leakwarden.store.records import Location, ScanProblem, SourceKind
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -59,9 +60,9 @@ def _describe_error(exc: BaseException) -> str:
 
 def plan_tables(
     url: str, options: ScanOptions, *, partition: bool
-) -> TaskOutcome | list[TableTask]:
-    """Tasks for every table of every (non-system) schema, or an outcome naming why the
-    database could not be read at all."""
+) -> TaskOutcome | tuple[list[TableTask], list[ScanProblem]]:
+    """Tasks for every table of every (non-system) schema and problems for what is not scanned
+    (views), or an outcome naming why the database could not be read at all."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -71,6 +72,7 @@ def plan_tables(
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         return _unreadable(source, f"bad database URL: {_describe_error(exc)}")
     tasks: list[TableTask] = []
+    skipped: list[ScanProblem] = []
     try:
         # Autocommit: a count refused on one table must not abort the others' transaction.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -85,10 +87,18 @@ def plan_tables(
             ]
             default = inspector.default_schema_name
             for schema in schemas:
+                shown = None if (dialect == "sqlite" and schema == default) else schema
+                for view in _views(inspector, schema):
+                    name = f"{shown}.{view}" if shown else view
+                    skipped.append(
+                        ScanProblem(
+                            Location(source, name),
+                            "view not scanned: the tables it reads from are scanned instead",
+                        )
+                    )
                 for table in inspector.get_table_names(schema=schema):
-                    shown_schema = None if (dialect == "sqlite" and schema == default) else schema
                     total = _row_count(conn, dialect, schema, table)
-                    base = TableTask(source, url, shown_schema, table, rows_total=total)
+                    base = TableTask(source, url, shown, table, rows_total=total)
                     tasks.extend(
                         _partitions(conn, inspector, base, schema, options) if partition else [base]
                     )
@@ -96,12 +106,17 @@ def plan_tables(
         return _unreadable(source, f"cannot read database: {_describe_error(exc)}")
     finally:
         engine.dispose()
-    return tasks
+    return tasks, skipped
+
+
+def _views(inspector: Any, schema: str) -> list[str]:
+    names = list(inspector.get_view_names(schema=schema))
+    with contextlib.suppress(NotImplementedError):
+        names += inspector.get_materialized_view_names(schema=schema)
+    return sorted(names)
 
 
 def _unreadable(source: str, reason: str) -> TaskOutcome:
-    from leakwarden.store.records import ScanProblem
-
     outcome = TaskOutcome(source, unreadable=True)
     outcome.problems.append(ScanProblem(Location(source, ""), reason, "connect"))
     return outcome

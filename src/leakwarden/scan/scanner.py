@@ -142,7 +142,9 @@ def plan_sources(
             if isinstance(planned, TaskOutcome):
                 plan.outcome = planned
             else:
-                plan.tasks = list(planned)
+                plan.tasks = list(planned[0])
+                if planned[1]:
+                    plan.outcome = TaskOutcome(source, problems=list(planned[1]))
             plans.append(plan)
             continue
         path = Path(target).expanduser()
