@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from benchmarks import detect_vs_presidio
+from benchmarks.corpus import BACKGROUND_SHARE
 from benchmarks.systems import SYSTEMS
 
 UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
@@ -37,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         "--size", type=parse_size, default=parse_size("3MB"), help="corpus size (default 3MB)"
     )
     parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument(
+        "--background-share",
+        type=float,
+        default=BACKGROUND_SHARE,
+        help=f"share of records without personal information (default {BACKGROUND_SHARE})",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed passes for leakwarden")
     parser.add_argument("--presidio-repeat", type=int, default=1, help="timed passes for Presidio")
     parser.add_argument(
@@ -61,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         repeat=args.repeat,
         presidio_repeat=args.presidio_repeat,
         systems=args.systems,
+        background_share=args.background_share,
         console=console,
     )
     detect_vs_presidio.print_tables(result, console)

@@ -1,12 +1,14 @@
 """The benchmark corpus: seeded, mixed Chinese and English documents (log lines, customer-service
 chat, order notes, key/value records, JSON snippets) with ground-truth spans.
 
-Every labelled value comes from ``benchmarks.values`` (or Faker for names and addresses); every
-near miss (wrong check digit, impossible date, 17-digit run, order number, timestamp) is left
-unlabelled, so a detector that reports it pays in precision.  Hard cases are built in: numbers
-written straight after or before CJK characters (``身份证11010519491231002X``) and full-width
-digits (``１３８００１３８０００``).  Each span records its ``variant`` (plain, cjk_adjacent,
-fullwidth) so results can be broken down by it.
+Half the records (``BACKGROUND_SHARE``) hold no personal information, as in real logs and chats;
+the density of labelled values is reported with every result.  Labelled values come from
+``leakwarden.demo.values`` (with ``benchmarks.values`` for what it lacks, or for everything when
+the demo package is absent); every near miss (wrong check digit, impossible date, 17-digit run,
+order number, timestamp) is left unlabelled, so a detector that reports it pays in precision.
+Hard cases are built in: numbers written straight after or before CJK characters
+(``身份证11010519491231002X``) and full-width digits (``１３８００１３８０００``).  Each span
+records its ``variant`` (plain, cjk_adjacent, fullwidth) so results can be broken down by it.
 """
 
 from __future__ import annotations
@@ -78,6 +80,28 @@ TEMPLATES_EN: tuple[str, ...] = (
     '"session": "<<order_number>>"}',
 )
 
+# Records without personal information, as most lines of real logs and chats are.  They still
+# hold numbers (timestamps, order numbers, amounts, versions, latencies) a detector must pass by.
+TEMPLATES_BACKGROUND: tuple[str, ...] = (
+    "<<ts>> INFO order-svc 订单状态变更 order=<<order_number>> status=SHIPPED 耗时<<uid>>ms",
+    "<<ts>> DEBUG cache 命中率 97.3% keys=<<uid>> evicted=12 版本v2.13.4",
+    "<<ts>> INFO gateway GET /api/v1/orders?page=3&size=50 200 <<uid>>us",
+    "<<ts>> WARN stock 库存不足 sku=SKU-<<uid>>-BLK 仓库=华东二仓 剩余3件",
+    "客服：好的，请您稍等，我这边帮您查询一下物流信息。",
+    "客户：好的，谢谢，麻烦尽快处理，周末之前能到就行。",
+    "客服：非常抱歉给您带来不便，已为您加急处理，预计明天送达。",
+    "备注：商品已打包，等待揽收，包裹重量1.25kg，体积30x20x15cm。",
+    "备注：促销活动满300减50，已自动抵扣<<amount>>元，订单<<order_number>>无需人工处理。",
+    '{"event": "page_view", "path": "/item/<<uid>>", "ms": 182, "ts": "<<ts>>"}',
+    "<<ts>> INFO worker job=<<order_number>> finished in 3.2s rows=<<uid>> retries=0",
+    "<<ts>> ERROR db deadlock detected, retrying transaction (attempt 2 of 5)",
+    "Agent: Thanks for waiting. Your parcel left our warehouse this morning.",
+    "Customer: Great, thank you so much for the quick help!",
+    "Note: gift wrap requested; deliver between 9am and 6pm on weekdays.",
+    "Note: order <<order_number>> total <<amount>> USD, paid, awaiting shipment.",
+)
+BACKGROUND_SHARE = 0.5
+
 # Slot -> (label or None, generator).  Names and addresses come from Faker per document.
 LABELLED_ALIASES = {
     "person_name_zh": "person_name",
@@ -117,6 +141,7 @@ class Corpus:
     seed: int
     documents: list[Document]
     value_source: str = ""
+    background_share: float = BACKGROUND_SHARE
 
     @property
     def n_bytes(self) -> int:
@@ -227,13 +252,19 @@ def _variant(text: str, start: int, end: int) -> str:
 
 
 def iter_documents(
-    seed: int, doc_bytes: int = 8192, use_demo: bool = True, filler: _Filler | None = None
+    seed: int,
+    doc_bytes: int = 8192,
+    use_demo: bool = True,
+    filler: _Filler | None = None,
+    background_share: float = BACKGROUND_SHARE,
 ) -> Iterator[Document]:
     """An endless, seeded stream of documents of about ``doc_bytes`` UTF-8 bytes each.
 
-    A document is a run of records of one kind (a Chinese or English log/chat/notes stream):
-    two thirds of the records are Chinese templates, one third English.
+    A document is a run of records: ``background_share`` of them carry no personal
+    information; of the rest, two thirds are Chinese templates and one third English.
     """
+    if not 0.0 <= background_share < 1.0:
+        raise ValueError(f"background_share must be in [0, 1), got {background_share}")
     if filler is None:
         filler = _Filler(random.Random(seed), seed, use_demo)
     rng = filler.rng
@@ -243,8 +274,12 @@ def iter_documents(
         offset = 0
         size = 0
         while size < doc_bytes:
-            chinese = rng.random() < 2 / 3
-            template = rng.choice(TEMPLATES_ZH if chinese else TEMPLATES_EN)
+            if rng.random() < background_share:
+                template = rng.choice(TEMPLATES_BACKGROUND)
+                chinese = any(is_cjk(c) for c in template)
+            else:
+                chinese = rng.random() < 2 / 3
+                template = rng.choice(TEMPLATES_ZH if chinese else TEMPLATES_EN)
             line, line_spans = render(template, filler, chinese)
             for label, start, end in line_spans:
                 spans.append(Span(label, offset + start, offset + end, _variant(line, start, end)))
@@ -255,7 +290,11 @@ def iter_documents(
 
 
 def build_corpus(
-    size_bytes: int, seed: int = 20261123, doc_bytes: int = 8192, use_demo: bool = True
+    size_bytes: int,
+    seed: int = 20261123,
+    doc_bytes: int = 8192,
+    use_demo: bool = True,
+    background_share: float = BACKGROUND_SHARE,
 ) -> Corpus:
     """Documents until their UTF-8 size reaches ``size_bytes`` (at least one document).
 
@@ -265,9 +304,13 @@ def build_corpus(
     docs: list[Document] = []
     total = 0
     filler = _Filler(random.Random(seed), seed, use_demo)
-    for doc in iter_documents(seed, doc_bytes=min(doc_bytes, size_bytes), filler=filler):
+    for doc in iter_documents(
+        seed, min(doc_bytes, size_bytes), filler=filler, background_share=background_share
+    ):
         docs.append(doc)
         total += len(doc.data)
         if total >= size_bytes:
             break
-    return Corpus(seed=seed, documents=docs, value_source=filler.source)
+    return Corpus(
+        seed=seed, documents=docs, value_source=filler.source, background_share=background_share
+    )

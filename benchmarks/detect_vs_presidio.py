@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import machine
-from benchmarks.corpus import Corpus, build_corpus
+from benchmarks.corpus import BACKGROUND_SHARE, Corpus, build_corpus
 from benchmarks.scoring import Gold, Pred, Report, apply_thresholds, score, tune_thresholds
 from benchmarks.systems import (
     PRESIDIO_DEFAULT_PHONE_REGIONS,
@@ -123,6 +123,7 @@ def run(
     systems: list[str] | None = None,
     console: Console | None = None,
     doc_bytes: int = 8192,
+    background_share: float = BACKGROUND_SHARE,
 ) -> dict[str, Any]:
     """Build the corpus, run every system, score them; return the JSON-ready result."""
     console = console or Console()
@@ -132,12 +133,14 @@ def run(
             systems = ["leakwarden", "leakwarden-no-ner", *systems]
     desc = machine.describe()
     with console.status("building corpus"):
-        corpus = build_corpus(size_bytes, seed=seed, doc_bytes=doc_bytes)
+        corpus = build_corpus(
+            size_bytes, seed=seed, doc_bytes=doc_bytes, background_share=background_share
+        )
     gold = _gold(corpus)
     texts = [d.text for d in corpus.documents]
     console.print(
         f"corpus: {len(texts)} documents, {corpus.n_bytes / 1e6:.2f} MB, {corpus.n_spans} labelled "
-        f"spans, seed {seed}"
+        f"spans ({corpus.n_spans / (corpus.n_bytes / 1000):.1f} per kB), seed {seed}"
     )
     usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     cpu = usable[-1] if usable else None
@@ -166,6 +169,8 @@ def run(
             "documents": len(texts),
             "bytes": corpus.n_bytes,
             "labelled_spans": corpus.n_spans,
+            "labelled_spans_per_kb": round(corpus.n_spans / (corpus.n_bytes / 1000), 2),
+            "background_share": corpus.background_share,
             "spans_per_type": corpus.type_counts(),
             "spans_per_variant": dict(
                 sorted(Counter(s.variant for d in corpus.documents for s in d.spans).items())
@@ -410,7 +415,9 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"cores · Python {m['python']} · commit {m['git_commit']}.",
         f"Corpus: seed {result['corpus']['seed']}, {result['corpus']['documents']} documents, "
         f"{result['corpus']['bytes'] / 1e6:.2f} MB, {result['corpus']['labelled_spans']} labelled "
-        "spans. Command: `python -m benchmarks` (see `--help`).",
+        f"spans ({result['corpus']['labelled_spans_per_kb']} per kB; "
+        f"{result['corpus']['background_share']:.0%} of records without personal information). "
+        "Command: `python -m benchmarks` (see `--help`).",
         "",
         "## Throughput",
         "",

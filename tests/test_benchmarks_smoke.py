@@ -146,6 +146,14 @@ def test_near_misses_are_not_labelled(corpus: object) -> None:
                 assert m.start() not in covered, value
 
 
+def test_background_share_sets_density() -> None:
+    dense = build_corpus(30_000, seed=5, background_share=0.0)
+    sparse = build_corpus(30_000, seed=5, background_share=0.8)
+    assert sparse.n_spans / sparse.n_bytes < 0.5 * dense.n_spans / dense.n_bytes
+    with pytest.raises(ValueError, match="background_share"):
+        build_corpus(1000, background_share=1.0)
+
+
 def test_fullwidth_keeps_length() -> None:
     assert to_fullwidth("Ab1-2") == "Ａｂ１-２"
     assert len(to_fullwidth("13812345678")) == 11
