@@ -103,6 +103,18 @@ class TestContext:
         assert found(det, "SSN: 123456789") == [("us_ssn", "123456789")]
         assert found(det, "ssn 666-12-3456") == []
 
+    def test_other_identifiers_labels_suppress_weakly_validated_numbers(
+        self, det: Detector
+    ) -> None:
+        assert found(det, "订单号4111111111111111") == []
+        assert found(det, "编号 13812345678") == []
+        assert found(det, "order 4111111111111111") == []
+        # ...unless a context word of the type itself is there too, or the label is far away.
+        assert found(det, "订单号 卡号4111111111111111") == [("bank_card", "4111111111111111")]
+        assert found(det, "订单号 123 已付款，客户回电 13812345678") == [
+            ("cn_mobile", "13812345678")
+        ]
+
     def test_context_raises_the_score(self, det: Detector) -> None:
         (bare,) = det.find("13812345678")
         (with_word,) = det.find("手机号 13812345678")

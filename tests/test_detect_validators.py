@@ -133,6 +133,20 @@ class TestCodes:
         assert not v.cn_uscc_ok("91350100M000100Y44")
         assert not v.cn_uscc_ok("91350100M000100Y4")
 
+    def test_uscc_embedded_organisation_code_is_checked(self) -> None:
+        # The standard's example 91350100M000100Y43 embeds the GB 11714 code M000100Y4:
+        # M=22*3 + 0*7 + 0*9 + 0*10 + 1*5 + 0*8 + 0*4 + Y=34*2 = 139; 139 mod 11 = 7;
+        # 11 - 7 = 4, its last character.
+        assert v.org_code_ok("M000100Y4")
+        assert not v.org_code_ok("M000100Y5")
+        # 18 characters whose MOD 31 check is right but whose organisation code is wrong:
+        # 91350100M000100Y5 + its GB 32100 check character (from python-stdnum).
+        from stdnum.cn import uscc
+
+        body = "91350100M000100Y5"
+        assert uscc.is_valid(body + uscc.calc_check_digit(body))
+        assert not v.cn_uscc_ok(body + uscc.calc_check_digit(body))
+
     @pytest.mark.parametrize("value", ["GB82WEST12345698765432", "DE89370400440532013000"])
     def test_iban_registry_examples(self, value: str) -> None:
         assert v.iban_ok(value)

@@ -11,7 +11,8 @@ How ``Detector.find`` works:
    CJK character is a delimiter) while a mobile number inside a longer digit run does not, and it
    keeps the callback count proportional to candidates, not to the length of digit runs.  The
    boundary is re-checked in Python on each candidate, together with the type's ``joiners``.
-3. Per candidate (never per character of the text): the validator, the context words in a window
+3. Per candidate (never per character of the text): the validator, the context words (found by
+   the same Hyperscan pass: they are extra literal patterns) in a window
    before and just after the match (cut at line breaks), the score, the ``needs_context`` rule.
 4. Overlaps are resolved to one answer per span: a validated candidate that needs no context
    beats one that does, then the longer span, then the higher score, then registry order (so an
@@ -45,6 +46,7 @@ __all__ = ["CONTEXT_BOOST", "Detector", "default_detector", "tagger_available"]
 CONTEXT_BOOST = 0.35
 _BEFORE_BYTES = 64  # how far before a match a context word may end (21 CJK / 64 ASCII chars)
 _AFTER_BYTES = 24  # how far after a match a context word may start
+_ANTI_BYTES = 16  # how close before a match an anti-context word ("订单号") must end
 _DELIM = "[^0-9A-Za-z]"
 # Continuation bytes of UTF-8 (0x80-0xBF) -> 1, everything else -> 0.
 _CONTINUATION = bytes(1 if 0x80 <= b <= 0xBF else 0 for b in range(256))
@@ -114,10 +116,14 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
             expressions.append(wrapped.encode("utf-8"))
             pattern_rule.append(index)
             flags.append(som_utf8)
+    # Context slots: rule index for a type's context words, len(rules) + rule index for its
+    # anti-context words (``extra["anti_context"]``).
     words: dict[str, list[int]] = {}
     for index, rule in enumerate(rules):
         for word in rule.type.context:
             words.setdefault(word.lower(), []).append(index)
+        for word in filter(None, rule.type.extra.get("anti_context", "").split("|")):
+            words.setdefault(word.lower(), []).append(len(rules) + index)
     for word in words:
         expressions.append(_context_expression(word).encode("utf-8"))
         flags.append(hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_CASELESS)
@@ -313,9 +319,13 @@ class Detector:
             needs = rule.needs_context is not None and (
                 rule.needs_context.fullmatch(norm[start:end]) is not None
             )
-            has_context = near.has(rule.order, bstart, bend)
+            has_context = near.before(rule.order, bstart, _BEFORE_BYTES) or near.after(
+                rule.order, bend, _AFTER_BYTES
+            )
             if needs and not has_context:
                 continue
+            if not has_context and near.before(len(rules) + rule.order, bstart, _ANTI_BYTES):
+                continue  # "订单号 6222…", "编号 1381…": an identifier of something else
             score = t.validated_score if rule.validator is not None else t.base_score
             if has_context:
                 score = min(1.0, score + CONTEXT_BOOST)
@@ -400,20 +410,24 @@ class _ContextIndex:
             for values in lists.values():
                 values.sort()
 
-    def has(self, index: int, bstart: int, bend: int) -> bool:
-        ends = self._ends.get(index)
+    def before(self, slot: int, bstart: int, window: int) -> bool:
+        """A word of this slot ends at most ``window`` bytes before ``bstart``, same line."""
+        ends = self._ends.get(slot)
         if not ends:
             return False
-        data = self._data
         i = bisect.bisect_right(ends, bstart) - 1
-        if i >= 0 and ends[i] >= bstart - _BEFORE_BYTES and data.find(b"\n", ends[i], bstart) < 0:
-            return True
-        starts = self._starts[index]
+        return i >= 0 and ends[i] >= bstart - window and self._data.find(b"\n", ends[i], bstart) < 0
+
+    def after(self, slot: int, bend: int, window: int) -> bool:
+        """A word of this slot starts at most ``window`` bytes after ``bend``, same line."""
+        starts = self._starts.get(slot)
+        if not starts:
+            return False
         j = bisect.bisect_left(starts, bend)
         return (
             j < len(starts)
-            and starts[j] <= bend + _AFTER_BYTES
-            and data.find(b"\n", bend, starts[j]) < 0
+            and starts[j] <= bend + window
+            and self._data.find(b"\n", bend, starts[j]) < 0
         )
 
 

@@ -32,13 +32,13 @@ def normalize(text: str) -> str:
     return text.translate(_FOLD)
 
 
-# The full-width characters a pattern can contain (digits, letters, + - . @ ( ) _ % : # /), the
-# ideographic space and the dashes.  Chinese punctuation such as ，。；！？ never occurs inside a
+# The full-width characters a pattern can contain (digits, letters, + - . @ ( ) _ % # /), the
+# ideographic space and the dashes.  Chinese punctuation such as ，。；：！？ never occurs inside a
 # value, so it is left alone; that makes folding a handful of regex substitutions instead of a
 # dictionary lookup per character (str.translate costs ~0.1 s per MB of CJK text).
 _RELEVANT = re.compile(
     "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff0b\uff0d\uff0e\uff20"
-    "\uff08\uff09\uff3f\uff05\uff1a\uff03\uff0f\u3000\u2010-\u2013\u2212\ufe63]+"
+    "\uff08\uff09\uff3f\uff05\uff03\uff0f\u3000\u2010-\u2013\u2212\ufe63]+"
 )
 
 
@@ -50,7 +50,8 @@ def fold_for_matching(text: str) -> str:
     """Like :func:`normalize` for every character a pattern can match, faster on CJK text.
 
     Length-preserving; differs from ``normalize`` only on full-width punctuation that never
-    occurs inside a value (，。；！？ and the like), which it leaves as is.
+    occurs inside a value (，。；：！？ and the like), which it leaves as is, so "MAC：00:1A:..."
+    does not glue the label to the value.
     """
     if text.isascii():
         return text

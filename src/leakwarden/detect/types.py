@@ -16,6 +16,10 @@ Engine knobs in ``PIType.extra`` (all optional, strings because ``extra`` is ``d
     A Python regular expression; a candidate that *fully* matches it is only reported when a
     context word of the type stands near it (weak shapes: bare digit runs, passports).
     ``(?s).*`` means every candidate needs context.
+``anti_context``
+    Words separated by ``|`` that name some other identifier (``订单号|编号|order``): a candidate
+    right after one of them (within 16 bytes, same line) and without a context word of its own
+    is not reported: "订单号 6222…" is an order number that happens to pass Luhn.
 ``joiners``
     Characters that glue tokens: a candidate preceded by ``joiner + letter/digit`` or followed
     by ``joiner + letter/digit`` is part of something longer (``1.2.3.4.5`` is no IP address).
@@ -69,6 +73,13 @@ _BIRTH = rf"(?:18|19|20)[0-9]{{2}}{_MONTH}{_DAY}"
 _USCC_CHAR = "[0-9A-HJ-NPQRTUWXY]"
 _HEX = "[0-9A-Fa-f]"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+# Labels of identifiers that are not personal information, used as anti-context for the types
+# whose validation is weak on random digits (Luhn passes one number in ten).
+_OTHER_IDS = (
+    "订单|订单号|订单编号|单号|编号|流水号|交易号|交易流水|商品编码|商品编号|条码|序列号|工单|"
+    "批次|批号|库存|数量|金额|版本|order|order_id|order no|sku|serial|trace|txn|transaction|"
+    "invoice|ts=|timestamp|build|version|session|request_id|req_id|id|uid|pid"
+)
 _MONTH_NAME = (
     r"(?:[Jj]an|[Ff]eb|[Mm]ar|[Aa]pr|[Mm]ay|[Jj]un|[Jj]ul|[Aa]ug|[Ss]ep|[Oo]ct|[Nn]ov|[Dd]ec)"
     r"[a-z]{0,6}\.?"
@@ -163,6 +174,7 @@ _TYPES: tuple[PIType, ...] = (
         default_mask="keep:3,4",
         base_score=0.5,
         validated_score=0.85,
+        extra={"anti_context": _OTHER_IDS},
     ),
     PIType(
         id="cn_landline",
@@ -255,6 +267,7 @@ _TYPES: tuple[PIType, ...] = (
         default_mask="keep:4,4",
         base_score=0.3,
         validated_score=0.85,
+        extra={"anti_context": _OTHER_IDS},
     ),
     PIType(
         id="cn_passport",
@@ -324,6 +337,7 @@ _TYPES: tuple[PIType, ...] = (
         default_mask="keep:2,4",
         base_score=0.3,
         validated_score=0.9,
+        extra={"anti_context": _OTHER_IDS},
     ),
     PIType(
         id="cn_license_plate",
@@ -331,7 +345,8 @@ _TYPES: tuple[PIType, ...] = (
         label_zh="机动车号牌",
         sensitivity=P,
         patterns=(
-            rf"[{_PROVINCES}][A-HJ-NP-Z][·• .-]?(?:[A-HJ-NP-Z0-9]{{5,6}}|[A-HJ-NP-Z0-9]{{4}}[学警挂])",
+            rf"[{_PROVINCES}][A-HJ-NP-Z][·• .-]?"
+            r"(?:[A-HJ-NP-Z0-9]{5,6}|[A-HJ-NP-Z0-9]{4}[学警挂])",
         ),
         validator=v.cn_license_plate_ok,
         context=(
@@ -453,6 +468,7 @@ _TYPES: tuple[PIType, ...] = (
         default_mask="keep:4,4",
         base_score=0.4,
         validated_score=0.8,
+        extra={"anti_context": _OTHER_IDS},
     ),
     PIType(
         id="ip_address",
@@ -547,7 +563,7 @@ _TYPES: tuple[PIType, ...] = (
         default_mask="keep:0,4",
         base_score=0.3,
         validated_score=0.8,
-        extra={"needs_context": r"\d{9}|\d{3} \d{2} \d{4}"},
+        extra={"anti_context": _OTHER_IDS, "needs_context": r"\d{9}|\d{3} \d{2} \d{4}"},
     ),
     PIType(
         id="person_name",
