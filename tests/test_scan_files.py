@@ -284,3 +284,26 @@ def test_unreadable_file_in_tree(tmp_path: Path) -> None:
     secret.chmod(0)
     report = scan(tmp_path)
     assert [c for c, _, _ in problems(report)] == ["secret.csv"]
+
+
+def test_gzipped_parquet_and_truncated_gzipped_xlsx(tmp_path: Path) -> None:
+    import openpyxl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"mobile": list(MOBILES) * 3}), tmp_path / "p.parquet")
+    (tmp_path / "p.parquet.gz").write_bytes(gzip.compress((tmp_path / "p.parquet").read_bytes()))
+    (tmp_path / "p.parquet").unlink()
+    wb = openpyxl.Workbook()
+    wb.active.append(["phone"])
+    for m in MOBILES:
+        wb.active.append([m])
+    wb.save(tmp_path / "x.xlsx")
+    packed = gzip.compress((tmp_path / "x.xlsx").read_bytes())
+    (tmp_path / "x.xlsx.gz").write_bytes(packed[: len(packed) - 40])
+    (tmp_path / "x.xlsx").unlink()
+    report = scan(tmp_path)
+    assert found(report) == {("p.parquet.gz", "mobile", "cn_mobile")}
+    [(container, problem, position)] = problems(report)
+    assert container == "x.xlsx.gz"
+    assert "truncated or corrupt gzip" in problem and position.startswith("byte ")

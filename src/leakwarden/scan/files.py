@@ -13,6 +13,8 @@ import gzip
 import json
 import os
 import re
+import shutil
+import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -137,19 +139,45 @@ def scan_file(
         try:
             head = raw.read(SNIFF_BYTES)
         except (EOFError, OSError, zlib.error) as exc:
-            log.add(location, f"unreadable gzip: {exc}", "byte 0 of decompressed data")
+            log.add(
+                location,
+                f"truncated or corrupt gzip: {exc}; nothing read",
+                f"byte 0-{SNIFF_BYTES} of decompressed data",
+            )
             outcome.problems = log.close()
             return outcome
         fmt, detail = format_of(inner, head)
         if fmt == "unsupported":
             log.add(location, f"skipped: {detail}")
         elif fmt in ("parquet", "xlsx"):
-            if compressed:
-                log.add(location, f"skipped: gzip-compressed {fmt} is not read (decompress it)")
-            elif fmt == "parquet":
-                _scan_parquet(task, location, detector, lookup, options, outcome, log, progress)
+            reader = _scan_parquet if fmt == "parquet" else _scan_xlsx
+            if not compressed:
+                reader(task, task.path, location, detector, lookup, options, outcome, log, progress)
             else:
-                _scan_xlsx(task, location, detector, lookup, options, outcome, log, progress)
+                # Both formats need random access: decompress to a temporary file first.
+                with tempfile.NamedTemporaryFile(suffix="." + fmt) as spool:
+                    spool.write(head)
+                    try:
+                        shutil.copyfileobj(raw, spool, options.block_bytes)
+                    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                        log.add(
+                            location,
+                            f"truncated or corrupt gzip: {exc}; {fmt} not read",
+                            f"byte {spool.tell()} of decompressed data",
+                        )
+                    else:
+                        spool.flush()
+                        reader(
+                            task,
+                            spool.name,
+                            location,
+                            detector,
+                            lookup,
+                            options,
+                            outcome,
+                            log,
+                            progress,
+                        )
         else:
             encoding = sniff_encoding(head)
             reason = binary_reason(head[:8192], encoding)
@@ -443,6 +471,7 @@ def _scan_json(
 
 def _scan_parquet(
     task: FileTask,
+    path: str,
     location: Location,
     detector: FindsPI,
     lookup: TypeLookup,
@@ -455,7 +484,7 @@ def _scan_parquet(
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(task.path)
+        pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         log.add(location, f"cannot read Parquet file: {exc}", "footer")
         return
@@ -493,6 +522,7 @@ def _cell_text(value: Any) -> str | None:
 
 def _scan_xlsx(
     task: FileTask,
+    path: str,
     location: Location,
     detector: FindsPI,
     lookup: TypeLookup,
@@ -506,11 +536,11 @@ def _scan_xlsx(
     import openpyxl
 
     try:
-        workbook = openpyxl.load_workbook(task.path, read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
         log.add(location, f"cannot open workbook: {type(exc).__name__}: {exc}")
         return
-    outcome.bytes_scanned += os.path.getsize(task.path)
+    outcome.bytes_scanned += os.path.getsize(path)
     try:
         for sheet in workbook.worksheets:
             container = f"{task.container}#{sheet.title}"
@@ -548,4 +578,4 @@ def _scan_xlsx(
     finally:
         workbook.close()
     if progress is not None:
-        progress(task.container, os.path.getsize(task.path))
+        progress(task.container, os.path.getsize(path))
