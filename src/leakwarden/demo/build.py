@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leakwarden.demo.company import Batch, CompanyShape, iter_company
-from leakwarden.demo.schema import TABLE_ORDER, metadata
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -67,6 +66,8 @@ def build_company(
     """
     from sqlalchemy import create_engine, event, inspect
 
+    from leakwarden.demo.schema import TABLE_ORDER, metadata
+
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_bulk_pragmas)
@@ -113,6 +114,8 @@ def _sqlite_bulk_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _insert_batch(conn: Connection, batch: Batch) -> None:
+    from leakwarden.demo.schema import metadata
+
     conn.execute(metadata.tables[batch.table].insert(), batch.dicts())
 
 
@@ -121,6 +124,8 @@ def _sqlite_batch(conn: Connection, batch: Batch) -> None:
     SQLite dialect stores (ISO dates, ``YYYY-MM-DD HH:MM:SS.ffffff``, 0/1), which skips the
     per-row type processing that otherwise costs more than the insert itself."""
     from sqlalchemy import Boolean, Date, DateTime
+
+    from leakwarden.demo.schema import metadata
 
     table = metadata.tables[batch.table]
     columns: list[list[Any]] = []

@@ -348,7 +348,7 @@ class Values:
         """Fixed-line numbers such as ``0755-86234567``, area code of the given (or a random)
         county's city."""
         counties = counties if counties is not None else self.counties(n)
-        first = self.rng.integers(2, 9, size=n)
+        first = self.rng.integers(2, 8, size=n)  # 8xx and 9xx hold special services
         rest = self._digits(n, 7)
         out: list[str] = []
         for i, county in enumerate(counties):
