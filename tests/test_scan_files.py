@@ -307,3 +307,15 @@ def test_gzipped_parquet_and_truncated_gzipped_xlsx(tmp_path: Path) -> None:
     [(container, problem, position)] = problems(report)
     assert container == "x.xlsx.gz"
     assert "truncated or corrupt gzip" in problem and position.startswith("byte ")
+
+
+def test_unclosed_quote_names_the_lines_it_swallowed(tmp_path: Path) -> None:
+    rows = [f"{i},{MOBILES[i % 4]}" for i in range(8)]
+    rows[5] = '5,"13800001111'  # the quote never closes: the rest of the file is one field
+    path = tmp_path / "open_quote.csv"
+    path.write_text("id,phone\n" + "\n".join(rows) + "\n")
+    report = scan(path)
+    [(container, problem, position)] = problems(report)
+    assert (container, position) == ("open_quote.csv", "lines 7-9")
+    assert "CSV parse error" in problem
+    assert report.entries[0].evidence["sampled"] == 5

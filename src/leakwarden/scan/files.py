@@ -308,12 +308,18 @@ def _scan_csv(
     header: list[str] | None = None
     try:
         while True:
+            first_line = lines.line + 1
             try:
                 row = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
-                log.add(location, f"CSV parse error: {exc}; row skipped", f"line {lines.line}")
+                span = (
+                    f"line {lines.line}"
+                    if lines.line <= first_line
+                    else f"lines {first_line}-{lines.line}"
+                )
+                log.add(location, f"CSV parse error: {exc}; record skipped", span)
                 continue
             if not row:
                 continue
