@@ -192,12 +192,12 @@ class TestDocumentsAndPlates:
         assert not v.cn_hk_macau_permit_ok("CO1234567")
 
     @pytest.mark.parametrize(
-        "value", ["京A12345", "粤B·D12345", "沪AD12345", "苏E12345F", "川A1234学"]
+        "value", ["京A12345", "粤B·D12345", "沪AD12345", "苏E12345F", "川A1234学", "苏CFUJ00"]
     )
     def test_plates(self, value: str) -> None:
         assert v.cn_license_plate_ok(value)
 
-    @pytest.mark.parametrize("value", ["京AI2345", "京ABCD45", "京A1234", "粤BX123456"])
+    @pytest.mark.parametrize("value", ["京AI2345", "京ABCDE5", "京A1234", "粤BX123456"])
     def test_not_plates(self, value: str) -> None:
         assert not v.cn_license_plate_ok(value)
 

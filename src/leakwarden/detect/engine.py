@@ -312,6 +312,10 @@ class Detector:
             itertools.chain.from_iterable((b, e) for _, b, e in accepted),
             len(data) - 2 == len(norm),
         )
+        # A context word belongs to the nearest value: in "dob=1990-01-02;ts=2024-11-21" the
+        # word "dob" is not context for the second date, the first value fences it off.
+        value_starts = [b for _, b, _ in accepted]
+        value_ends = sorted(e for _, _, e in accepted)
         out: list[_Candidate] = []
         for rule, bstart, bend in accepted:
             start, end = to_char[bstart], to_char[bend]
@@ -319,12 +323,18 @@ class Detector:
             needs = rule.needs_context is not None and (
                 rule.needs_context.fullmatch(norm[start:end]) is not None
             )
-            has_context = near.before(rule.order, bstart, _BEFORE_BYTES) or near.after(
-                rule.order, bend, _AFTER_BYTES
-            )
+            i = bisect.bisect_right(value_ends, bstart) - 1
+            lo = value_ends[i] if i >= 0 else 0
+            j = bisect.bisect_left(value_starts, bend)
+            hi = value_starts[j] if j < len(value_starts) else len(data)
+            has_context = near.before(
+                rule.order, max(lo, bstart - _BEFORE_BYTES), bstart
+            ) or near.after(rule.order, bend, min(hi, bend + _AFTER_BYTES))
             if needs and not has_context:
                 continue
-            if not has_context and near.before(len(rules) + rule.order, bstart, _ANTI_BYTES):
+            if not has_context and near.before(
+                len(rules) + rule.order, max(lo, bstart - _ANTI_BYTES), bstart
+            ):
                 continue  # "订单号 6222…", "编号 1381…": an identifier of something else
             score = t.validated_score if rule.validator is not None else t.base_score
             if has_context:
@@ -410,25 +420,21 @@ class _ContextIndex:
             for values in lists.values():
                 values.sort()
 
-    def before(self, slot: int, bstart: int, window: int) -> bool:
-        """A word of this slot ends at most ``window`` bytes before ``bstart``, same line."""
+    def before(self, slot: int, lo: int, bstart: int) -> bool:
+        """A word of this slot ends within [lo, bstart] on the line of ``bstart``."""
         ends = self._ends.get(slot)
         if not ends:
             return False
         i = bisect.bisect_right(ends, bstart) - 1
-        return i >= 0 and ends[i] >= bstart - window and self._data.find(b"\n", ends[i], bstart) < 0
+        return i >= 0 and ends[i] >= lo and self._data.find(b"\n", ends[i], bstart) < 0
 
-    def after(self, slot: int, bend: int, window: int) -> bool:
-        """A word of this slot starts at most ``window`` bytes after ``bend``, same line."""
+    def after(self, slot: int, bend: int, hi: int) -> bool:
+        """A word of this slot starts within [bend, hi] on the line of ``bend``."""
         starts = self._starts.get(slot)
         if not starts:
             return False
         j = bisect.bisect_left(starts, bend)
-        return (
-            j < len(starts)
-            and starts[j] <= bend + window
-            and self._data.find(b"\n", bend, starts[j]) < 0
-        )
+        return j < len(starts) and starts[j] <= hi and self._data.find(b"\n", bend, starts[j]) < 0
 
 
 def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:

@@ -384,6 +384,7 @@ _TYPES: tuple[PIType, ...] = (
             r"SF[0-9]{12,13}",
             r"JD[A-Z]{0,3}[0-9]{11,15}",
             r"YT[0-9]{13}",
+            r"JT[0-9]{13}",
             r"[A-Z]{2}[0-9]{9}[A-Z]{2}",
             r"[0-9]{10,15}",
         ),
@@ -403,6 +404,7 @@ _TYPES: tuple[PIType, ...] = (
             "申通",
             "韵达",
             "京东物流",
+            "极兔",
             "邮政",
             "waybill",
             "tracking",
@@ -667,7 +669,10 @@ _TYPES: tuple[PIType, ...] = (
         default_mask="year",
         base_score=0.3,
         validated_score=0.5,
-        extra={"needs_context": ALWAYS},
+        extra={
+            "needs_context": ALWAYS,
+            "anti_context": "ts=|time|date|时间|日期|创建|更新|下单|支付|created|updated|timestamp",
+        },
     ),
 )
 

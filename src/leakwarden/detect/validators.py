@@ -277,16 +277,17 @@ _NEW_ENERGY_LARGE = re.compile(r"\d{5}[DF]")
 
 def cn_license_plate_ok(value: str) -> bool:
     """GA 36-2018 plates: province abbreviation, issuing-office letter, then a 5-character serial
-    (letters other than I/O, at most two of them), a 6-character new-energy serial (D/F + 5, or
-    5 digits + D/F), or 4 characters + 学/警/挂 (driving-school, police, trailer); an optional
-    separator after the office letter."""
+    (letters other than I/O; self-chosen serials allow two letters, issued ones vary, so up to
+    three are accepted and four or five, which no series uses, are not), a 6-character
+    new-energy serial (D/F + 5, or 5 digits + D/F), or 4 characters + 学/警/挂 (driving-school,
+    police, trailer); an optional separator after the office letter."""
     body = re.sub(r"[\s·•.\-]", "", value)
     serial = body[2:]
     if len(serial) == 5 and serial[-1] in "学警挂":
         return _PLATE_SERIAL.fullmatch(serial[:4] + "0") is not None
     if len(serial) == 5:
         return (
-            _PLATE_SERIAL.fullmatch(serial) is not None and sum(ch.isalpha() for ch in serial) <= 2
+            _PLATE_SERIAL.fullmatch(serial) is not None and sum(ch.isalpha() for ch in serial) <= 3
         )
     if len(serial) == 6:
         return (
@@ -311,12 +312,14 @@ def _s10_ok(text: str) -> bool:
 
 def express_waybill_ok(value: str) -> bool:
     """Carrier-prefixed waybill numbers (SF + 12-13 digits, JD[+letters] + 11-15 digits,
-    YT + 13 digits), UPU S10 numbers with a correct check digit, or a bare 10-15 digit run (the
+    YT/JT + 13 digits), UPU S10 numbers with a correct check digit, or a bare 10-15 digit run (the
     type asks for a context word such as 运单/快递/waybill for those)."""
     text = value.upper()
     if re.fullmatch(r"[A-Z]{2}\d{9}[A-Z]{2}", text):
         return _s10_ok(text)
-    return re.fullmatch(r"SF\d{12,13}|JD[A-Z]{0,3}\d{11,15}|YT\d{13}|\d{10,15}", text) is not None
+    return (
+        re.fullmatch(r"SF\d{12,13}|JD[A-Z]{0,3}\d{11,15}|[YJ]T\d{13}|\d{10,15}", text) is not None
+    )
 
 
 # --- Network identifiers -------------------------------------------------------------------------
