@@ -267,7 +267,9 @@ class _Cluster:
             self._watchdog.wait(timeout=10)
         try:
             if (self.data / "postmaster.pid").exists():
-                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
+                self._run(
+                    "pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False
+                )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
