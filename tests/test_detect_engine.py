@@ -115,6 +115,15 @@ class TestContext:
             ("cn_mobile", "13812345678")
         ]
 
+    def test_a_context_word_belongs_to_the_nearest_value(self, det: Detector) -> None:
+        text = "dob=1990-01-02;ts=2024-11-21 10:00:00"
+        assert found(det, text) == [("date_of_birth", "1990-01-02")]
+
+    def test_jt_waybill(self, det: Detector) -> None:
+        assert found(det, "我的快递JT9880341609946还没到") == [
+            ("express_waybill", "JT9880341609946")
+        ]
+
     def test_context_raises_the_score(self, det: Detector) -> None:
         (bare,) = det.find("13812345678")
         (with_word,) = det.find("手机号 13812345678")
