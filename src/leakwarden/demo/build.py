@@ -89,18 +89,22 @@ def build_company(
         )
         done = 0
         with engine.connect() as conn:
+            # Explicit transactions: COPY goes through the driver's cursor, which SQLAlchemy's
+            # autobegin does not see, so conn.commit() alone would commit nothing.
+            transaction = conn.begin()
             for batch in iter_company(
                 customers, seed, batch_size=batch_size, shape=shape or CompanyShape()
             ):
                 if batch.table == "customers" and done:
-                    conn.commit()  # the previous chunk with its activity
+                    transaction.commit()  # the previous chunk with its activity
+                    transaction = conn.begin()
                 write(conn, batch)
                 rows[batch.table] += len(batch)
                 if batch.table == "customers":
                     done += len(batch)
                     if progress is not None:
                         progress(done, customers)
-            conn.commit()
+            transaction.commit()
     finally:
         engine.dispose()
     return BuildSummary(shown_url, customers, seed, rows, time.perf_counter() - started)
