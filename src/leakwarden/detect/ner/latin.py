@@ -22,8 +22,10 @@ def _words(text: str) -> tuple[str, ...]:
 
 US_STATES = _words(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "
-    "NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP AA AE AP"
+    "NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP FM MH PW AA AE AP"
 )
+
+AU_STATES = _words("NSW VIC QLD SA WA TAS ACT NT")
 
 STREET_ABBREVIATIONS = _words(
     "St Ave Av Rd Blvd Dr Ln Ct Pl Ter Pkwy Cir Hwy Sq Trl Way Pike Row Walk Close Crescent Mews "
@@ -44,6 +46,9 @@ _NOT_NAMES = frozenset(
     )
 )
 
+# Words that may open a place name but end a person's name (Kim West, Aimee North).
+_NOT_LAST_NAMES = _NOT_NAMES - frozenset(_words("North South East West Lake Hill Port"))
+
 _TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam)\.?"
 _CONTEXT_RE = re.compile(
     r"(?:\b(?:full\s+name|name|dear|customer|client|recipient|contact|attn|attention|signed|"
@@ -51,12 +56,18 @@ _CONTEXT_RE = re.compile(
     r"sender|applicant|user|passenger|guest|tenant|owner|by)|" + _TITLES + r")[\s.:,=\"'-]*$",
     re.IGNORECASE,
 )
-_LABEL_CONTEXT_RE = re.compile(
-    r"\b(?:full\s+name|name|recipient|cardholder|consignee|customer\s+name)\s*[:=]\s*[\"']?$",
+# Context strong enough to take two capitalised words as a name even when neither is listed.
+_STRONG_CONTEXT_RE = re.compile(
+    r"(?:\b(?:full\s+name|name|recipient|cardholder|consignee|customer\s+name|dear|attn|"
+    r"attention|signed|regards|sincerely|patient|employee|passenger|applicant)\b|"
+    + _TITLES
+    + r")[\s.:,=\"'-]*$",
     re.IGNORECASE,
 )
 
-_WORD = r"[A-Z][a-z]*(?:['-]?[A-Z][a-z]+)*(?<=[a-z])"
+_UP = "A-ZÀ-ÖØ-Þ"
+_LO = "a-zß-öø-ÿ"
+_WORD = rf"[{_UP}][{_LO}]*(?:['-]?[{_UP}][{_LO}]+)*(?<=[{_LO}])"
 _RUN_RE = re.compile(rf"\b{_WORD}(?:[ \t]+(?:{_WORD}|[A-Z]\.))*[ \t]+{_WORD}\b|\b{_WORD}\b")
 _WORD_RE = re.compile(rf"{_WORD}|[A-Z]\.")
 _TITLE_BEFORE_RE = re.compile(_TITLES + r"[ \t]+$")
@@ -96,9 +107,14 @@ class LatinRules:
             rf"(?:{_SEP}[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){{0,2}},?[ \t]+(?:{states})[ \t]+"
             r"\d{5}(?:-\d{4})?)?"
         )
+        unit_first = r"(?:\b(?:Apt\.?|Unit|Suite|Flat|Level)[ \t]+\w+[ \t]+)?"
+        au_state_pc = (
+            rf"(?:{_SEP}[A-Z][a-z]+\.?(?:[ \t]+[A-Z][a-z]+){{0,2}},?[ \t]+(?:{'|'.join(AU_STATES)})"
+            r",?[ \t]+\d{4})"
+        )
         self._us_re = re.compile(
-            r"\b\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z][A-Za-z'-]+\.?[ \t]+){1,3}"
-            rf"(?:{suffix_alt})\b\.?" + secondary + city_state_zip
+            unit_first + r"\b\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z][A-Za-z'-]+\.?[ \t]+){1,3}"
+            rf"(?:{suffix_alt})\b\.?" + secondary + rf"(?:{au_state_pc}|{city_state_zip})"
         )
         self._city_zip_re = re.compile(
             rf"\b[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){{0,2}},[ \t]+(?:{states})[ \t]+"
@@ -120,7 +136,7 @@ class LatinRules:
             ]
             while words and words[0][2].rstrip(".") in _NOT_NAMES:
                 words.pop(0)
-            while words and (words[-1][2].endswith(".") or words[-1][2] in _NOT_NAMES):
+            while words and (words[-1][2].endswith(".") or words[-1][2] in _NOT_LAST_NAMES):
                 words.pop()
             if not words:
                 continue
@@ -140,7 +156,7 @@ class LatinRules:
                 score = 0.95 if context else 0.85
             elif (known_first or known_last) and context:
                 score = 0.75
-            elif _LABEL_CONTEXT_RE.search(before):
+            elif _STRONG_CONTEXT_RE.search(before):
                 score = 0.6
             else:
                 continue
@@ -165,27 +181,34 @@ class LatinRules:
             return []
         addresses = resolve(self._addresses(text))
         names = self._names(text)
+        if not addresses:
+            return names
+        starts = {n.start: n for n in names}
         trimmed: list[LatinSpan] = []
         for a in addresses:
             # A UK match may swallow a preceding "Name Surname, ": cut it back to after the name.
-            for n in names:
-                if n.start == a.start and n.end < a.end:
-                    rest = text[n.end : a.end]
-                    skip = len(rest) - len(rest.lstrip(" \t,\n"))
-                    a = LatinSpan(a.type, n.end + skip, a.end, a.score)
+            n = starts.get(a.start)
+            if n is not None and n.end < a.end:
+                rest = text[n.end : a.end]
+                skip = len(rest) - len(rest.lstrip(" \t,\n"))
+                a = LatinSpan(a.type, n.end + skip, a.end, a.score)
             trimmed.append(a)
-        keep_names = [n for n in names if not any(overlaps(n, a) for a in trimmed)]
-        return sorted(trimmed + keep_names, key=lambda s: s.start)
-
-
-def overlaps(a: LatinSpan, b: LatinSpan) -> bool:
-    return a.start < b.end and b.start < a.end
+        return resolve(trimmed + names)
 
 
 def resolve(spans: list[LatinSpan]) -> list[LatinSpan]:
-    """Keep one span per overlapping group: the longest, then the highest score."""
-    out: list[LatinSpan] = []
-    for s in sorted(spans, key=lambda s: (-(s.end - s.start), -s.score)):
-        if not any(overlaps(s, o) for o in out):
-            out.append(s)
-    return sorted(out, key=lambda s: s.start)
+    """One span per overlapping pair, sorted by start: addresses first, then the longer one."""
+    spans = sorted(spans, key=lambda s: (s.start, -s.end))
+    kept: list[LatinSpan] = []
+    for s in spans:
+        if kept and s.start < kept[-1].end:
+            last = kept[-1]
+            if _rank(s) > _rank(last):
+                kept[-1] = s
+            continue
+        kept.append(s)
+    return kept
+
+
+def _rank(s: LatinSpan) -> tuple[bool, int, float]:
+    return (s.type == "address", s.end - s.start, s.score)

@@ -44,6 +44,36 @@ ZH_TEMPLATES: tuple[str, ...] = (
     "当前用户：{n}",
     "地址：{a}",
     "退货地址 {a}，联系人 {n}",
+    "昨天{n}搬到了{a}",
+    "据{n}介绍，事发时他正在{a}附近",
+    "{n}表示，公司将在{a}设立办事处",
+    "我叫{n}，住在{a}",
+    "{n}今年35岁，家住{a}",
+    "记者从{a}获悉，{n}已被警方控制",
+    "{d} 14:02:11,532 INFO [delivery] 派送成功 签收人={n} 地址={a}",
+    "客户姓名|{n}|联系方式|{p}|地址|{a}",
+    "<name>{n}</name>",
+    "('{o}', '{n}', '{a}')",
+    "{n}（{p}）",
+    "工单{o}：{n}来电反映{a}附近的网点无人接听",
+    "申请人{n}的户籍所在地为{a}",
+    "送货地址是{a}，收货人是{n}",
+    "{a}，{n}，{p}",
+    "转账人：{n} 备注：房租",
+    "{n}的快递已放在{a}",
+    "家庭住址: {a}",
+)
+
+# Formats that never appear in training: the evaluation reports them apart ("unseen templates").
+ZH_UNSEEN_TEMPLATES: tuple[str, ...] = (
+    "收货人姓名 {n} 收货人电话 {p} 收货人地址 {a}",
+    "{d} 10:21:07 [order-svc] DEBUG receiver={n}|{p}|{a}",
+    "顾客{n}反映，送到{a}的包裹破损",
+    "户主：{n}　住址：{a}",
+    "INSERT INTO orders VALUES ('{o}', '{n}', '{p}', '{a}');",
+    "您好{n}，您在{d}下单的商品已由{a}的门店发出",
+    "乘客{n}的行程终点为{a}",
+    "<receiver>{n}</receiver><addr>{a}</addr>",
 )
 
 ZH_NEGATIVES: tuple[str, ...] = (
@@ -104,6 +134,7 @@ def zh_records(
     names: Callable[[random.Random], str],
     addresses: Sequence[str],
     negatives: float = 0.1,
+    templates: Sequence[str] = ZH_TEMPLATES,
 ) -> list[Example]:
     """``count`` Chinese record/log lines; about ``negatives`` of them hold no name or address."""
     rng = random.Random(seed)
@@ -116,7 +147,7 @@ def zh_records(
             "d": _date(rng),
             "o": _order(rng),
         }
-        template = rng.choice(ZH_NEGATIVES if rng.random() < negatives else ZH_TEMPLATES)
+        template = rng.choice(ZH_NEGATIVES if rng.random() < negatives else templates)
         ex = fill(template, values)
         out.append(Example(ex.text, ex.spans, "synthetic-zh"))
     return out
@@ -163,12 +194,16 @@ LATIN_NEGATIVES: tuple[str, ...] = (
 )
 
 
-def latin_records(count: int, seed: int, locale: str, negatives: float = 0.15) -> list[Example]:
+def latin_records(
+    count: int, seed: int, locale: str, negatives: float = 0.15, name_locale: str | None = None
+) -> list[Example]:
     """``count`` English record/log lines: names and one-line addresses from Faker ``locale``."""
     from faker import Faker
 
     fake = Faker(locale)
     fake.seed_instance(seed)
+    names = Faker(name_locale) if name_locale else fake
+    names.seed_instance(seed)
     rng = random.Random(seed)
     out: list[Example] = []
     for _ in range(count):
@@ -176,7 +211,7 @@ def latin_records(count: int, seed: int, locale: str, negatives: float = 0.15) -
         while not address or "APO" in address or "FPO" in address or "DPO" in address:
             address = fake.address().replace("\n", ", ")
         values = {
-            "n": f"{fake.first_name()} {fake.last_name()}",
+            "n": f"{names.first_name()} {names.last_name()}",
             "a": address,
             "p": fake.phone_number(),
             "d": _date(rng),
@@ -184,5 +219,5 @@ def latin_records(count: int, seed: int, locale: str, negatives: float = 0.15) -
         }
         template = rng.choice(LATIN_NEGATIVES if rng.random() < negatives else LATIN_TEMPLATES)
         ex = fill(template, values)
-        out.append(Example(ex.text, ex.spans, f"synthetic-{locale}"))
+        out.append(Example(ex.text, ex.spans, f"synthetic-{name_locale or locale}-{locale}"))
     return out

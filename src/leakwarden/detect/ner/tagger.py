@@ -119,16 +119,25 @@ class NameAddressTagger:
         """Names and addresses in ``text``, sorted by start, never overlapping."""
         if not text:
             return []
-        found = self.tag_cjk(text) + self.tag_latin(text)
-        if not found:
-            return found
-        found.sort(key=lambda f: (-(f.end - f.start), -f.score))
-        kept: list[Finding] = []
-        for f in found:
-            if not any(f.start < k.end and k.start < f.end for k in kept):
-                kept.append(f)
-        kept.sort(key=lambda f: f.start)
-        return kept
+        crf = self.tag_cjk(text)
+        latin = self.tag_latin(text)
+        if not latin or not crf:
+            return crf or latin
+        return _merge(crf + latin)
+
+
+def _merge(found: list[Finding]) -> list[Finding]:
+    """One finding per overlapping pair: the longer, then the higher-scoring one (a sweep)."""
+    found.sort(key=lambda f: (f.start, -f.end))
+    kept: list[Finding] = []
+    for f in found:
+        if kept and f.start < kept[-1].end:
+            last = kept[-1]
+            if (f.end - f.start, f.score) > (last.end - last.start, last.score):
+                kept[-1] = f
+            continue
+        kept.append(f)
+    return kept
 
 
 def _load(directory: Path | None) -> NameAddressTagger:
