@@ -604,22 +604,28 @@ def _metrics_parquet(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry
 
 def _decoys_csv(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
     """Numbers shaped like IDs, cards and mobiles that fail their checks: an 18-digit batch
-    number with a wrong check digit, a 16-digit reference failing Luhn, an 11-digit device code
-    in no mobile segment.  A detector that trusts shapes alone reports personal data here."""
+    number failing the resident-ID, Luhn and USCC checks, a 16/19-digit reference failing Luhn,
+    an 11-digit device code in no mobile segment.  A detector that trusts shapes alone reports
+    personal data here."""
     import numpy as np
 
-    from leakwarden.demo.checkdigits import luhn_check_digits, resident_id_check_chars
+    from leakwarden.demo.checkdigits import (
+        luhn_check_digits,
+        resident_id_check_chars,
+        uscc_check_chars,
+    )
 
     n = 300
     bodies = [x[:17] for x in v.resident_ids(n)]
     digits = np.array([[int(ch) for ch in x] for x in bodies], dtype=np.int64)
     id_checks = resident_id_check_chars(digits).tolist()
     luhn_ok = luhn_check_digits(digits).tolist()
-    # A last digit that is neither the ID check character nor the Luhn digit, so the number
-    # is no resident ID and no 18-digit card either.
+    uscc_ok = uscc_check_chars(digits).tolist()
+    # A last digit that is none of the ID check character, the Luhn digit and the USCC check
+    # character, so the number is no resident ID, no 18-digit card and no credit code either.
     wrong_ids = [
-        body + next(d for d in "0123456789" if d not in (chr(ok), chr(lu)))
-        for body, ok, lu in zip(bodies, id_checks, luhn_ok, strict=True)
+        body + next(d for d in "0123456789" if d not in (chr(ok), chr(lu), chr(uc)))
+        for body, ok, lu, uc in zip(bodies, id_checks, luhn_ok, uscc_ok, strict=True)
     ]
     # A card's last digit is its Luhn digit: any other one breaks the check.
     wrong_cards = [c[:-1] + str((int(c[-1]) + 5) % 10) for c, _bank in v.bank_cards(n)]
