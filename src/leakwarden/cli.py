@@ -6,6 +6,8 @@ Heavy libraries (Hyperscan, SQLAlchemy, Dask) are imported inside each command s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from leakwarden.scan.command import inventory_app, scan_command
@@ -82,6 +84,26 @@ def detect(
 
 
 app.command("scan")(scan_command)
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("leakwarden-demo"), "--out", help="Folder for the demo company."),
+    customers: int = typer.Option(5000, "--customers", min=100, max=10_000_000),
+    seed: int = typer.Option(7, "--seed", help="Same seed, same company."),
+    leak_rows: int = typer.Option(1000, "--leak-rows", min=10, help="Rows in each leaked file."),
+    db: str | None = typer.Option(None, "--db", help="Store URL (default: leakwarden.db here)."),
+) -> None:
+    """The main job: build a demo company (database + leaked files) and run discovery on it."""
+    from rich.console import Console
+
+    from leakwarden.walkthrough import run_demo
+
+    code = run_demo(
+        out, customers=customers, seed=seed, store_url=db, leak_rows=leak_rows, console=Console()
+    )
+    raise typer.Exit(code)
+
 app.add_typer(inventory_app, name="inventory")
 
 
