@@ -7,6 +7,7 @@ Heavy libraries (Hyperscan, SQLAlchemy, Dask) are imported inside each command s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -88,11 +89,17 @@ app.command("scan")(scan_command)
 
 @app.command("demo")
 def demo(
-    out: Path = typer.Option(Path("leakwarden-demo"), "--out", help="Folder for the demo company."),
-    customers: int = typer.Option(5000, "--customers", min=100, max=10_000_000),
-    seed: int = typer.Option(7, "--seed", help="Same seed, same company."),
-    leak_rows: int = typer.Option(1000, "--leak-rows", min=10, help="Rows in each leaked file."),
-    db: str | None = typer.Option(None, "--db", help="Store URL (default: leakwarden.db here)."),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo company.")] = Path(
+        "leakwarden-demo"
+    ),
+    customers: Annotated[int, typer.Option("--customers", min=100, max=10_000_000)] = 5000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same company.")] = 7,
+    leak_rows: Annotated[
+        int, typer.Option("--leak-rows", min=10, help="Rows in each leaked file.")
+    ] = 1000,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Store URL (default: leakwarden.db here).")
+    ] = None,
 ) -> None:
     """The main job: build a demo company (database + leaked files) and run discovery on it."""
     from rich.console import Console
@@ -103,6 +110,7 @@ def demo(
         out, customers=customers, seed=seed, store_url=db, leak_rows=leak_rows, console=Console()
     )
     raise typer.Exit(code)
+
 
 app.add_typer(inventory_app, name="inventory")
 
