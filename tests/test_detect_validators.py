@@ -127,6 +127,13 @@ class TestCards:
         assert v.luhn_ok(digits) == luhn.is_valid(digits)
 
 
+def _org_check(body8: str) -> str:
+    """GB 11714-1997, written out from the standard for the tests: weights 3 7 9 10 5 8 4 2,
+    letters A-Z count 10-35, check = 11 - sum mod 11 with 10 -> X and 11 -> 0."""
+    total = sum(int(ch, 36) * w for ch, w in zip(body8, [3, 7, 9, 10, 5, 8, 4, 2], strict=True))
+    return {10: "X", 11: "0"}.get(11 - total % 11, str(11 - total % 11))
+
+
 class TestCodes:
     def test_uscc_standard_example(self) -> None:
         assert v.cn_uscc_ok("91350100M000100Y43")
@@ -146,6 +153,24 @@ class TestCodes:
         body = "91350100M000100Y5"
         assert uscc.is_valid(body + uscc.calc_check_digit(body))
         assert not v.cn_uscc_ok(body + uscc.calc_check_digit(body))
+
+    @given(
+        st.sampled_from(["91", "92", "12", "52", "93"]),
+        st.text("0123456789", min_size=6, max_size=6),
+        st.text("0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8),
+    )
+    def test_uscc_mod31_agrees_with_stdnum(self, head: str, region: str, org: str) -> None:
+        from stdnum.cn import uscc
+
+        org9 = org + _org_check(org)
+        body = head + region + org9
+        if not set(org9) <= set("0123456789ABCDEFGHJKLMNPQRTUWXY"):
+            return  # GB 11714 check "X" is outside the USCC alphabet
+        check = uscc.calc_check_digit(body)
+        assert v.cn_uscc_ok(body + check)
+        for other in "0A":
+            if other != check:
+                assert not v.cn_uscc_ok(body + other)
 
     @pytest.mark.parametrize("value", ["GB82WEST12345698765432", "DE89370400440532013000"])
     def test_iban_registry_examples(self, value: str) -> None:
