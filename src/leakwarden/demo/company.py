@@ -9,6 +9,7 @@ waybills, cards and tickets come from a second stream of the same chunk; employe
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -125,13 +126,15 @@ def customer_columns(seed: int, chunk: int, shape: CompanyShape = CompanyShape()
     people = v.people_columns(CHUNK, en_share=shape.en_share)
     n = CHUNK
     created = v.datetimes(n, _START, _NOW - timedelta(days=30))
-    remark_kind = v.rng.random(n).tolist()
-    mobiles, landlines = v.mobiles(n), v.landlines(n)
-    texts = [_REMARK_TEXT[i] for i in v.rng.integers(0, len(_REMARK_TEXT), n).tolist()]
-    remark: list[str | None] = [
-        m if k < 0.55 else tel if k < 0.65 else t if k < 0.75 else None
-        for k, m, tel, t in zip(remark_kind, mobiles, landlines, texts, strict=True)
-    ]
+    # remark: 55 % a second mobile, 10 % a landline, 10 % a note, 25 % empty.
+    kind = np.digitize(v.rng.random(n), [0.55, 0.65, 0.75]).tolist()
+    counts = Counter(kind)
+    made = {
+        0: iter(v.mobiles(counts[0])),
+        1: iter(v.landlines(counts[1])),
+        2: iter([_REMARK_TEXT[i] for i in v.rng.integers(0, len(_REMARK_TEXT), counts[2])]),
+    }
+    remark: list[str | None] = [next(made[k]) if k in made else None for k in kind]
     first = chunk * CHUNK + 1
     return Batch(
         "customers",

@@ -348,13 +348,13 @@ class Values:
         """Fixed-line numbers such as ``0755-86234567``, area code of the given (or a random)
         county's city."""
         counties = counties if counties is not None else self.counties(n)
-        first = self.rng.integers(2, 8, size=n)  # 8xx and 9xx hold special services
-        rest = self._digits(n, 7)
+        first = self.rng.integers(2, 8, size=n).tolist()  # 8xx and 9xx hold special services
+        rest = self.rng.integers(0, 10**7, size=n).tolist()
         out: list[str] = []
-        for i, county in enumerate(counties):
+        for county, head, tail in zip(counties, first, rest, strict=True):
             code, length = regions.area_code_for(county)
-            digits = str(first[i]) + "".join(map(str, rest[i, : length - 1]))
-            out.append(f"{code}-{digits}")
+            width = length - 1
+            out.append(f"{code}-{head}{tail % 10**width:0{width}d}")
         return out
 
     def landline(self) -> str:
