@@ -76,6 +76,7 @@ class _Compiled:
     context_rules: tuple[tuple[int, ...], ...]  # context id (after the patterns) -> rule indices
     context_len: tuple[int, ...]  # context id -> byte length of the word
     rules: tuple[_Rule, ...]
+    slot_contexts: tuple[tuple[int, ...], ...] = ()  # context slot -> context ids
 
 
 def _context_expression(word: str) -> str:
@@ -139,12 +140,17 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
         )
     except hyperscan.error as exc:
         raise ValueError(f"cannot compile detection patterns for {type_ids}: {exc}") from exc
+    slot_contexts: list[list[int]] = [[] for _ in range(2 * len(rules))]
+    for cid, slots in enumerate(words.values()):
+        for slot in slots:
+            slot_contexts[slot].append(cid)
     return _Compiled(
         database,
         tuple(pattern_rule),
         tuple(tuple(ix) for ix in words.values()),
         tuple(len(w.encode("utf-8")) for w in words),
         rules,
+        tuple(tuple(c) for c in slot_contexts),
     )
 
 
@@ -152,10 +158,6 @@ def _on_match(
     pattern: int, start: int, end: int, _flags: int, hits: list[tuple[int, int, int]]
 ) -> None:
     hits.append((pattern, start, end))
-
-
-def _lead_len(byte: int) -> int:
-    return 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
 
 
 def _last_char_start(data: bytes, end: int) -> int:
@@ -277,52 +279,61 @@ class Detector:
         if not hits:
             return []
         pattern_rule, rules = compiled.pattern_rule, compiled.rules
-        n_patterns = len(pattern_rule)
-        # (rule index, byte start in data) -> byte ends; delimiters stripped.
-        groups: dict[tuple[int, int], set[int]] = {}
-        context_hits: dict[int, list[int]] = {}  # context id -> byte ends
+        n_patterns, n_rules = len(pattern_rule), len(rules)
+        bounded_rule = [r.type.alnum_bounded for r in rules]
+        # key = byte start * 64 + rule index (sorts by start) -> byte ends; delimiters stripped.
+        groups: dict[int, list[int]] = {}
+        context_hits: dict[int, list[int]] = {}  # context id -> byte ends, ascending
         for pattern, frm, to in hits:
             if pattern >= n_patterns:
                 context_hits.setdefault(pattern - n_patterns, []).append(to)
                 continue
             index = pattern_rule[pattern]
-            if rules[index].type.alnum_bounded:
-                bstart = frm + _lead_len(data[frm])
-                bend = _last_char_start(data, to)
-            else:
-                bstart, bend = frm, to
-            if bend > bstart:
-                groups.setdefault((index, bstart), set()).add(bend)
+            if bounded_rule[index]:
+                lead = data[frm]
+                frm += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+                to = _last_char_start(data, to)
+            if to > frm:
+                groups.setdefault(frm * 64 + index, []).append(to)
+        near = _ContextIndex(data, compiled, context_hits)
         # Per type and start, the longest end that is bounded and valid: a shorter one would
-        # lose the overlap anyway.  Validation is the costly step, so this saves most of it.
-        accepted: list[tuple[_Rule, int, int]] = []
-        for (index, bstart), bends in sorted(groups.items(), key=lambda kv: kv[0][1]):
+        # lose the overlap anyway.  Validation is the costly step, so this saves most of it, and
+        # a weak shape (needs_context) with no context word nearby is not validated at all.
+        accepted: list[tuple[_Rule, int, int, bool]] = []
+        for key in sorted(groups):
+            bstart, index = divmod(key, 64)
             rule = rules[index]
-            for bend in sorted(bends, reverse=True):
-                if rule.type.alnum_bounded and not _bounded(data, bstart, bend, rule.joiners):
+            bends = groups[key]
+            for bend in sorted(set(bends), reverse=True) if len(bends) > 1 else bends:
+                if bounded_rule[index] and not _bounded(data, bstart, bend, rule.joiners):
                     continue
-                if rule.validator is None or rule.validator(data[bstart:bend].decode("utf-8")):
-                    accepted.append((rule, bstart, bend))
+                value = data[bstart:bend].decode("utf-8")
+                needs = rule.needs_context is not None and (
+                    rule.needs_context.fullmatch(value) is not None
+                )
+                if needs and not (
+                    near.before(index, bstart - _BEFORE_BYTES, bstart)
+                    or near.after(index, bend, bend + _AFTER_BYTES)
+                ):
+                    continue
+                if rule.validator is None or rule.validator(value):
+                    accepted.append((rule, bstart, bend, needs))
                     break
         if not accepted:
             return []
-        near = _ContextIndex(data, compiled, context_hits)
         to_char = _char_offsets(
             data,
-            itertools.chain.from_iterable((b, e) for _, b, e in accepted),
+            itertools.chain.from_iterable((b, e) for _, b, e, _ in accepted),
             len(data) - 2 == len(norm),
         )
         # A context word belongs to the nearest value: in "dob=1990-01-02;ts=2024-11-21" the
         # word "dob" is not context for the second date, the first value fences it off.
-        value_starts = [b for _, b, _ in accepted]
-        value_ends = sorted(e for _, _, e in accepted)
+        value_starts = [b for _, b, _, _ in accepted]
+        value_ends = sorted(e for _, _, e, _ in accepted)
         out: list[_Candidate] = []
-        for rule, bstart, bend in accepted:
+        for rule, bstart, bend, needs in accepted:
             start, end = to_char[bstart], to_char[bend]
             t = rule.type
-            needs = rule.needs_context is not None and (
-                rule.needs_context.fullmatch(norm[start:end]) is not None
-            )
             i = bisect.bisect_right(value_ends, bstart) - 1
             lo = value_ends[i] if i >= 0 else 0
             j = bisect.bisect_left(value_starts, bend)
@@ -333,7 +344,7 @@ class Detector:
             if needs and not has_context:
                 continue
             if not has_context and near.before(
-                len(rules) + rule.order, max(lo, bstart - _ANTI_BYTES), bstart
+                n_rules + rule.order, max(lo, bstart - _ANTI_BYTES), bstart
             ):
                 continue  # "订单号 6222…", "编号 1381…": an identifier of something else
             score = t.validated_score if rule.validator is not None else t.base_score
@@ -405,24 +416,37 @@ def _char_offsets(data: bytes, offsets: Iterable[int], ascii_only: bool) -> dict
 
 class _ContextIndex:
     """Where the context words of each type end, from the same Hyperscan pass; answers "is a
-    context word of this type within the window before or after this span, on the same line"."""
+    context word of this type within [lo, start] before a span or [end, hi] after it, on the same
+    line".  A slot's sorted offsets are built the first time the slot is asked about."""
 
     def __init__(self, data: bytes, compiled: _Compiled, hits: dict[int, list[int]]) -> None:
         self._data = data
+        self._compiled = compiled
+        self._hits = hits
         self._ends: dict[int, list[int]] = {}
         self._starts: dict[int, list[int]] = {}
-        for cid, ends in hits.items():
-            length = compiled.context_len[cid]
-            for index in compiled.context_rules[cid]:
-                self._ends.setdefault(index, []).extend(ends)
-                self._starts.setdefault(index, []).extend(e - length for e in ends)
-        for lists in (self._ends, self._starts):
-            for values in lists.values():
-                values.sort()
+
+    def _slot(self, slot: int) -> tuple[list[int], list[int]]:
+        known = self._ends.get(slot)
+        if known is not None:
+            return known, self._starts[slot]
+        compiled, hits = self._compiled, self._hits
+        ends: list[int] = []
+        starts: list[int] = []
+        for cid in compiled.slot_contexts[slot] if slot < len(compiled.slot_contexts) else ():
+            found = hits.get(cid)
+            if found:
+                ends.extend(found)
+                length = compiled.context_len[cid]
+                starts.extend(e - length for e in found)
+        ends.sort()
+        starts.sort()
+        self._ends[slot], self._starts[slot] = ends, starts
+        return ends, starts
 
     def before(self, slot: int, lo: int, bstart: int) -> bool:
         """A word of this slot ends within [lo, bstart] on the line of ``bstart``."""
-        ends = self._ends.get(slot)
+        ends = self._slot(slot)[0]
         if not ends:
             return False
         i = bisect.bisect_right(ends, bstart) - 1
@@ -430,7 +454,7 @@ class _ContextIndex:
 
     def after(self, slot: int, bend: int, hi: int) -> bool:
         """A word of this slot starts within [bend, hi] on the line of ``bend``."""
-        starts = self._starts.get(slot)
+        starts = self._slot(slot)[1]
         if not starts:
             return False
         j = bisect.bisect_left(starts, bend)
