@@ -19,7 +19,7 @@ attributes) cost 2-5 F1 points while fourteen (adding +-2 unigrams and a bias) g
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from operator import add as _add
 
 # Characters that end an address component (省/市/路/号/室...).
@@ -35,12 +35,15 @@ COMPOUND_SURNAMES: tuple[str, ...] = tuple(_COMPOUNDS.split())
 _CN_NUMERALS = "零〇一二三四五六七八九十百千万两壹贰叁肆伍陆柒捌玖拾"
 _PAD_L = "\x02\x02"
 _PAD_R = "\x03\x03"
+_SEPARATOR = _PAD_R + _PAD_L
 _TABLE_SIZE = 0x10000
 _PLACE_MAXLEN = 10
 
 
 def _char_class(cp: int) -> str:
     ch = chr(cp)
+    if ch in _PAD_L + _PAD_R:
+        return "_"
     if "0" <= ch <= "9" or "０" <= ch <= "９":
         return "D"
     if ch in _CN_NUMERALS:
@@ -95,6 +98,7 @@ class Featurizer:
             mark[ord(ch)] = "x"
         for ch in ADDRESS_SUFFIXES:
             mark[ord(ch)] = "b" if mark[ord(ch)] == "x" else "s"
+        mark[ord(_PAD_L[0])], mark[ord(_PAD_R[0])] = "^", "$"
         # One translate gives both codes: class at even, marker at odd positions.
         self._code_table = [c + m for c, m in zip(_CLASS_TABLE, mark, strict=True)]
         self._compound_re = (
@@ -127,6 +131,23 @@ class Featurizer:
                     covered = j
                     break
         return "".join(marks)
+
+    def features_many(self, segments: Sequence[str]) -> list[list[tuple[str, ...]]]:
+        """``[features(s) for s in segments]``, computed in one pass over the joined segments.
+
+        The segments are joined with the padding characters themselves (right pad, then left
+        pad), whose class and marker codes equal the padding's, so every window sees exactly
+        what it would see in a segment of its own; per-call overhead is paid once.
+        """
+        if len(segments) <= 1:
+            return [self.features(s) for s in segments]
+        feats = self.features(_SEPARATOR.join(segments))
+        out: list[list[tuple[str, ...]]] = []
+        pos = 0
+        for seg in segments:
+            out.append(feats[pos : pos + len(seg)])
+            pos += len(seg) + len(_SEPARATOR)
+        return out
 
     def features(self, text: str) -> list[tuple[str, ...]]:
         """Feature tuples, one per character of ``text``."""

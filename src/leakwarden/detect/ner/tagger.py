@@ -85,8 +85,10 @@ class NameAddressTagger:
         """CRF findings only (no Latin rules), over every CJK-bearing segment of ``text``."""
         findings: list[Finding] = []
         crf = self._crf()
-        for offset, seg in _segments(text):
-            tags = crf.tag(self._featurizer.features(seg))
+        segments = _segments(text)
+        all_features = self._featurizer.features_many([seg for _, seg in segments])
+        for (offset, seg), features in zip(segments, all_features, strict=True):
+            tags = crf.tag(features)
             for span in spans_from_tags(tags):
                 start, end = span.start, span.end
                 # Never report surrounding blanks as part of a span.
