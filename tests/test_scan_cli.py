@@ -113,3 +113,23 @@ def test_rescan_shows_what_changed(logs: Path, store: str) -> None:
     code, out = run("inventory", "diff", str(logs), "--db", store)
     assert code == 0 and "added" in out
     assert run("inventory", "diff", "/never/scanned", "--db", store)[0] == 2
+
+
+def test_unreachable_cluster_exits_2(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import leakwarden.scan.scanner as scanner
+
+    monkeypatch.setattr(scanner, "CLUSTER_CONNECT_TIMEOUT", 1)
+    code, _ = run("scan", str(logs), "--no-store", "--cluster", "tcp://127.0.0.1:1")
+    assert code == 2
+
+
+def test_local_cluster_from_the_command_line(logs: Path, store: str) -> None:
+    code, out = run(
+        "scan", str(logs), "--db", store, "--cluster", "local", "--workers", "1",
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0
+    [source] = json.loads(out)["sources"]
+    assert {(e["container"], e["type"]) for e in source["entries"]} == {
+        ("app.log", "cn_resident_id")
+    }

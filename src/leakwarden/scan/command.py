@@ -157,8 +157,16 @@ def scan_command(
     err = _stderr_console()
     options = ScanOptions(sample=sample, full=full)
     progress, observer = _progress_observer(err)
-    with progress:
-        report = scan_sources(targets, options, observer=observer, cluster=cluster, workers=workers)
+    from leakwarden.scan.scanner import ClusterUnavailable
+
+    try:
+        with progress:
+            report = scan_sources(
+                targets, options, observer=observer, cluster=cluster, workers=workers
+            )
+    except ClusterUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_UNREADABLE) from None
     code = exit_code(report, fail_on)
     if store:
         from leakwarden.store.db import StoreError

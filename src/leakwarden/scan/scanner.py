@@ -42,6 +42,12 @@ from leakwarden.store.records import (
     SourceKind,
 )
 
+CLUSTER_CONNECT_TIMEOUT = 15  # seconds to reach a remote Dask scheduler
+
+
+class ClusterUnavailable(RuntimeError):
+    """The Dask scheduler named by ``--cluster`` cannot be reached; nothing was scanned."""
+
 
 class ScanObserver:
     """Hears how a scan goes (the CLI draws a progress bar from it); does nothing by default."""
@@ -231,7 +237,12 @@ def _run_dask(
         )
         client = dist.Client(local)
     else:
-        client = dist.Client(cluster, timeout=30)
+        try:
+            client = dist.Client(cluster, timeout=CLUSTER_CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterUnavailable(
+                f"cannot reach the Dask scheduler at {cluster}: {exc}"
+            ) from None
     try:
         futures = client.map(
             run_task,
