@@ -80,6 +80,8 @@ _OTHER_IDS = (
     "批次|批号|库存|数量|金额|版本|order|order_id|order no|sku|serial|trace|txn|transaction|"
     "invoice|ts=|timestamp|build|version|session|request_id|req_id|id|uid|pid"
 )
+# Countries of the SWIFT IBAN registry (python-stdnum's copy), so "DD2818..." is no candidate.
+_IBAN_COUNTRY = "(?:" + "|".join(sorted(v.iban_countries())) + ")"
 _MONTH_NAME = (
     r"(?:[Jj]an|[Ff]eb|[Mm]ar|[Aa]pr|[Mm]ay|[Jj]un|[Jj]ul|[Aa]ug|[Ss]ep|[Oo]ct|[Nn]ov|[Dd]ec)"
     r"[a-z]{0,6}\.?"
@@ -227,7 +229,7 @@ _TYPES: tuple[PIType, ...] = (
         label_zh="银行卡号",
         sensitivity=S,
         patterns=(
-            r"[0-9]{13,19}",
+            r"(?:[2-689][0-9]{12,18}|1800[0-9]{11}|2131[0-9]{11})",  # no scheme starts 0/1/7
             r"[0-9]{4}(?:[ -][0-9]{4}){2,3}(?:[ -][0-9]{1,4})?",
             r"[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}",
         ),
@@ -479,7 +481,7 @@ _TYPES: tuple[PIType, ...] = (
         sensitivity=P,
         patterns=(
             rf"{_OCTET}(?:\.{_OCTET}){{3}}",
-            rf"(?:{_HEX}{{0,4}}:){{2,7}}{_HEX}{{1,4}}",
+            rf"(?:{_HEX}{{0,4}}:){{3,7}}{_HEX}{{1,4}}",  # 3+ colons: not a time of day
             rf"(?:{_HEX}{{0,4}}:){{2,6}}{_OCTET}(?:\.{_OCTET}){{3}}",
         ),
         validator=v.ip_address_ok,
@@ -543,8 +545,8 @@ _TYPES: tuple[PIType, ...] = (
         label_zh="国际银行账号（IBAN）",
         sensitivity=S,
         patterns=(
-            r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}",
-            r"[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?",
+            rf"{_IBAN_COUNTRY}[0-9]{{2}}[A-Z0-9]{{11,30}}",
+            rf"{_IBAN_COUNTRY}[0-9]{{2}}(?: [A-Z0-9]{{4}}){{2,7}}(?: [A-Z0-9]{{1,3}})?",
         ),
         validator=v.iban_ok,
         context=("iban", "银行账号", "账号", "account", "bank account", "konto", "compte"),

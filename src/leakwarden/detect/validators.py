@@ -25,6 +25,7 @@ __all__ = [
     "cn_uscc_ok",
     "email_ok",
     "express_waybill_ok",
+    "iban_countries",
     "iban_ok",
     "ip_address_ok",
     "luhn_ok",
@@ -261,6 +262,11 @@ def _iban_lengths() -> dict[str, int]:
         if m:
             out[m[1]] = 4 + sum(int(n) for n in re.findall(r"(\d+)!", m[2]))
     return out
+
+
+def iban_countries() -> frozenset[str]:
+    """Country codes that have an IBAN format."""
+    return frozenset(_iban_lengths())
 
 
 def iban_ok(value: str) -> bool:
