@@ -204,8 +204,18 @@ def test_short_notes_with_embedded_phones_are_mentions() -> None:
     # cells under the free-text length, but each holds a phone inside other words
     values = [f"备注{i} 联系 {MOBILES[i % 4]}" for i in range(20)]
     out = classify("remark", values)
-    assert [(t, e["kind"], e["cells_with"]) for t, _, e in out] == [
-        ("cn_mobile", "mentions", 20)
-    ]
+    assert [(t, e["kind"], e["cells_with"]) for t, _, e in out] == [("cn_mobile", "mentions", 20)]
     # 20 cells: 0.9 * (1 - 0.5 ** 20)
     assert out[0][1] == pytest.approx(0.9 * (1 - 0.5**20), abs=1e-3)
+
+
+def test_repeated_values_are_detected_once_but_counted_every_time() -> None:
+    detector = FakeDetector()
+    c = Classifier(detector, LOOKUP)
+    for _ in range(100):
+        c.add("status_phone", MOBILES[0])
+    c.flush()
+    stats = c.fields["status_phone"]
+    assert stats.sampled == 100
+    assert stats.types["cn_mobile"].matched == 100
+    assert detector.calls == 1

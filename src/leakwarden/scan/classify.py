@@ -243,7 +243,13 @@ class Classifier:
         if not cells:
             return
         stats = self.fields.setdefault(field_name, FieldStats())
-        for cell, findings in zip(cells, find_in_cells(self.detector, cells), strict=True):
+        # Columns repeat values (statuses, cities, one ID per order line): detect each distinct
+        # value of the batch once.  The counts below still count every cell.
+        distinct = list(dict.fromkeys(cells))
+        found = dict(zip(distinct, find_in_cells(self.detector, distinct), strict=True))
+        checked: dict[tuple[str, str], bool] = {}
+        for cell in cells:
+            findings = found[cell]
             stats.sampled += 1
             stripped = len(cell.strip())
             if stripped >= FREE_TEXT_CELL:
@@ -254,7 +260,10 @@ class Classifier:
             for finding in findings:
                 ts = stats.types.setdefault(finding.type, TypeStats())
                 ts.findings += 1
-                valid = self._validates(finding)
+                key = (finding.type, finding.text)
+                valid = checked.get(key)
+                if valid is None:
+                    valid = checked[key] = self._validates(finding)
                 if valid:
                     ts.mention_validated += 1
                 ts.mention_score_sum += finding.score
