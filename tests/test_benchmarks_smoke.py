@@ -215,3 +215,20 @@ def test_tiny_end_to_end_run(tmp_path: Path) -> None:
     assert "email" in presidio["shared"]["exact"]["per_type"]
     assert data["machine"]["python"].startswith("3.")
     assert "# leakwarden vs Presidio" in paths[1].read_text("utf-8")
+
+
+@pytest.mark.slow
+def test_column_scan_harness_on_a_small_csv(tmp_path: Path) -> None:
+    from benchmarks.column_scan import COLUMNS, scan_worker, write_csv
+
+    path = tmp_path / "customers.csv"
+    n = write_csv(path, 200_000, seed=2)
+    lines = path.read_text("utf-8").splitlines()
+    assert lines[0] == ",".join(COLUMNS)
+    assert n >= 1000 and path.stat().st_size >= 200_000
+    result = scan_worker(str(path), full=False)
+    assert result["peak_rss_mib"] > 0 and result["wall_s"] > 0
+    # The generated columns hold what their names say (checked by eye on the generator).
+    assert "id_number: cn_resident_id" in result["columns_classified"]
+    assert "email: email" in result["columns_classified"]
+    assert not any(c.startswith("order_no:") for c in result["columns_classified"])
