@@ -45,3 +45,8 @@ def test_unlisted_accented_name_after_a_strong_context_word() -> None:
     assert _found("Dear José Álvarez, thank you.") == {("person_name", "José Álvarez")}
     # a weak context word ("from") is not enough for names outside the lists
     assert _found("Invoice from Acme Corp today") == set()
+
+
+def test_australian_unit_and_state_postcode() -> None:
+    text = "Deliver to 12/34 George Street, Sydney, NSW, 2000 please"
+    assert _found(text) == {("address", "12/34 George Street, Sydney, NSW, 2000")}

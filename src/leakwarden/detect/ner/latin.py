@@ -113,7 +113,8 @@ class LatinRules:
             r",?[ \t]+\d{4})"
         )
         self._us_re = re.compile(
-            unit_first + r"\b\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z][A-Za-z'-]+\.?[ \t]+){1,3}"
+            unit_first
+            + r"\b(?:\d{1,5}/)?\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z][A-Za-z'-]+\.?[ \t]+){1,3}"
             rf"(?:{suffix_alt})\b\.?" + secondary + rf"(?:{au_state_pc}|{city_state_zip})"
         )
         self._city_zip_re = re.compile(

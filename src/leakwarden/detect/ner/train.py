@@ -270,14 +270,20 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             "synthetic_zh_train": syn_count if not args.eval_only else n_syn,
             "synthetic_zh_test": len(syn_test),
         },
-        "training": {
-            "trained_now": not args.eval_only,
-            "iterations": args.iterations,
-            "c1": args.c1,
-            "c2": args.c2,
-            "seconds": round(train_s, 1),
-            "model_bytes": model_file.stat().st_size,
-        },
+        "training": (
+            {
+                "iterations": args.iterations,
+                "c1": args.c1,
+                "c2": args.c2,
+                "seconds": round(train_s, 1),
+                "model_bytes": model_file.stat().st_size,
+            }
+            if not args.eval_only
+            else {
+                "evaluated_existing_model": str(model_file),
+                "model_bytes": model_file.stat().st_size,
+            }
+        ),
         "evaluation": evals,
         "throughput": throughput(
             tagger,
@@ -327,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N of each corpus")
     parser.add_argument("--test-percent", type=int, default=10)
     parser.add_argument("--synthetic", type=int, default=4000)
-    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--c1", type=float, default=0.1)
     parser.add_argument("--c2", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=20240601)
