@@ -5,6 +5,7 @@ gzip / Parquet / XLSX containers; the detector is the fake of scan_fakes."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -319,3 +320,69 @@ def test_unclosed_quote_names_the_lines_it_swallowed(tmp_path: Path) -> None:
     assert (container, position) == ("open_quote.csv", "lines 7-9")
     assert "CSV parse error" in problem
     assert report.entries[0].evidence["sampled"] == 5
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_line_ranges_read_every_line_once(seed: int) -> None:
+    import io
+    import random
+
+    from leakwarden.scan.textio import LineRange
+
+    rnd = random.Random(seed)
+    for _ in range(60):
+        lines = [b"x" * rnd.randint(0, 30) + b"\n" for _ in range(rnd.randint(0, 40))]
+        data = b"".join(lines) + (b"tail" if rnd.random() < 0.5 else b"")
+        step = rnd.randint(1, 50)
+        bounds = [*range(0, len(data), step), len(data)]
+        out = b""
+        for a, b in itertools.pairwise(bounds):
+            reader = LineRange(io.BytesIO(data), a, b, block=rnd.randint(1, 16))
+            while chunk := reader.read(rnd.randint(1, 16)):
+                assert reader.offset == 0 or data[reader.offset - 1] == 0x0A
+                out += chunk
+        assert out == data
+
+
+def test_big_log_split_across_a_local_cluster_equals_one_pass(tmp_path: Path) -> None:
+    log = "".join(
+        f"2024-05-01 req {i} from {MOBILES[i % 4]} kyc {VALID_IDS[i % 4]} 状态正常\n"
+        for i in range(300)
+    )
+    (tmp_path / "big.log").write_text(log + "no newline at the end " + MOBILES[0])
+    options = {"split_bytes": 997, "block_bytes": 256}
+    from leakwarden.scan.files import split_file_task
+    from leakwarden.scan.tasks import FileTask
+
+    parts = split_file_task(
+        FileTask(str(tmp_path), str(tmp_path / "big.log"), "big.log"),
+        ScanOptions(split_bytes=997),
+    )
+    assert len(parts) > 20
+    here = scan(tmp_path, **options)
+    there = scan_sources(
+        [str(tmp_path)],
+        ScanOptions(**options),  # type: ignore[arg-type]
+        detector=FakeDetector(),
+        types=FAKE_TYPES,
+        cluster="local",
+        workers=2,
+        processes=False,
+    )
+
+    def figures(report: ScanReport) -> list[tuple[object, ...]]:
+        return [
+            (e.location.container, e.pi_type, e.evidence["sampled"], e.evidence["matched"])
+            for e in report.entries
+        ]
+
+    assert (
+        figures(there)
+        == figures(here)
+        == [
+            ("big.log", "cn_mobile", 301, 301),
+            ("big.log", "cn_resident_id", 301, 300),
+        ]
+    )
+    assert there.results[0].bytes_scanned == here.results[0].bytes_scanned
+    assert there.results[0].containers == ["big.log"]

@@ -32,7 +32,9 @@ from leakwarden.scan.tasks import (
 )
 from leakwarden.scan.textio import (
     SNIFF_BYTES,
+    SPLITTABLE,
     BoundedLines,
+    LineRange,
     TextStream,
     binary_reason,
     sniff_encoding,
@@ -88,6 +90,32 @@ def format_of(name: str, head: bytes) -> tuple[str, str | None]:
     if ext in JSON_EXT:
         return "json", "lines" if ext in {".jsonl", ".ndjson"} else None
     return "text", None
+
+
+def split_file_task(task: FileTask, options: ScanOptions) -> list[FileTask]:
+    """Byte ranges of a big plain-text file (a log) for a cluster, or the task unchanged.
+
+    Only uncompressed text in an encoding where every b"\\n" is a line end is split; CSV,
+    JSON and the rest are read by one task each (a quoted field may hold a line break).
+    """
+    try:
+        size = os.path.getsize(task.path)
+        if task.end is not None or size <= options.split_bytes:
+            return [task]
+        with open(task.path, "rb") as raw:
+            head = raw.read(SNIFF_BYTES)
+    except OSError:
+        return [task]  # scan_file reports it
+    if head.startswith(GZIP_MAGIC) or format_of(task.container, head)[0] != "text":
+        return [task]
+    encoding = sniff_encoding(head)
+    if encoding not in SPLITTABLE or binary_reason(head[:8192], encoding) is not None:
+        return [task]
+    step = options.split_bytes
+    return [
+        FileTask(task.source, task.path, task.container, start, min(size, start + step))
+        for start in range(0, size, step)
+    ]
 
 
 def _open(path: str) -> tuple[BinaryIO, str, bool]:
@@ -184,12 +212,16 @@ def scan_file(
             if reason is not None:
                 log.add(location, f"skipped: {reason}", "byte 0")
             else:
+                source: Any = _Peek(raw, head)
+                if task.end is not None and fmt == "text" and not compressed:
+                    source = LineRange(raw, task.start, task.end, options.block_bytes)
                 stream = TextStream(
-                    _Peek(raw, head),  # type: ignore[arg-type]
+                    source,
                     encoding,
                     block_bytes=options.block_bytes,
                     on_error=lambda msg, pos: log.add(location, msg, pos),
                     on_block=(lambda n: progress(task.container, n)) if progress else None,
+                    offset=getattr(source, "offset", 0),
                 )
                 try:
                     if fmt == "csv":

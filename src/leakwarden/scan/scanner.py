@@ -306,6 +306,15 @@ def scan_sources(
     obs = observer or ScanObserver()
     started = datetime.now(UTC)
     plans = plan_sources(targets, opts, partition=cluster is not None)
+    if cluster is not None:
+        from leakwarden.scan.files import split_file_task
+
+        for plan in plans:
+            plan.tasks = [
+                part
+                for task in plan.tasks
+                for part in (split_file_task(task, opts) if isinstance(task, FileTask) else [task])
+            ]
     tasks: list[Task] = []
     owners: list[int] = []
     total_bytes = 0
@@ -313,7 +322,7 @@ def scan_sources(
         for task in plan.tasks:
             tasks.append(task)
             owners.append(number)
-            if isinstance(task, FileTask):
+            if isinstance(task, FileTask) and task.start == 0:
                 with contextlib.suppress(OSError):
                     total_bytes += os.path.getsize(task.path)
     obs.planned(len(tasks), total_bytes)

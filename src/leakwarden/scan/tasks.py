@@ -27,7 +27,9 @@ class ScanOptions:
     a sparse column has not reached ``sample`` cells; ``block_bytes``: read size;
     ``max_line``: longest line (and CSV field) read, longer ones are reported and skipped;
     ``max_json_value``: largest single JSON value assembled in memory; ``partition_rows``:
-    tables with more rows are split into key ranges of about this size on a cluster.
+    tables with more rows are split into key ranges of about this size on a cluster;
+    ``split_bytes``: plain-text files (logs) bigger than this are split into byte ranges of
+    this size on a cluster (cut at line ends).
     """
 
     sample: int = 1000
@@ -38,6 +40,7 @@ class ScanOptions:
     max_json_value: int = 64 << 20
     problem_limit: int = 50
     partition_rows: int = 1_000_000
+    split_bytes: int = 64 << 20
     seed: int = 0
 
 
@@ -46,6 +49,9 @@ class FileTask:
     source: str
     path: str  # absolute path on the worker
     container: str  # path relative to the source (what the inventory shows)
+    # A byte range of a big plain-text file (lines starting in [start, end)); None: whole file.
+    start: int = 0
+    end: int | None = None
 
 
 @dataclass(frozen=True)

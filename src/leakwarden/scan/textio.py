@@ -113,8 +113,10 @@ class TextStream:
         block_bytes: int = BLOCK_BYTES,
         on_error: Callable[[str, str], None] | None = None,
         on_block: Callable[[int], None] | None = None,
+        offset: int = 0,
     ) -> None:
         self.raw = raw
+        self.offset = offset  # file position of the first byte read (for error positions)
         self.encoding = encoding
         self.block_bytes = block_bytes
         self.bytes_read = 0
@@ -133,7 +135,7 @@ class TextStream:
                 text = self._decoder.decode(block, final=final)
             except UnicodeDecodeError as exc:
                 pending, _ = self._decoder.getstate()
-                position = max(0, start - len(pending) + exc.start)
+                position = self.offset + max(0, start - len(pending) + exc.start)
                 if self._on_error is not None:
                     self._on_error(
                         f"bytes not valid {self.encoding} ({exc.reason}); "
@@ -203,3 +205,74 @@ class BoundedLines:
                 self._on_overlong(self.line, size)
             else:
                 yield "".join(parts)
+
+
+# Encodings in which the byte 0x0A is always a line feed (never part of another character), so a
+# file may be cut at any b"\n".  UTF-16/32 are not among them.
+SPLITTABLE = frozenset({"utf-8", "utf-8-sig", "gb18030", "latin-1", "ascii"})
+
+
+class LineRange:
+    """Reads the lines of a file that *start* in the byte range ``[start, end)``.
+
+    Every line of the file belongs to exactly one range, so ranges ``[0, a), [a, b), ...,
+    [z, size)`` read each line exactly once.  ``offset`` is the file position of the first
+    byte handed out.
+    """
+
+    def __init__(self, raw: BinaryIO, start: int, end: int, block: int = BLOCK_BYTES) -> None:
+        self._raw = raw
+        self._end = end
+        self._block = block
+        self._pending = b""
+        self._done = False
+        if start <= 0:
+            raw.seek(0)
+            self.offset = 0
+        else:
+            # The line starting at ``start`` belongs here iff byte start-1 ends a line.
+            raw.seek(start - 1)
+            position = start - 1
+            while True:
+                data = raw.read(block)
+                if not data:
+                    self._done = True
+                    break
+                nl = data.find(b"\n")
+                if nl >= 0:
+                    self._pending = data[nl + 1 :]
+                    position += nl + 1
+                    break
+                position += len(data)
+            self.offset = position
+        self._pos = self.offset
+        self._at_line_start = True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._pos >= self._end and self._at_line_start:
+            self._done = True
+        if self._done:
+            return b""
+        data = self._pending or self._raw.read(size if size > 0 else self._block)
+        self._pending = b""
+        if not data:
+            self._done = True
+            return b""
+        if self._pos >= self._end:  # finishing the line that runs across ``end``
+            nl = data.find(b"\n")
+            if nl >= 0:
+                data = data[: nl + 1]
+                self._done = True
+        elif self._pos + len(data) > self._end:
+            k = self._end - self._pos  # index of the byte at ``end``
+            if data[k - 1] == 0x0A:
+                data = data[:k]
+                self._done = True
+            else:
+                nl = data.find(b"\n", k)
+                if nl >= 0:
+                    data = data[: nl + 1]
+                    self._done = True
+        self._pos += len(data)
+        self._at_line_start = data.endswith(b"\n")
+        return data
