@@ -123,3 +123,13 @@ def test_offsets_always_slice_the_text(text: str) -> None:
 def test_missing_resource_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ResourceError, match=r"zh_ner\.crfsuite"):
         NameAddressTagger.from_directory(tmp_path)
+
+
+def test_many_lines_are_tagged_in_batches_with_right_offsets(tagger: NameAddressTagger) -> None:
+    line = "收件人：张伟，地址：浙江省杭州市西湖区文三路90号"
+    text = "\n".join([line] * 2000)  # about 52k characters: several feature batches
+    found = tagger.tag(text)
+    assert len(found) == 4000
+    stride = len(line) + 1
+    assert found[-2].start == 1999 * stride + 4 and found[-2].text == "张伟"
+    assert found[-1].text == "浙江省杭州市西湖区文三路90号"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,12 @@ _TYPE_OF = {"PER": PERSON, "ADDR": ADDRESS}
 # before).  Commas stay inside, so "收件人：张伟，电话…，地址：…" is one segment with its context.
 _SEGMENT_RE = re.compile(r"[^\n\r。！？!?；;]*[\n\r。！？!?；;]?")
 _MAX_SEGMENT = 512
+_BATCH_CHARS = 16384
 _SOFT_BREAK_RE = re.compile(r"[，,\t 、]")
 
 
-def _segments(text: str) -> list[tuple[int, str]]:
+def _segments(text: str) -> Iterator[tuple[int, str]]:
     """(offset, segment) pairs covering the CJK-bearing parts of ``text``."""
-    out: list[tuple[int, str]] = []
     for m in _SEGMENT_RE.finditer(text):
         seg = m.group()
         if not seg or not has_cjk(seg):
@@ -44,12 +45,25 @@ def _segments(text: str) -> list[tuple[int, str]]:
             cut = _MAX_SEGMENT
             for b in _SOFT_BREAK_RE.finditer(seg, _MAX_SEGMENT // 2, _MAX_SEGMENT):
                 cut = b.end()
-            out.append((start, seg[:cut]))
+            yield start, seg[:cut]
             start += cut
             seg = seg[cut:]
         if seg and has_cjk(seg):
-            out.append((start, seg))
-    return out
+            yield start, seg
+
+
+def _batches(text: str) -> Iterator[list[tuple[int, str]]]:
+    """Segments grouped into batches of about ``_BATCH_CHARS`` (bounded memory on huge texts)."""
+    batch: list[tuple[int, str]] = []
+    size = 0
+    for item in _segments(text):
+        batch.append(item)
+        size += len(item[1])
+        if size >= _BATCH_CHARS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 class NameAddressTagger:
@@ -85,30 +99,39 @@ class NameAddressTagger:
         """CRF findings only (no Latin rules), over every CJK-bearing segment of ``text``."""
         findings: list[Finding] = []
         crf = self._crf()
-        segments = _segments(text)
-        all_features = self._featurizer.features_many([seg for _, seg in segments])
-        for (offset, seg), features in zip(segments, all_features, strict=True):
-            tags = crf.tag(features)
-            for span in spans_from_tags(tags):
-                start, end = span.start, span.end
-                # Never report surrounding blanks as part of a span.
-                while start < end and seg[start].isspace():
-                    start += 1
-                while end > start and seg[end - 1].isspace():
-                    end -= 1
-                if start == end:
-                    continue
-                score = min(crf.marginal(tags[i], i) for i in range(span.start, span.end))
-                findings.append(
-                    Finding(
-                        _TYPE_OF[span.label],
-                        offset + start,
-                        offset + end,
-                        text[offset + start : offset + end],
-                        float(score),
-                    )
-                )
+        for batch in _batches(text):
+            all_features = self._featurizer.features_many([seg for _, seg in batch])
+            for (offset, seg), features in zip(batch, all_features, strict=True):
+                findings.extend(self._spans(crf, text, offset, seg, features))
         return findings
+
+    @staticmethod
+    def _spans(
+        crf: Any, text: str, offset: int, seg: str, features: list[tuple[str, ...]]
+    ) -> list[Finding]:
+        """Tag one segment; marginals are read before the tagger moves to the next one."""
+        tags = crf.tag(features)
+        out: list[Finding] = []
+        for span in spans_from_tags(tags):
+            start, end = span.start, span.end
+            # Never report surrounding blanks as part of a span.
+            while start < end and seg[start].isspace():
+                start += 1
+            while end > start and seg[end - 1].isspace():
+                end -= 1
+            if start == end:
+                continue
+            score = min(crf.marginal(tags[i], i) for i in range(span.start, span.end))
+            out.append(
+                Finding(
+                    _TYPE_OF[span.label],
+                    offset + start,
+                    offset + end,
+                    text[offset + start : offset + end],
+                    float(score),
+                )
+            )
+        return out
 
     def tag_latin(self, text: str) -> list[Finding]:
         """Rule findings for Latin-script names and addresses."""
