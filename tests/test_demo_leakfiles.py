@@ -26,6 +26,15 @@ from leakwarden.demo.leakfiles import MANIFEST_NAME, read_company, write_leak_fi
 from leakwarden.demo.values import WAYBILL_SHAPES
 
 
+def _ric_ok(number: str) -> bool:
+    """stdnum.cn.ric.is_valid, except that stdnum 2.2 raises KeyError (instead of answering
+    False) for a number whose region code names a province but no county, e.g. 622260..."""
+    try:
+        return ric.is_valid(number)
+    except KeyError:
+        return False
+
+
 def _phone(region: str | None) -> Callable[[str], bool]:
     def check(value: str) -> bool:
         try:
@@ -48,7 +57,7 @@ def _is_date(value: object) -> bool:
 
 # Reference checks per type, independent of the generator's own labels.
 CHECKS: dict[str, Callable[[Any], bool]] = {
-    "cn_resident_id": lambda v: ric.is_valid(str(v)),
+    "cn_resident_id": lambda v: _ric_ok(str(v)),
     "us_ssn": lambda v: ssn.is_valid(str(v)),
     "cn_mobile": lambda v: bool(re.fullmatch(r"1\d{10}", str(v))) and _phone("CN")(str(v)),
     "cn_landline": lambda v: str(v).startswith("0") and _phone("CN")(str(v)),
@@ -224,7 +233,7 @@ def test_logs_spans(leak_dir: Path, manifest: dict[str, Any], path: str) -> None
     marked = {(s[0], s[1]) for s in entry["spans"]}
     for number, line in enumerate(lines, start=1):
         for m in re.finditer(r"(?<![\dA-Za-z])[\dX]{15,19}(?![\dA-Za-z])", line):
-            if ric.is_valid(m.group()) or luhn.is_valid(m.group()):
+            if _ric_ok(m.group()) or luhn.is_valid(m.group()):
                 assert (number, m.start()) in marked, (path, number, m.group())
 
 

@@ -22,8 +22,17 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["TABLE_ORDER", "customers", "employees", "metadata", "orders", "payment_cards",
-           "tickets", "waybills"]  # fmt: skip
+__all__ = [
+    "COLUMN_TYPES",
+    "TABLE_ORDER",
+    "customers",
+    "employees",
+    "metadata",
+    "orders",
+    "payment_cards",
+    "tickets",
+    "waybills",
+]
 
 metadata = MetaData()
 
@@ -122,3 +131,45 @@ tickets = Table(
 
 # Insert order that satisfies every foreign key.
 TABLE_ORDER = ("employees", "customers", "orders", "waybills", "payment_cards", "tickets")
+
+# Ground truth for discovery: which personal-information types each column's values are (by
+# format), per table; columns not listed hold none.  ``waybills.sender_*`` are the company's own
+# warehouse contacts: landlines and addresses by format, though not about a natural person.
+COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "employees": {
+        "name": ("person_name",),
+        "work_phone": ("cn_landline", "cn_mobile"),
+        "email": ("email",),
+    },
+    "customers": {
+        "name": ("person_name",),
+        "id_card": ("cn_resident_id", "us_ssn"),
+        "mobile": ("cn_mobile", "phone"),
+        "email": ("email",),
+        "birth_date": ("date_of_birth",),
+        "address": ("address",),
+        "remark": ("cn_mobile", "cn_landline"),
+    },
+    "orders": {
+        "ship_to_name": ("person_name",),
+        "ship_to_phone": ("cn_mobile", "phone"),
+        "ship_to_address": ("address",),
+        "ext_info": ("cn_resident_id",),
+    },
+    "waybills": {
+        "waybill_no": ("express_waybill",),
+        "recipient_name": ("person_name",),
+        "recipient_phone": ("cn_mobile", "phone"),
+        "recipient_address": ("address",),
+        "sender_phone": ("cn_landline",),
+        "sender_address": ("address",),
+    },
+    "payment_cards": {
+        "card_no": ("bank_card",),
+        "holder_name": ("person_name",),
+    },
+    "tickets": {
+        "notes": ("cn_mobile", "cn_resident_id", "bank_card", "cn_uscc", "address",
+                  "person_name", "phone"),
+    },
+}  # fmt: skip
