@@ -65,8 +65,7 @@ def spans_from_tags(tags: Sequence[str]) -> list[Span]:
     spans: list[Span] = []
     label = ""
     start = 0
-    n_out = tags.count("O") if isinstance(tags, list) else -1
-    if n_out == len(tags):
+    if tags.count("O") == len(tags):  # the common case, without a Python loop
         return spans
     for i, tag in enumerate(tags):
         if tag == "O" or tag.startswith("B-") or (tag.startswith("I-") and tag[2:] != label):
