@@ -12,8 +12,8 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 
@@ -120,12 +120,27 @@ def _seconds_between(v: Values, starts: list[datetime], end: datetime) -> list[d
     ]
 
 
+def _not_before_18(at: datetime, born: date) -> datetime:
+    """Accounts are opened by adults: move ``at`` past the 18th birthday (keeping its time of
+    day), but not past the demo's today."""
+    try:
+        birthday = born.replace(year=born.year + 18)
+    except ValueError:  # born on 29 February
+        birthday = date(born.year + 18, 3, 1)
+    adult = datetime.combine(birthday, at.time())
+    if at >= adult:
+        return at
+    return min(adult + timedelta(days=at.day), _NOW - timedelta(hours=1))
+
+
 def customer_columns(seed: int, chunk: int, shape: CompanyShape = CompanyShape()) -> Batch:
     """Customers ``chunk * CHUNK + 1`` ... ``(chunk + 1) * CHUNK``, always the same for a seed."""
     v = Values([seed, 1, chunk])
     people = v.people_columns(CHUNK, en_share=shape.en_share)
     n = CHUNK
-    created = v.datetimes(n, _START, _NOW - timedelta(days=30))
+    births = cast(list[date], people["birth_date"])
+    opened = v.datetimes(n, _START, _NOW - timedelta(days=30))
+    created = [_not_before_18(at, born) for at, born in zip(opened, births, strict=True)]
     # remark: 55 % a second mobile, 10 % a landline, 10 % a note, 25 % empty.
     kind = np.digitize(v.rng.random(n), [0.55, 0.65, 0.75]).tolist()
     counts = Counter(kind)

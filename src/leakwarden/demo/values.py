@@ -228,7 +228,8 @@ class Values:
         return births
 
     def _birth_days(self, n: int, min_age: int = 18, max_age: int = 80) -> Days:
-        ages = np.clip(self.rng.normal(36.0, 12.0, n), min_age, max_age + 0.999)
+        # A few days past min_age, so "18 years old" holds by calendar too, not just in days.
+        ages = np.clip(self.rng.normal(36.0, 12.0, n), min_age + 0.01, max_age + 0.99)
         days = (ages * 365.2425).astype(np.int64)
         return np.datetime64(DEMO_TODAY, "D") - days.astype("timedelta64[D]")
 
