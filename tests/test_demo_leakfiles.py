@@ -239,9 +239,23 @@ def test_logs_spans(leak_dir: Path, manifest: dict[str, Any], path: str) -> None
 
 def test_truncated_gzip_is_broken_as_declared(leak_dir: Path, manifest: dict[str, Any]) -> None:
     (entry,) = [f for f in manifest["files"] if f.get("broken")]
+    raw = (leak_dir / entry["path"]).read_bytes()
     with pytest.raises(EOFError):
-        gzip.decompress((leak_dir / entry["path"]).read_bytes())
-    assert "truncated" in entry["problem"]
+        gzip.decompress(raw)
+    assert "truncated" in entry["problem"] and entry["pii"]
+    # What can still be read is what the manifest describes, line for line.
+    with gzip.open(io.BytesIO(raw), "rt", encoding="utf-8") as handle:
+        lines: list[str] = []
+        with pytest.raises(EOFError):
+            for line in handle:
+                lines.append(line.rstrip("\n"))
+    complete = lines[: entry["rows"]]
+    assert 0 < entry["rows"] <= len(lines) < 2000
+    counts: Counter[str] = Counter()
+    for line_no, start, end, kind in entry["spans"]:
+        assert CHECKS[kind](complete[line_no - 1][start:end]), (line_no, kind)
+        counts[kind] += 1
+    assert dict(counts) == entry["types"] and {"person_name", "cn_mobile"} <= set(counts)
 
 
 def test_same_seed_same_files(tmp_path: Path, leak_dir: Path) -> None:

@@ -17,6 +17,7 @@ import gzip
 import io
 import json
 import os
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -643,16 +644,23 @@ def _decoys_csv(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
 
 def _truncated_gz(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
     """Last month's log archive, cut off mid-stream (a disk filled up): a scan must report it,
-    naming the file, and go on."""
+    naming the file and position, and go on.  The manifest's ``rows``, ``types`` and ``spans``
+    cover the complete lines that can still be decompressed."""
     c = data["customers"].columns
-    lines = [
-        f"2026-02-{k % 28 + 1:02d} 08:00:00 INFO c.h.user.UserService - profile "
-        f"name={c['name'][k % len(c['name'])]} mobile={c['mobile'][k % len(c['mobile'])]}"
-        for k in range(2000)
-    ]
-    whole = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
+    out = _Lines()
+    for k in range(2000):
+        i = k % len(c["name"])
+        out.add(f"2026-02-{k % 28 + 1:02d} 08:00:00 INFO c.h.user.UserService - profile name=")
+        out.add(c["name"][i], "name")
+        out.add(" mobile=")
+        out.add(c["mobile"][i], "phone")
+        out.end()
+    whole = gzip.compress(out.text().encode("utf-8"), mtime=0)
+    cut = whole[: len(whole) // 2]
+    readable = zlib.decompressobj(wbits=31).decompress(cut).decode("utf-8", errors="ignore")
+    complete = readable.count("\n")  # lines whose newline made it through
+    spans = [s for s in out.spans if int(str(s[0])) <= complete]
     path = "logs/archive/order-service-2026-02.log.gz"
-    _write_bytes(root / path, whole[: len(whole) // 2])
-    # The readable part holds names and mobiles, so the file is personal data all the same.
-    return _Entry(path, "text.gz", "utf-8", problem="truncated gzip stream",
-                  extra={"broken": True, "pii": True})  # fmt: skip
+    _write_bytes(root / path, cut)
+    return _Entry(path, "text.gz", "utf-8", complete, types=_span_types(spans), spans=spans,
+                  problem="truncated gzip stream", extra={"broken": True})  # fmt: skip
