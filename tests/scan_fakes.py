@@ -21,6 +21,19 @@ def _ric_ok(text: str) -> bool:
     return bool(ric.is_valid(text))
 
 
+def _ssn_ok(text: str) -> bool:
+    area, group, serial = text.split("-")
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _landline_ok(text: str) -> bool:
+    return text.startswith("0")
+
+
+_LANDLINE = re.compile(r"(?<![0-9])0[1-9][0-9]{1,2}-[2-9][0-9]{6,7}(?![0-9])")
+_LANDLINE_CONTEXT = ("电话", "tel")
+
+
 FAKE_TYPES: dict[str, PIType] = {
     "cn_mobile": PIType(
         id="cn_mobile",
@@ -38,6 +51,22 @@ FAKE_TYPES: dict[str, PIType] = {
         validator=_ric_ok,
         header_hints=("身份证", "id card", "ssn"),
     ),
+    "us_ssn": PIType(
+        id="us_ssn",
+        label_en="SSN",
+        label_zh="社会安全号",
+        sensitivity=Sensitivity.SENSITIVE,
+        validator=_ssn_ok,
+        header_hints=("ssn",),
+    ),
+    "cn_landline": PIType(
+        id="cn_landline",
+        label_en="landline",
+        label_zh="固定电话",
+        sensitivity=Sensitivity.PERSONAL,
+        validator=_landline_ok,
+        header_hints=("电话",),
+    ),
     "email": PIType(
         id="email",
         label_en="e-mail",
@@ -50,6 +79,7 @@ FAKE_TYPES: dict[str, PIType] = {
 _PATTERNS = (
     ("cn_resident_id", re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9X](?![0-9])"), 0.95),
     ("cn_mobile", re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])"), 0.9),
+    ("us_ssn", re.compile(r"(?<![0-9])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9])"), 0.8),
     ("email", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), 0.8),
 )
 
@@ -67,6 +97,12 @@ class FakeDetector:
             for type_id, pattern, score in _PATTERNS
             for m in pattern.finditer(text)
         ]
+        # A landline needs a context word in the 12 characters before it (like the real engine's
+        # ``needs_context``): the column header supplies it in a table.
+        for m in _LANDLINE.finditer(text):
+            before = text[max(0, m.start() - 12) : m.start()].split("\n")[-1]
+            if any(word in before.lower() for word in _LANDLINE_CONTEXT):
+                out.append(Finding("cn_landline", m.start(), m.end(), m.group(), 0.9))
         return sorted(out, key=lambda f: (f.start, f.end))
 
 
@@ -79,3 +115,5 @@ VALID_IDS = (
 )
 INVALID_ID = "110105194912310021"  # check digit should be X
 MOBILES = ("13812345678", "15900001111", "18611112222", "17722223333")
+SSNS = ("296-06-8908", "002-04-3003")  # area/group/serial rules of the SSA, checked by hand
+LANDLINES = ("010-62345678", "021-5234567")

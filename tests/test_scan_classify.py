@@ -219,3 +219,34 @@ def test_repeated_values_are_detected_once_but_counted_every_time() -> None:
     assert stats.sampled == 100
     assert stats.types["cn_mobile"].matched == 100
     assert detector.calls == 1
+
+
+def test_header_is_context_for_values_that_need_it() -> None:
+    from scan_fakes import LANDLINES
+
+    values = [LANDLINES[i % 2] for i in range(10)]
+    # the fake landline needs 电话 or tel just before it: the header supplies it
+    assert [t for t, _, _ in classify("寄件电话", values)] == ["cn_landline"]
+    assert [t for t, _, _ in classify("customerTel", values)] == ["cn_landline"]
+    assert classify("batch", values) == []
+
+
+def test_minority_type_in_a_personal_information_column() -> None:
+    from scan_fakes import SSNS
+
+    # 18 resident IDs and 2 SSNs (foreign customers): both types are in the column
+    values = [VALID_IDS[i % 4] for i in range(18)] + list(SSNS)
+    out = {t: e for t, _, e in classify("idNo", values)}
+    assert set(out) == {"cn_resident_id", "us_ssn"}
+    assert out["us_ssn"]["validated"] == 2 and out["us_ssn"]["rate"] == 0.1
+    # the same 2 SSNs among non-personal codes are not asserted (coverage 10 %)
+    assert classify("code", ["A-1", "B-2"] * 9 + list(SSNS)) == []
+
+
+def test_context_prefix() -> None:
+    from leakwarden.scan.classify import context_prefix
+
+    assert context_prefix("data.list[].idCard") == "idCard: "
+    assert context_prefix("VIP客户!手机") == "手机: "
+    assert context_prefix("column 3") == ""
+    assert context_prefix("$") == ""

@@ -163,8 +163,8 @@ def test_xlsx_each_sheet(tmp_path: Path) -> None:
     path = tmp_path / "export.xlsx"
     wb.save(path)
     assert found(scan(path)) == {
-        ("export.xlsx#客户", "联系手机", "cn_mobile"),
-        ("export.xlsx#staff", "email", "email"),
+        ("export.xlsx", "客户!联系手机", "cn_mobile"),
+        ("export.xlsx", "staff!email", "email"),
     }
 
 

@@ -14,22 +14,31 @@ Decision rule (:func:`decide_field`), per (field, type):
 * ``rate`` = validated / sampled for types with a validator, matched / sampled otherwise
   (a column of 18-digit order numbers that fail the ID check is therefore never an ID column);
 * ``header_hint`` = the field name contains one of the type's header hints (手机号, phone ...);
+* the header is also handed to the detector as context in front of every cell (``电话: ...``),
+  so types that need a context word (landlines, dates of birth, bare passport numbers) are
+  recognised under a header that names them -- and only when the values have their shape;
+* ``coverage`` = the sum of all types' counted cells / sampled: how much of the column is
+  personal information of any kind;
 * the column **is** of the type when at least ``min(3, sampled)`` cells count and
-  ``rate >= 0.5``, or ``rate >= 0.2`` with a header hint.  A hint alone never asserts anything.
+  ``rate >= 0.5``, or ``rate >= 0.2`` with a header hint, or -- for a type with a validator --
+  the column is mostly personal information (``coverage >= 0.5``) and the type validated in at
+  least 2 cells and 1 % of them (foreign customers' SSNs in an ID column, international numbers
+  in a mobile column).  A hint alone never asserts anything.
   ``confidence = 0.6 * rate + 0.3 * quality + 0.1 * hint`` where ``quality`` is the mean score
   the detector gave the counted cells (1.0 = every cell a validated, context-backed finding).
 * otherwise the type is reported as *mentioned* (``kind: mentions``) when either
   - the field is *free text* (at least 30 % of its cells have 24+ characters) and the type
     occurs in 2+ cells, or in 1 cell with a validated finding; or
   - the type occurs *inside* longer cells (not covering them) in at least 2 cells and 5 % of
-    the sampled cells (a ``remark`` column of "call 139..." notes);
+    the sampled cells (a ``remark`` column of "call 139..." notes); for a type without a
+    validator (names, addresses: a model's guess) 3 cells and 10 %;
   ``confidence = quality * (1 - 0.5 ** cells)`` -- one validated ID (score 0.95) gives 0.48,
   four cells give 0.89.  Stray whole-cell matches in a short-valued column below the column
   thresholds (a few Luhn-valid numbers among random ids) are not asserted.
 
-Free text (logs, documents) is decided by :func:`decide_text`: a type is reported when it was
-found (validated where the type has a validator); ``confidence = quality * (1 - 0.5 ** n)`` for
-``n`` findings.
+Free text (logs, documents) is decided by :func:`decide_text`: a type with a validator is
+reported from one validated finding, a type without one (names, addresses) from 3 findings;
+``confidence = quality * (1 - 0.5 ** n)`` for ``n`` such findings.
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ HINTED_RATE = 0.2
 FREE_TEXT_CELL = 24
 FREE_TEXT_SHARE = 0.3
 MENTION_SHARE = 0.05
+MINORITY_SHARE = 0.01
+TEXT_UNVALIDATED_MIN = 3
 MAX_EXAMPLES = 3
 BATCH_CELLS = 256
 _EMPTY = frozenset({"", "null", "none", "nil", "n/a", "na", "nan", "-", "--", "/", "\\n"})
@@ -138,7 +149,7 @@ def header_hint(field_name: str, pi_type: PIType) -> str | None:
     characters only need to occur in it (``收件人手机号`` hints at ``手机号``).  Multi-word Latin
     hints (``zip code``) match as a run of words.
     """
-    name = field_name.rsplit(".", 1)[-1].replace("[]", "")
+    name = re.split(r"[.!]", field_name)[-1].replace("[]", "")
     words = [w for w in _SPLIT.split(_CAMEL.sub(" ", name).lower()) if w]
     joined = " " + " ".join(words) + " "
     squashed = "".join(words)
@@ -158,38 +169,50 @@ def header_hint(field_name: str, pi_type: PIType) -> str | None:
     return None
 
 
-def find_in_cells(detector: FindsPI, cells: list[str]) -> list[list[Finding]]:
+def context_prefix(field_name: str) -> str:
+    """The column header as context for the detector: ``"身份证号: "``, ``"idNo: "``.
+
+    The last segment of a field path (``data.list[].idCard``, ``Sheet1!手机``) as its author
+    wrote it -- the engine reads ``idNo: 296-06-8908`` like the key=value lines it is tuned on;
+    generated names (``column 3``) give no context.
+    """
+    name = re.split(r"[.!]", field_name)[-1].replace("[]", "").strip()
+    if not name or name == "$" or re.fullmatch(r"column \d+", name):
+        return ""
+    return name + ": "
+
+
+def find_in_cells(detector: FindsPI, cells: list[str], prefix: str = "") -> list[list[Finding]]:
     """Findings per cell, running the detector once over the cells joined by newlines.
 
     One call per batch instead of one per cell: the engine's fixed cost per call dominates on
-    short cells.  A finding that would run across a separator is cut back to its own cell.
+    short cells.  Each cell is preceded by ``prefix`` (the column header, so that context words
+    such as 电话 or "dob" count for the values under them, as they would in a sentence);
+    findings inside the prefix are dropped and a finding that would run across a separator or
+    the prefix is cut back to its own cell.
     """
-    text = "\n".join(cells)
-    starts: list[int] = []
+    pieces = [prefix + cell for cell in cells]
+    text = "\n".join(pieces)
+    starts: list[int] = []  # where each cell's value starts in ``text``
     pos = 0
-    for cell in cells:
-        starts.append(pos)
-        pos += len(cell) + 1
+    for piece in pieces:
+        starts.append(pos + len(prefix))
+        pos += len(piece) + 1
     out: list[list[Finding]] = [[] for _ in cells]
-    if not text.strip():
+    if not any(c.strip() for c in cells):
         return out
     index = 0
     for finding in detector.find(text):
-        while index + 1 < len(starts) and starts[index + 1] <= finding.start:
+        while index + 1 < len(starts) and starts[index + 1] - len(prefix) <= finding.start:
             index += 1
         base = starts[index]
         cell_end = base + len(cells[index])
-        if finding.start >= cell_end:
-            continue  # on the separator itself
+        start = max(finding.start, base)
         end = min(finding.end, cell_end)
+        if end <= start:
+            continue  # in the prefix or on a separator
         out[index].append(
-            Finding(
-                finding.type,
-                finding.start - base,
-                end - base,
-                text[finding.start : end],
-                finding.score,
-            )
+            Finding(finding.type, start - base, end - base, text[start:end], finding.score)
         )
     return out
 
@@ -246,7 +269,8 @@ class Classifier:
         # Columns repeat values (statuses, cities, one ID per order line): detect each distinct
         # value of the batch once.  The counts below still count every cell.
         distinct = list(dict.fromkeys(cells))
-        found = dict(zip(distinct, find_in_cells(self.detector, distinct), strict=True))
+        cells_found = find_in_cells(self.detector, distinct, context_prefix(field_name))
+        found = dict(zip(distinct, cells_found, strict=True))
         checked: dict[tuple[str, str], bool] = {}
         for cell in cells:
             findings = found[cell]
@@ -395,15 +419,29 @@ def decide_field(field_name: str, stats: FieldStats, lookup: TypeLookup) -> list
     decisions: list[Decision] = []
     sampled = stats.sampled
     free_text = sampled > 0 and stats.long_cells >= FREE_TEXT_SHARE * sampled
+    validating: dict[str, bool] = {}
+    counts: dict[str, int] = {}
+    for type_id, ts in stats.types.items():
+        pi_type = lookup(type_id)
+        validating[type_id] = pi_type is not None and pi_type.validator is not None
+        counts[type_id] = ts.validated if validating[type_id] else ts.matched
+    coverage = sum(counts.values()) / sampled if sampled else 0.0
     for type_id, ts in sorted(stats.types.items()):
         pi_type = lookup(type_id)
-        has_validator = pi_type is not None and pi_type.validator is not None
+        has_validator = validating[type_id]
         hint = header_hint(field_name, pi_type) if pi_type is not None else None
-        counted = ts.validated if has_validator else ts.matched
+        counted = counts[type_id]
         rate = counted / sampled if sampled else 0.0
         quality = ts.score_sum / ts.matched if ts.matched else 0.0
         enough = counted >= min(3, sampled) and counted > 0
-        if enough and (rate >= COLUMN_RATE or (hint is not None and rate >= HINTED_RATE)):
+        minority = (
+            has_validator
+            and coverage >= COLUMN_RATE
+            and counted >= max(2, MINORITY_SHARE * sampled)
+        )
+        if (enough and (rate >= COLUMN_RATE or (hint is not None and rate >= HINTED_RATE))) or (
+            minority
+        ):
             confidence = 0.6 * rate + 0.3 * min(1.0, quality) + 0.1 * (hint is not None)
             decisions.append(
                 Decision(
@@ -417,7 +455,8 @@ def decide_field(field_name: str, stats: FieldStats, lookup: TypeLookup) -> list
         in_text = free_text and (
             ts.cells_with >= 2 or (ts.cells_with >= 1 and ts.mention_validated >= 1)
         )
-        inside = ts.partial_cells >= 2 and ts.partial_cells >= MENTION_SHARE * sampled
+        least, share = (2, MENTION_SHARE) if has_validator else (3, 2 * MENTION_SHARE)
+        inside = ts.partial_cells >= least and ts.partial_cells >= share * sampled
         if in_text or inside:
             mention_quality = ts.mention_score_sum / ts.findings if ts.findings else 0.0
             confidence = min(1.0, mention_quality) * (1 - 0.5**ts.cells_with)
@@ -447,13 +486,13 @@ def decide_fields(fields: Mapping[str, FieldStats], lookup: TypeLookup) -> list[
 
 
 def decide_text(stats: TextStats, lookup: TypeLookup) -> list[Decision]:
-    """Free text: every type found is reported (validated types only when a finding validated)."""
+    """Free text: the rule in the module docstring."""
     out: list[Decision] = []
     for type_id, ts in sorted(stats.types.items()):
         pi_type = lookup(type_id)
         has_validator = pi_type is not None and pi_type.validator is not None
         n = ts.validated if has_validator else ts.findings
-        if n == 0:
+        if n < (1 if has_validator else TEXT_UNVALIDATED_MIN):
             continue
         quality = ts.score_sum / ts.findings if ts.findings else 0.0
         confidence = min(1.0, quality) * (1 - 0.5**n)

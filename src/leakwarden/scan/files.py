@@ -44,7 +44,9 @@ from leakwarden.store.records import Location, SourceKind
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 PARQUET_MAGIC = b"PAR1"
+GZIP_BLOCK = 64 * 1024
 _WS = re.compile(r"[ \t\r\n]+")
+_NUMBER = re.compile(r"[-+]?[0-9][0-9,._]*")
 
 CSV_EXT = {".csv": None, ".tsv": "\t", ".tab": "\t", ".psv": "|"}
 JSON_EXT = {".json", ".jsonl", ".ndjson", ".geojson"}
@@ -138,14 +140,12 @@ class _Peek:
         self._head = head
 
     def read(self, size: int = -1) -> bytes:
+        # The head is handed out alone: if the next read fails (a truncated gzip), the bytes
+        # already in hand have been delivered and scanned.
         if self._head:
             if size < 0:
-                out = self._head + self._raw.read()
-                self._head = b""
-                return out
+                size = len(self._head)
             out, self._head = self._head[:size], self._head[size:]
-            if len(out) < size:
-                out += self._raw.read(size - len(out))
             return out
         return self._raw.read(size)
 
@@ -215,10 +215,12 @@ def scan_file(
                 source: Any = _Peek(raw, head)
                 if task.end is not None and fmt == "text" and not compressed:
                     source = LineRange(raw, task.start, task.end, options.block_bytes)
+                # A truncated gzip loses the block being inflated when it fails: keep it small.
+                block = min(options.block_bytes, GZIP_BLOCK) if compressed else options.block_bytes
                 stream = TextStream(
                     source,
                     encoding,
-                    block_bytes=options.block_bytes,
+                    block_bytes=block,
                     on_error=lambda msg, pos: log.add(location, msg, pos),
                     on_block=(lambda n: progress(task.container, n)) if progress else None,
                     offset=getattr(source, "offset", 0),
@@ -291,14 +293,21 @@ def _sniff_delimiter(sample: str, default: str | None) -> str:
         return ","
 
 
-def _looks_like_data(row: list[str], detector: FindsPI) -> bool:
-    """A first row that holds personal information (or is empty/duplicated) is not a header."""
+def _looks_like_data(row: list[str], detector: FindsPI, lookup: TypeLookup) -> bool:
+    """Whether a first row is data rather than a header: it is empty or repeats a name, every
+    cell is a number, or a cell is a validated value (a phone, an ID number).  A model's guess
+    (a header 收件人 read as a name) does not count: headers are words."""
     names = [c.strip() for c in row]
-    if not any(names) or len(set(names)) < len(names):
+    filled = [c for c in names if c]
+    if not filled or len(set(filled)) < len(filled):
         return True
-    for cell in names:
+    if all(_NUMBER.fullmatch(c) for c in filled):
+        return True
+    for cell in filled:
         for finding in detector.find(cell):
-            if finding.end - finding.start >= 0.8 * len(cell):
+            pi_type = lookup(finding.type)
+            validated = pi_type is not None and pi_type.validator is not None
+            if validated and finding.end - finding.start >= 0.8 * len(cell):
                 return True
     return False
 
@@ -356,7 +365,7 @@ def _scan_csv(
             if not row:
                 continue
             if header is None:
-                if _looks_like_data(row, detector):
+                if _looks_like_data(row, detector, lookup):
                     header = [f"column {i + 1}" for i in range(len(row))]
                 else:
                     header = [c.strip() or f"column {i + 1}" for i, c in enumerate(row)]
@@ -579,10 +588,11 @@ def _scan_xlsx(
         log.add(location, f"cannot open workbook: {type(exc).__name__}: {exc}")
         return
     outcome.bytes_scanned += os.path.getsize(path)
+    # One container per workbook; a field is ``sheet!header`` (``客户!手机``).
+    book = ContainerStats(task.container, SourceKind.FILE, rows_total=0 if options.full else None)
     try:
         for sheet in workbook.worksheets:
-            container = f"{task.container}#{sheet.title}"
-            sheet_location = Location(task.source, container)
+            sheet_location = Location(task.source, task.container, f"{sheet.title}!")
             classifier = Classifier(detector, lookup)
             sampler = RowSampler(
                 classifier, options.sample, full=options.full, row_cap=options.row_cap
@@ -597,7 +607,7 @@ def _scan_xlsx(
                         continue
                     if header is None:
                         texts = [c or "" for c in cells]
-                        if _looks_like_data(texts, detector):
+                        if _looks_like_data(texts, detector, lookup):
                             header = [f"column {i + 1}" for i in range(len(cells))]
                         else:
                             header = [t.strip() or f"column {i + 1}" for i, t in enumerate(texts)]
@@ -605,14 +615,19 @@ def _scan_xlsx(
                     names = header
                     if len(cells) > len(names):
                         names = names + [f"column {i + 1}" for i in range(len(names), len(cells))]
-                    pairs = [(n, c) for n, c in zip(names, cells, strict=False) if c is not None]
+                    pairs = [
+                        (f"{sheet.title}!{n}", c)
+                        for n, c in zip(names, cells, strict=False)
+                        if c is not None
+                    ]
                     if not sampler.add_row(pairs):
                         break
             except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
                 log.add(sheet_location, f"sheet read error: {exc}", f"row {row_number + 1}")
-            outcome.containers.append(
-                sampler.finish(container, SourceKind.FILE, sheet.max_row if options.full else None)
-            )
+            book.merge(sampler.finish(task.container, SourceKind.FILE, None))
+            if options.full and book.rows_total is not None:
+                book.rows_total += sampler.rows
+        outcome.containers.append(book)
     finally:
         workbook.close()
     if progress is not None:
