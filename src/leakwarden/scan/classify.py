@@ -31,7 +31,7 @@ Decision rule (:func:`decide_field`), per (field, type):
     occurs in 2+ cells, or in 1 cell with a validated finding; or
   - the type occurs *inside* longer cells (not covering them) in at least 2 cells and 5 % of
     the sampled cells (a ``remark`` column of "call 139..." notes); for a type without a
-    validator (names, addresses: a model's guess) 3 cells and 10 %;
+    validator (names, addresses: a model's guess) 3 cells and 20 %;
   ``confidence = quality * (1 - 0.5 ** cells)`` -- one validated ID (score 0.95) gives 0.48,
   four cells give 0.89.  Stray whole-cell matches in a short-valued column below the column
   thresholds (a few Luhn-valid numbers among random ids) are not asserted.
@@ -58,6 +58,7 @@ FREE_TEXT_CELL = 24
 FREE_TEXT_SHARE = 0.3
 MENTION_SHARE = 0.05
 MINORITY_SHARE = 0.01
+GUESS_SHARE = 0.2
 TEXT_UNVALIDATED_MIN = 3
 MAX_EXAMPLES = 3
 BATCH_CELLS = 256
@@ -455,7 +456,7 @@ def decide_field(field_name: str, stats: FieldStats, lookup: TypeLookup) -> list
         in_text = free_text and (
             ts.cells_with >= 2 or (ts.cells_with >= 1 and ts.mention_validated >= 1)
         )
-        least, share = (2, MENTION_SHARE) if has_validator else (3, 2 * MENTION_SHARE)
+        least, share = (2, MENTION_SHARE) if has_validator else (3, GUESS_SHARE)
         inside = ts.partial_cells >= least and ts.partial_cells >= share * sampled
         if in_text or inside:
             mention_quality = ts.mention_score_sum / ts.findings if ts.findings else 0.0
