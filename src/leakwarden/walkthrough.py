@@ -45,7 +45,8 @@ class TruthCheck:
 
 
 def planted(manifest: dict[str, Any]) -> tuple[set[tuple[str, str, str]], set[str]]:
-    """(file, field, type) triples the generator planted, and the files it broke on purpose.
+    """(file, field, type) triples the generator planted in readable files, and the files it
+    broke on purpose.
 
     Structured files list ``columns: {field: {type: count}}``; text files ``types: {type:
     count}`` (their field is ``""``)."""
@@ -54,7 +55,9 @@ def planted(manifest: dict[str, Any]) -> tuple[set[tuple[str, str, str]], set[st
     for entry in manifest["files"]:
         path = str(entry["path"])
         if entry.get("problem"):
+            # A broken file must be reported as a problem; what can be read of it is a bonus.
             broken.add(path)
+            continue
         for column, types in (entry.get("columns") or {}).items():
             expected.update((path, str(column), t) for t, n in types.items() if n)
         for t, n in (entry.get("types") or {}).items():
