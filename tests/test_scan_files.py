@@ -386,3 +386,22 @@ def test_big_log_split_across_a_local_cluster_equals_one_pass(tmp_path: Path) ->
     )
     assert there.results[0].bytes_scanned == here.results[0].bytes_scanned
     assert there.results[0].containers == ["big.log"]
+
+
+def test_sample_is_spread_over_a_big_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import leakwarden.scan.files as files
+
+    # The first 5,000 rows have no phone; a head-only sample of 500 rows would miss the column.
+    rows = [
+        [str(i), "", "ok"] if i < 5000 else [str(i), MOBILES[i % 4], "ok"] for i in range(20000)
+    ]
+    path = tmp_path / "late.csv"
+    write_csv(path, ["id", "phone", "status"], rows, ",", "utf-8")
+    monkeypatch.setattr(files, "SPREAD_MIN_BYTES", 1 << 30)
+    assert found(scan(path, sample=100, block_bytes=4096)) == set()
+    monkeypatch.setattr(files, "SPREAD_MIN_BYTES", 0)
+    report = scan(path, sample=100, block_bytes=4096)
+    assert found(report) == {("late.csv", "phone", "cn_mobile")}
+    entry = report.entries[0]
+    assert 40 <= entry.evidence["sampled"] <= 64  # 16 places x up to 4 rows, from the spread part
+    assert report.problems == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import os
 import re
@@ -345,8 +346,18 @@ def _scan_csv(
     csv.field_size_limit(max(csv.field_size_limit(), options.max_line))
     reader = csv.reader(iter(lines), delimiter=delim, strict=True)
     classifier = Classifier(detector, lookup)
-    sampler = RowSampler(classifier, options.sample, full=options.full, row_cap=options.row_cap)
+    # A big uncompressed file is sampled half from its head, half spread over the rest.
+    size = _plain_size(task)
+    spread = (
+        not options.full
+        and size > SPREAD_MIN_BYTES
+        and stream.encoding in SPLITTABLE
+        and task.end is None
+    )
+    head_sample = max(1, options.sample // 2) if spread else options.sample
+    sampler = RowSampler(classifier, head_sample, full=options.full, row_cap=options.row_cap)
     header: list[str] | None = None
+    stopped = False
     try:
         while True:
             first_line = lines.line + 1
@@ -374,11 +385,76 @@ def _scan_csv(
             if len(row) > len(names):
                 names = names + [f"column {i + 1}" for i in range(len(names), len(row))]
             if not sampler.add_row(zip(names, row, strict=False)):
+                stopped = True
                 break
+        if spread and stopped and header is not None and size > 2 * stream.bytes_read:
+            sampler.sample = options.sample
+            for row in _spread_rows(
+                task.path,
+                stream.encoding,
+                delim,
+                len(header),
+                stream.bytes_read,
+                size,
+                options.sample - head_sample,
+            ):
+                if not sampler.add_row(zip(header, row, strict=False)):
+                    break
     finally:
         outcome.containers.append(
             sampler.finish(task.container, SourceKind.FILE, sampler.rows if options.full else None)
         )
+
+
+SPREAD_MIN_BYTES = 8 << 20
+SPREAD_OFFSETS = 16
+SPREAD_WINDOW = 256 * 1024
+
+
+def _plain_size(task: FileTask) -> int:
+    """The file's size if it is not compressed (else 0: a gzip stream cannot be sought)."""
+    try:
+        with open(task.path, "rb") as fh:
+            if fh.read(2) == GZIP_MAGIC:
+                return 0
+        return os.path.getsize(task.path)
+    except OSError:
+        return 0
+
+
+def _spread_rows(
+    path: str, encoding: str, delim: str, width: int, start: int, size: int, wanted: int
+) -> Iterator[list[str]]:
+    """About ``wanted`` rows from ``SPREAD_OFFSETS`` places spread evenly over
+    ``[start, size)``: at each, skip to the next line start and parse whole lines.
+
+    A landing point may be inside a quoted field that holds line breaks; rows that fail to
+    parse or have another width than the header are therefore dropped here (this is sampling:
+    every row of the file was either read by the head pass or is simply not in the sample).
+    """
+    per_offset = max(1, -(-wanted // SPREAD_OFFSETS))
+    step = (size - start) // SPREAD_OFFSETS
+    with open(path, "rb") as raw:
+        for k in range(SPREAD_OFFSETS):
+            raw.seek(start + k * step + step // 2)
+            block = raw.read(SPREAD_WINDOW)
+            nl = block.find(b"\n")
+            last = block.rfind(b"\n")
+            if nl < 0 or last <= nl:
+                continue
+            text = block[nl + 1 : last + 1].decode(encoding, errors="replace")
+            reader = csv.reader(io.StringIO(text), delimiter=delim, strict=True)
+            taken = 0
+            while taken < per_offset:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    continue
+                if len(row) == width:
+                    taken += 1
+                    yield row
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
