@@ -7,13 +7,14 @@ tagger runs on every text the engine sees.
 Features of position ``i`` (digits fold to ``0`` and ASCII letters to lower case first):
 the character and its neighbours at -1 and +1; the bigrams left and right of it and the two
 bigrams just outside those (so characters at +-2 appear in pairs); a coarse character class over
-windows of 3 and 5 (CJK, Chinese numeral, digit, letter, space, colon, punctuation); and a marker
+a window of 5 (CJK, Chinese numeral, digit, letter, space, colon, punctuation); and a marker
 window of 3 saying which characters are common surnames (compound surnames such as 欧阳
 included) and which are address suffixes (省市区县镇乡村路街巷道号栋幢楼单元室弄...), joined with
 whether the position lies in an administrative-division name from the gazetteer (begin / inside /
-end).  Ten attributes per character: every extra one costs throughput in crfsuite, and
-measured on the held-out split, dropping the +-1 unigrams and the class trigram (seven
-attributes) cost 2-5 F1 points while fourteen (adding +-2 unigrams and a bias) gained nothing.
+end).  Nine attributes per character: every extra one costs throughput in crfsuite.  Measured
+on the held-out sets (benchmarks/ner_eval.md): adding the class trigram (ten) changed F1 by
+less than one point either way; dropping the +-1 unigrams as well (seven) cost 2-5 points;
+adding +-2 unigrams and a bias (fourteen) gained nothing.
 """
 
 from __future__ import annotations
@@ -110,20 +111,24 @@ class Featurizer:
         self._place_end_re = (
             re.compile("[" + re.escape(self._place_ends) + "]") if self._place_ends else None
         )
-        self._place_maxlen = min(_PLACE_MAXLEN, max((len(p) for p in self.places), default=0))
+        lengths: dict[str, set[int]] = {}
+        for p in self.places:
+            lengths.setdefault(p[-1], set()).add(len(p))
+        # Per last character, the lengths of the places ending in it, longest first.
+        self._lengths_by_end = {ch: sorted(ls, reverse=True) for ch, ls in lengths.items()}
 
     def _gazetteer_marks(self, text: str) -> str:
         marks = ["O"] * len(text)
         if self._place_end_re is None:
             return "".join(marks)
         places = self.places
-        maxlen = self._place_maxlen
+        lengths_by_end = self._lengths_by_end
         covered = -1
         for m in self._place_end_re.finditer(text):
             j = m.start()
-            for length in range(min(maxlen, j + 1), 1, -1):
+            for length in lengths_by_end[m.group()]:
                 start = j - length + 1
-                if start > covered and text[start : j + 1] in places:
+                if start > covered and start >= 0 and text[start : j + 1] in places:
                     marks[start] = "B"
                     for k in range(start + 1, j):
                         marks[k] = "I"
@@ -172,7 +177,7 @@ class Featurizer:
 
         # Bigrams of the padded text: bg[j] = t[j] + t[j + 1]; position i sits at t[i + 2].
         bg = list(map(_add, t[:-1], t[1:]))
-        k3 = list(map(_add, map(_add, k[1:-3], k[2:-2]), k[3:-1]))
+        k3 = map(_add, map(_add, k[1:-3], k[2:-2]), k[3:-1])
         return list(
             zip(
                 map("c".__add__, t[2:-2]),
@@ -182,7 +187,6 @@ class Featurizer:
                 map("rb".__add__, bg[2 : n + 2]),
                 map("LB".__add__, bg[0:n]),
                 map("RB".__add__, bg[3 : n + 3]),
-                map("k".__add__, k3),
                 map(_add, map(_add, map("K".__add__, k[:-4]), k3), k[4:]),
                 map(_add, map(_add, map("m".__add__, mk[:-2]), mk[1:-1]), map(_add, mk[2:], g)),
                 strict=True,
