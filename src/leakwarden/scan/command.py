@@ -122,7 +122,13 @@ def scan_command(
         typer.Argument(metavar="PATH_OR_URL...", help="Folders, files, or database URLs."),
     ],
     sample: Annotated[
-        int, typer.Option("--sample", min=1, help="Non-empty cells per column to classify on.")
+        int,
+        typer.Option(
+            "--sample",
+            min=1,
+            help="Non-empty cells per column to classify on (tables, CSV, JSON, Parquet, XLSX); "
+            "text and log files are always read whole.",
+        ),
     ] = 1000,
     full: Annotated[bool, typer.Option("--full", help="Read every row, not a sample.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = (
