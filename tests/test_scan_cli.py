@@ -133,3 +133,28 @@ def test_local_cluster_from_the_command_line(logs: Path, store: str) -> None:
     assert {(e["container"], e["type"]) for e in source["entries"]} == {
         ("app.log", "cn_resident_id")
     }
+
+
+def test_rescan_of_a_database_shows_a_new_id_column(tmp_path: Path, store: str) -> None:
+    import sqlite3
+
+    path = tmp_path / "app.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE access_log (id INTEGER PRIMARY KEY, path TEXT, status INTEGER)")
+    con.executemany(
+        "INSERT INTO access_log (path, status) VALUES (?, ?)",
+        [(f"/orders/{i}", 200) for i in range(50)],
+    )
+    con.commit()
+    url = f"sqlite:///{path}"
+    assert run("scan", url, "--db", store)[0] == 0
+    con.execute("ALTER TABLE access_log ADD COLUMN client_cert TEXT")
+    con.execute("UPDATE access_log SET client_cert = ?", (ID,))
+    con.commit()
+    con.close()
+    assert run("scan", url, "--db", store, "--fail-on", "sensitive")[0] == 1
+    code, out = run("inventory", "diff", url, "--db", store, "--format", "json")
+    assert code == 0
+    changes = [(c["kind"], c["entry"]["container"], c["entry"]["field"], c["entry"]["type"])
+               for c in json.loads(out)]  # fmt: skip
+    assert changes == [("added", "access_log", "client_cert", "cn_resident_id")]
