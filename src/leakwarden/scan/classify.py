@@ -13,7 +13,8 @@ Decision rule (:func:`decide_field`), per (field, type):
   the validator accepts the finding;
 * ``rate`` = validated / sampled for types with a validator, matched / sampled otherwise
   (a column of 18-digit order numbers that fail the ID check is therefore never an ID column);
-* ``header_hint`` = the field name contains one of the type's header hints (手机号, phone ...);
+* ``header_hint`` = the field name holds one of the type's header hints (手机号, phone ...):
+  Latin hints as whole words (``customer_ssn``, ``PhoneNumber``), CJK hints as substrings;
 * the header is also handed to the detector as context in front of every cell (``电话: ...``),
   so types that need a context word (landlines, dates of birth, bare passport numbers) are
   recognised under a header that names them -- and only when the values have their shape;
