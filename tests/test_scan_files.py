@@ -405,3 +405,18 @@ def test_sample_is_spread_over_a_big_file(tmp_path: Path, monkeypatch: pytest.Mo
     entry = report.entries[0]
     assert 40 <= entry.evidence["sampled"] <= 64  # 16 places x up to 4 rows, from the spread part
     assert report.problems == []
+
+
+def test_special_files_and_folder_links_are_reported(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.log").write_text(f"tel {MOBILES[0]}\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    report = scan(tmp_path)
+    listed = {c: p for c, p, _ in problems(report)}
+    assert set(listed) == {"pipe", "link"}
+    assert "not a regular file" in listed["pipe"]
+    assert "symbolic link" in listed["link"]
+    assert found(report) == {("real/a.log", "", "cn_mobile")}
