@@ -95,6 +95,15 @@ def test_bio_round_trip() -> None:
     assert spans_from_tags(tags) == list(ex.spans)
     # a stray I- after another label opens a new span
     assert spans_from_tags(["B-PER", "I-ADDR", "O"]) == [Span(PER, 0, 1), Span(ADDR, 1, 2)]
+    # B after B starts a new span; a trailing span is closed at the end
+    assert spans_from_tags(["B-PER", "I-PER", "B-PER", "O", "I-ADDR", "I-ADDR"]) == [
+        Span(PER, 0, 2),
+        Span(PER, 2, 3),
+        Span(ADDR, 4, 6),
+    ]
+    assert spans_from_tags([]) == []
+    with pytest.raises(ValueError, match="B-LOC"):
+        spans_from_tags(["O", "B-LOC"])
 
 
 def test_split_is_deterministic_and_partitions() -> None:

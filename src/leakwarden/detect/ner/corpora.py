@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,23 +61,21 @@ def bio_tags(example: Example) -> list[str]:
     return tags
 
 
+_TAG_CODE = {"O": "O", "B-PER": "P", "I-PER": "p", "B-ADDR": "A", "I-ADDR": "a"}
+_CODE_LABEL = {"P": PER, "p": PER, "A": ADDR, "a": ADDR}
+# A span is B followed by its I's; a stray I (after O or after the other label) opens a new span.
+_CODE_SPAN_RE = re.compile(r"Pp*|Aa*|p+|a+")
+
+
 def spans_from_tags(tags: Sequence[str]) -> list[Span]:
-    """Spans of a BIO tag sequence; a stray ``I-X`` opens a new span (crfsuite rarely emits one)."""
-    spans: list[Span] = []
-    label = ""
-    start = 0
-    if tags.count("O") == len(tags):  # the common case, without a Python loop
-        return spans
-    for i, tag in enumerate(tags):
-        if tag == "O" or tag.startswith("B-") or (tag.startswith("I-") and tag[2:] != label):
-            if label:
-                spans.append(Span(label, start, i))
-                label = ""
-            if tag != "O":
-                label, start = tag[2:], i
-    if label:
-        spans.append(Span(label, start, len(tags)))
-    return spans
+    """Spans of a BIO tag sequence over ``TAGS`` (one C-level pass: the tagger calls this a lot)."""
+    try:
+        codes = "".join(map(_TAG_CODE.__getitem__, tags))
+    except KeyError as exc:
+        raise ValueError(f"unknown tag {exc.args[0]!r}; expected one of {TAGS}") from None
+    return [
+        Span(_CODE_LABEL[m.group()[0]], m.start(), m.end()) for m in _CODE_SPAN_RE.finditer(codes)
+    ]
 
 
 def _line_of(raw: str, pos: int) -> int:
