@@ -77,7 +77,7 @@ def _progress_observer(console: Console) -> tuple[Any, Any]:
     class Observer(ScanObserver):
         def __init__(self) -> None:
             self.task = progress.add_task("scan", total=None, current="", volume="")
-            self.amount = 0
+            self.read = {"bytes": 0, "rows": 0}
 
         def planned(self, tasks: int, total_bytes: int) -> None:
             progress.update(self.task, total=tasks)
@@ -85,9 +85,14 @@ def _progress_observer(console: Console) -> tuple[Any, Any]:
         def started(self, label: str) -> None:
             progress.update(self.task, current=label[-60:])
 
-        def advanced(self, label: str, amount: int) -> None:
-            self.amount += amount
-            progress.update(self.task, volume=f"{self.amount / 1e6:,.1f} MB/rows read")
+        def advanced(self, label: str, amount: int, unit: str) -> None:
+            self.read[unit] = self.read.get(unit, 0) + amount
+            parts = []
+            if self.read["bytes"]:
+                parts.append(f"{self.read['bytes'] / 1e6:,.1f} MB")
+            if self.read["rows"]:
+                parts.append(f"{self.read['rows']:,} rows")
+            progress.update(self.task, volume=" + ".join(parts) + " read")
 
         def finished(self, label: str, outcome: TaskOutcome) -> None:
             progress.update(self.task, advance=1, current=label[-60:])

@@ -315,7 +315,7 @@ def scan_table(
                             if value is not None and not isinstance(value, bool | bytes)
                         )
                         if progress is not None and row_number % 1000 == 0:
-                            progress(task.container, 1000)
+                            progress(task.container, 1000, "rows")
                 except SQLAlchemyError as exc:
                     log.add(
                         location,

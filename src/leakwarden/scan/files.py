@@ -223,7 +223,7 @@ def scan_file(
                     encoding,
                     block_bytes=block,
                     on_error=lambda msg, pos: log.add(location, msg, pos),
-                    on_block=(lambda n: progress(task.container, n)) if progress else None,
+                    on_block=(lambda n: progress(task.container, n, "bytes")) if progress else None,
                     offset=getattr(source, "offset", 0),
                 )
                 try:
@@ -625,7 +625,7 @@ def _scan_parquet(
                     done = True
                     break
             if progress is not None:
-                progress(task.container, batch.nbytes)
+                progress(task.container, batch.nbytes, "bytes")
             outcome.bytes_scanned += batch.nbytes
             if done:
                 break
@@ -707,4 +707,4 @@ def _scan_xlsx(
     finally:
         workbook.close()
     if progress is not None:
-        progress(task.container, os.path.getsize(path))
+        progress(task.container, os.path.getsize(path), "bytes")

@@ -12,7 +12,7 @@ import contextlib
 import importlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from leakwarden.scan.classify import (
 from leakwarden.scan.tasks import (
     ContainerStats,
     FileTask,
+    Progress,
     ScanOptions,
     Task,
     TaskOutcome,
@@ -58,8 +59,8 @@ class ScanObserver:
     def started(self, label: str) -> None:
         """A file or table is being read."""
 
-    def advanced(self, label: str, amount: int) -> None:
-        """``amount`` more bytes (files) or rows (tables) were read."""
+    def advanced(self, label: str, amount: int, unit: str) -> None:
+        """``amount`` more ``unit`` (``"bytes"`` of files, ``"rows"`` of tables) were read."""
 
     def finished(self, label: str, outcome: TaskOutcome) -> None:
         """A task is done."""
@@ -179,7 +180,7 @@ def run_task(
     detector: FindsPI | None = None,
     types: Mapping[str, PIType] | None = None,
     options: ScanOptions | None = None,
-    progress: Callable[[str, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> TaskOutcome:
     """Run one task (here, or on a Dask worker, where ``detector=None`` loads the default)."""
     from leakwarden.scan.database import scan_table

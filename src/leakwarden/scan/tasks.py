@@ -14,8 +14,9 @@ from leakwarden.detect.model import PIType
 from leakwarden.scan.classify import Classifier, FieldStats, FindsPI, TextStats, TypeLookup
 from leakwarden.store.records import ScanProblem, SourceKind
 
-Progress = Callable[[str, int], None]
-"""``progress(label, bytes_or_rows_done_since_last_call)``."""
+Progress = Callable[[str, int, str], None]
+"""``progress(label, amount, unit)``: ``amount`` more ``"bytes"`` (files) or ``"rows"`` (tables)
+read since the last call."""
 
 
 @dataclass(frozen=True)
