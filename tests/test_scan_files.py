@@ -420,3 +420,37 @@ def test_special_files_and_folder_links_are_reported(tmp_path: Path) -> None:
     assert "not a regular file" in listed["pipe"]
     assert "symbolic link" in listed["link"]
     assert found(report) == {("real/a.log", "", "cn_mobile")}
+
+
+def test_full_scan_of_json_lines_split_across_a_local_cluster(tmp_path: Path) -> None:
+    lines = [json.dumps({"uid": i, "contact": {"mobile": MOBILES[i % 4]}}) for i in range(300)]
+    lines[150] = '{"uid": 150, "contact": broken'
+    path = tmp_path / "users.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    options = ScanOptions(full=True, split_bytes=1000, block_bytes=512)
+    here = scan_sources([str(path)], options, detector=FakeDetector(), types=FAKE_TYPES)
+    there = scan_sources(
+        [str(path)],
+        options,
+        detector=FakeDetector(),
+        types=FAKE_TYPES,
+        cluster="local",
+        workers=2,
+        processes=False,
+    )
+    for report in (here, there):
+        [entry] = report.entries
+        assert (entry.location.field, entry.pi_type) == ("contact.mobile", "cn_mobile")
+        assert entry.evidence["sampled"] == entry.evidence["validated"] == 299
+        assert entry.rows_total == 299
+    [(_, problem, position)] = problems(here)
+    assert "JSON syntax error" in problem and position == "line 151"
+    [(_, problem, position)] = problems(there)
+    assert " after byte " in position
+    start = int(position.rsplit(" ", 1)[-1])
+    line_in_range = int(position.split()[1])
+    text = path.read_bytes()
+    # the reported range start plus the line number points at the broken line
+    assert (
+        text[start:].split(b"\n")[line_in_range - 1].startswith(b'{"uid": 150, "contact": broken')
+    )

@@ -96,10 +96,11 @@ def format_of(name: str, head: bytes) -> tuple[str, str | None]:
 
 
 def split_file_task(task: FileTask, options: ScanOptions) -> list[FileTask]:
-    """Byte ranges of a big plain-text file (a log) for a cluster, or the task unchanged.
+    """Byte ranges of a big line-oriented file for a cluster, or the task unchanged.
 
-    Only uncompressed text in an encoding where every b"\\n" is a line end is split; CSV,
-    JSON and the rest are read by one task each (a quoted field may hold a line break).
+    Split: uncompressed plain text (logs, always read whole) and, in a full scan, JSON Lines
+    (one record per line), in an encoding where every b"\\n" is a line end.  CSV is never
+    split (a quoted field may hold a line break), nor is anything else.
     """
     try:
         size = os.path.getsize(task.path)
@@ -109,7 +110,10 @@ def split_file_task(task: FileTask, options: ScanOptions) -> list[FileTask]:
             head = raw.read(SNIFF_BYTES)
     except OSError:
         return [task]  # scan_file reports it
-    if head.startswith(GZIP_MAGIC) or format_of(task.container, head)[0] != "text":
+    if head.startswith(GZIP_MAGIC):
+        return [task]
+    fmt, detail = format_of(task.container, head)
+    if not (fmt == "text" or (fmt == "json" and detail == "lines" and options.full)):
         return [task]
     encoding = sniff_encoding(head)
     if encoding not in SPLITTABLE or binary_reason(head[:8192], encoding) is not None:
@@ -214,7 +218,7 @@ def scan_file(
                 log.add(location, f"skipped: {reason}", "byte 0")
             else:
                 source: Any = _Peek(raw, head)
-                if task.end is not None and fmt == "text" and not compressed:
+                if task.end is not None and fmt in ("text", "json") and not compressed:
                     source = LineRange(raw, task.start, task.end, options.block_bytes)
                 # A truncated gzip loses the block being inflated when it fails: keep it small.
                 block = min(options.block_bytes, GZIP_BLOCK) if compressed else options.block_bytes
@@ -570,20 +574,24 @@ def _scan_json(
     classifier = Classifier(detector, lookup)
     sampler = RowSampler(classifier, options.sample, full=options.full, row_cap=options.row_cap)
     chunks: Iterator[str] = stream.chunks()
+    # In a byte range of a split file, line numbers count from the range's first line.
+    after = f" after byte {stream.offset}" if task.end is not None and stream.offset else ""
+
+    def problem(message: str, position: str) -> None:
+        log.add(location, message, position + after)
+
     if lines_format:
         # JSON Lines: one value per line, so an overlong line is skipped like any other.
         lines = BoundedLines(
             chunks,
             options.max_line,
-            lambda n, size: log.add(
-                location, f"line of {size:,} characters exceeds the limit; skipped", f"line {n}"
+            lambda n, size: problem(
+                f"line of {size:,} characters exceeds the limit; skipped", f"line {n}"
             ),
         )
         chunks = iter(lines)
     try:
-        for value in iter_json_values(
-            chunks, options.max_json_value, lambda msg, pos: log.add(location, msg, pos)
-        ):
+        for value in iter_json_values(chunks, options.max_json_value, problem):
             if not sampler.add_row(flatten(value)):
                 break
     finally:

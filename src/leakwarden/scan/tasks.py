@@ -100,7 +100,12 @@ class ContainerStats:
             self.text.merge(other.text)
         self.rows_scanned += other.rows_scanned
         if other.rows_total is not None:
-            self.rows_total = other.rows_total
+            if self.source_kind is SourceKind.FILE and self.rows_total is not None:
+                # byte ranges of one file hold different rows: their counts add up
+                self.rows_total += other.rows_total
+            else:
+                # key ranges of a table each know the whole table's count
+                self.rows_total = other.rows_total
 
 
 @dataclass
