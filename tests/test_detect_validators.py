@@ -140,6 +140,12 @@ class TestCodes:
         assert not v.cn_uscc_ok("91350100M000100Y44")
         assert not v.cn_uscc_ok("91350100M000100Y4")
 
+    @pytest.mark.parametrize("value", ["91310107MA1G1C8Q5W", "91440183797370649Q"])
+    def test_uscc_registered_companies(self, value: str) -> None:
+        # Published codes of registered companies; both checks verified by hand against the
+        # standards' weights (and python-stdnum for MOD 31).
+        assert v.cn_uscc_ok(value)
+
     def test_uscc_embedded_organisation_code_is_checked(self) -> None:
         # The standard's example 91350100M000100Y43 embeds the GB 11714 code M000100Y4:
         # M=22*3 + 0*7 + 0*9 + 0*10 + 1*5 + 0*8 + 0*4 + Y=34*2 = 139; 139 mod 11 = 7;

@@ -49,13 +49,13 @@ def _uscc(rng: random.Random) -> str:
     from stdnum.cn import uscc
 
     while True:
-        body = f"9135010{rng.randint(0, 9)}MA{rng.randint(0, 9999999):07d}"
-        try:
-            code = body + uscc.calc_check_digit(body)
-        except Exception:  # an organisation code without a valid check character
-            continue
-        if uscc.is_valid(code):
-            return code
+        org = f"MA{rng.randint(0, 999999):06d}"  # GB 11714 body; check = 11 - sum mod 11
+        total = sum(int(ch, 36) * w for ch, w in zip(org, (3, 7, 9, 10, 5, 8, 4, 2), strict=True))
+        check = {10: "X", 11: "0"}.get(11 - total % 11, str(11 - total % 11))
+        if check == "X":
+            continue  # X is not in the USCC alphabet
+        body = f"9135010{rng.randint(0, 9)}{org}{check}"
+        return body + uscc.calc_check_digit(body)
 
 
 def build_corpus(megabytes: float, seed: int = 7) -> str:
