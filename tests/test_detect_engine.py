@@ -204,6 +204,25 @@ class TestOffsets:
 
 
 class TestRobustness:
+    def test_pickles_for_dask_workers(self) -> None:
+        import pickle
+
+        original = Detector(["cn_mobile", "email"], use_ner=False, min_score=0.6)
+        copy = pickle.loads(pickle.dumps(original))
+        assert copy.types == original.types and copy.min_score == 0.6
+        assert found(copy, "手机13812345678") == [("cn_mobile", "13812345678")]
+
+    def test_threads_share_one_detector(self, det: Detector) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        texts = [f"手机1381234{i:04d} 卡号4111111111111111" for i in range(200)]
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(det.find, texts))
+        assert all(len(r) == 2 for r in results)
+
+    def test_names_only_selection_needs_no_patterns(self) -> None:
+        assert Detector(["person_name"], use_ner=False).find("手机13812345678") == []
+
     def test_long_text(self, det: Detector) -> None:
         line = "用户 13812345678 于 10.1.2.3 登录，卡号 4111111111111111。\n"
         text = line * 5000  # ~300 KB
