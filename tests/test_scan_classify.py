@@ -259,3 +259,34 @@ def test_unvalidated_type_inside_short_cells_needs_a_fifth_of_them() -> None:
 
     assert classify("note", column(3)) == []  # 15 %
     assert [t for t, _, _ in classify("note", column(4))] == ["email"]  # 20 %
+
+
+def test_categorical_column_is_not_a_guessed_type() -> None:
+    # the fake e-mail has no validator, like the model's names and addresses: five warehouse
+    # mailboxes over 200 rows are a category, 200 different mailboxes are people's
+    few = [f"wh{i % 5}@corp.example.com" for i in range(200)]
+    assert classify("warehouse", few) == []
+    many = [f"user{i}@mail.example.com" for i in range(200)]
+    out = classify("owner", many)
+    assert [t for t, _, _ in out] == ["email"]
+    assert out[0][2]["distinct"] == 200
+    # a validated type is reported whatever its cardinality (one hotline number everywhere)
+    assert [t for t, _, _ in classify("hotline", [MOBILES[0]] * 200)] == ["cn_mobile"]
+
+
+def test_distinct_counts_merge_across_partitions_and_cap() -> None:
+    from leakwarden.scan.classify import DISTINCT_CAP
+
+    a, b = Classifier(FakeDetector(), LOOKUP), Classifier(FakeDetector(), LOOKUP)
+    for i in range(300):
+        (a if i % 2 else b).add("f", f"value {i % 150}")
+    a.flush()
+    b.flush()
+    merged = FieldStats()
+    merged.merge(a.fields["f"])
+    merged.merge(b.fields["f"])
+    assert len(merged.distinct) == 150 and not merged.many_values
+    for i in range(DISTINCT_CAP + 1):
+        a.add("f", f"other {i}")
+    a.flush()
+    assert a.fields["f"].many_values and not a.fields["f"].categorical

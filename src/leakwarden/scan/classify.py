@@ -27,6 +27,9 @@ Decision rule (:func:`decide_field`), per (field, type):
   in a mobile column).  A hint alone never asserts anything.
   ``confidence = 0.6 * rate + 0.3 * quality + 0.1 * hint`` where ``quality`` is the mean score
   the detector gave the counted cells (1.0 = every cell a validated, context-backed finding).
+* a type without a validator (a model's guess: names, addresses) is never asserted for a
+  *categorical* field: 100+ cells holding at most 20 distinct values (warehouse names,
+  provinces, product lines identify nobody);
 * otherwise the type is reported as *mentioned* (``kind: mentions``) when either
   - the field is *free text* (at least 30 % of its cells have 24+ characters) and the type
     occurs in 2+ cells, or in 1 cell with a validated finding; or
@@ -45,6 +48,7 @@ reported from one validated finding, a type without one (names, addresses) from 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -60,6 +64,9 @@ FREE_TEXT_SHARE = 0.3
 MENTION_SHARE = 0.05
 MINORITY_SHARE = 0.01
 GUESS_SHARE = 0.2
+DISTINCT_CAP = 1024
+CATEGORY_MIN_CELLS = 100
+CATEGORY_MAX_VALUES = 20
 TEXT_UNVALIDATED_MIN = 3
 MAX_EXAMPLES = 3
 BATCH_CELLS = 256
@@ -117,12 +124,36 @@ class FieldStats:
     sampled: int = 0
     long_cells: int = 0
     types: dict[str, TypeStats] = field(default_factory=dict)
+    # CRC-32s of the distinct values seen, up to DISTINCT_CAP (stable across processes, so
+    # partitions merge; never a clear value).  ``many_values``: the cap was passed.
+    distinct: set[int] = field(default_factory=set)
+    many_values: bool = False
 
     def merge(self, other: FieldStats) -> None:
         self.sampled += other.sampled
         self.long_cells += other.long_cells
         for type_id, stats in other.types.items():
             self.types.setdefault(type_id, TypeStats()).merge(stats)
+        self.add_distinct(other.distinct)
+        self.many_values = self.many_values or other.many_values
+
+    def add_distinct(self, hashes: Iterable[int]) -> None:
+        if self.many_values:
+            return
+        self.distinct.update(hashes)
+        if len(self.distinct) > DISTINCT_CAP:
+            self.distinct.clear()
+            self.many_values = True
+
+    @property
+    def categorical(self) -> bool:
+        """Few distinct values among many cells: a category (warehouse, province), which a
+        model may read as a place or a name but which identifies nobody."""
+        return (
+            not self.many_values
+            and self.sampled >= CATEGORY_MIN_CELLS
+            and len(self.distinct) <= CATEGORY_MAX_VALUES
+        )
 
 
 @dataclass
@@ -274,6 +305,7 @@ class Classifier:
         cells_found = find_in_cells(self.detector, distinct, context_prefix(field_name))
         found = dict(zip(distinct, cells_found, strict=True))
         checked: dict[tuple[str, str], bool] = {}
+        stats.add_distinct(zlib.crc32(v.encode("utf-8", "surrogatepass")) for v in distinct)
         for cell in cells:
             findings = found[cell]
             stats.sampled += 1
@@ -428,9 +460,12 @@ def decide_field(field_name: str, stats: FieldStats, lookup: TypeLookup) -> list
         validating[type_id] = pi_type is not None and pi_type.validator is not None
         counts[type_id] = ts.validated if validating[type_id] else ts.matched
     coverage = sum(counts.values()) / sampled if sampled else 0.0
+    distinct = None if stats.many_values else len(stats.distinct)  # None: more than the cap
     for type_id, ts in sorted(stats.types.items()):
         pi_type = lookup(type_id)
         has_validator = validating[type_id]
+        if not has_validator and stats.categorical:
+            continue
         hint = header_hint(field_name, pi_type) if pi_type is not None else None
         counted = counts[type_id]
         rate = counted / sampled if sampled else 0.0
@@ -450,7 +485,9 @@ def decide_field(field_name: str, stats: FieldStats, lookup: TypeLookup) -> list
                     field_name,
                     type_id,
                     round(min(1.0, confidence), 3),
-                    _evidence(sampled, ts, hint, kind="column", rate=round(rate, 4)),
+                    _evidence(
+                        sampled, ts, hint, kind="column", rate=round(rate, 4), distinct=distinct
+                    ),
                 )
             )
             continue
