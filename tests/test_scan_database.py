@@ -150,6 +150,7 @@ def test_postgres_tables_sampling_and_revoked_table(pg_server: Any) -> None:
 
     url = pg_server.create_database("scan")
     dbname = url.rsplit("/", 1)[-1]
+    role = f"scanner_{dbname.rsplit('_', 1)[-1]}"  # roles are server-wide: one per test run
     admin = dict(
         host=pg_server.host,
         port=pg_server.port,
@@ -171,13 +172,13 @@ def test_postgres_tables_sampling_and_revoked_table(pg_server: Any) -> None:
             con.execute("CREATE TABLE public.secret (id int, phone text)")
             con.execute("INSERT INTO public.secret VALUES (1, '13812345678')")
             con.execute("ANALYZE")
-            con.execute("CREATE ROLE scanner LOGIN PASSWORD 'pw-scan'")
-            con.execute(f'GRANT CONNECT ON DATABASE "{dbname}" TO scanner')
-            con.execute("GRANT USAGE ON SCHEMA crm TO scanner")
-            con.execute("GRANT SELECT ON crm.customers TO scanner")
-            con.execute("REVOKE SELECT ON public.secret FROM scanner")
+            con.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw-scan'")
+            con.execute(f'GRANT CONNECT ON DATABASE "{dbname}" TO {role}')
+            con.execute(f"GRANT USAGE ON SCHEMA crm TO {role}")
+            con.execute(f"GRANT SELECT ON crm.customers TO {role}")
+            con.execute(f"REVOKE SELECT ON public.secret FROM {role}")
         scanner_url = (
-            f"postgresql+psycopg://scanner:pw-scan@{pg_server.host}:{pg_server.port}/{dbname}"
+            f"postgresql+psycopg://{role}:pw-scan@{pg_server.host}:{pg_server.port}/{dbname}"
         )
         report = scan(scanner_url, sample=200)
         assert found(report) == {
@@ -206,4 +207,4 @@ def test_postgres_tables_sampling_and_revoked_table(pg_server: Any) -> None:
     finally:
         with psycopg.connect(**{**admin, "dbname": "postgres"}) as con:
             con.execute(f'DROP DATABASE "{dbname}" WITH (FORCE)')
-            con.execute("DROP ROLE IF EXISTS scanner")
+            con.execute(f"DROP ROLE IF EXISTS {role}")
