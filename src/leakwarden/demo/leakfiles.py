@@ -16,11 +16,9 @@ import csv
 import gzip
 import io
 import json
-import os
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 from leakwarden.demo.company import Batch, iter_company
 from leakwarden.demo.values import Values
+from leakwarden.fileio import atomic_path, write_atomic
 
 __all__ = ["MANIFEST_NAME", "read_company", "type_of", "write_leak_files"]
 
@@ -59,25 +58,6 @@ def type_of(kind: str, value: object) -> str | None:
             return "phone"
         return "cn_mobile" if len(text) == 11 and text.startswith("1") else "cn_landline"
     return _SIMPLE_KINDS[kind]
-
-
-# ---- atomic writing -----------------------------------------------------------------------
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block ends."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    with _atomic(path) as tmp:
-        tmp.write_bytes(data)
 
 
 # ---- the manifest -------------------------------------------------------------------------
@@ -243,7 +223,7 @@ def write_leak_files(
         "files": entries,
     }
     path = root / MANIFEST_NAME
-    _write_bytes(path, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+    write_atomic(path, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
     return path
 
 
@@ -270,7 +250,7 @@ def _customers_csv(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
         ("会员", None, ["是" if x else "否" for x in c["vip"]]),
     ])  # fmt: skip
     path = "exports/customers_2026-03-01.csv"
-    _write_bytes(root / path, _csv_bytes(table, "utf-8-sig"))
+    write_atomic(root / path, _csv_bytes(table, "utf-8-sig"))
     return _Entry(path, "csv", "utf-8-sig", len(c["id"]), table.column_types(),
                   extra={"delimiter": ","})  # fmt: skip
 
@@ -289,7 +269,7 @@ def _orders_gbk_csv(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
         ("状态", None, o["status"]),
     ])  # fmt: skip
     path = "exports/订单导出_2026Q1.csv"
-    _write_bytes(root / path, _csv_bytes(table, "gbk"))
+    write_atomic(root / path, _csv_bytes(table, "gbk"))
     return _Entry(path, "csv", "gbk", len(o["id"]), table.column_types(), extra={"delimiter": ","})
 
 
@@ -306,7 +286,7 @@ def _waybills_tsv(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
         ("寄件电话", "phone", w["sender_phone"]),
     ])  # fmt: skip
     path = "exports/waybills_2026-03.tsv"
-    _write_bytes(root / path, _csv_bytes(table, "utf-8", "\t"))
+    write_atomic(root / path, _csv_bytes(table, "utf-8", "\t"))
     return _Entry(path, "tsv", "utf-8", len(w["waybill_no"]), table.column_types(),
                   extra={"delimiter": "\t"})  # fmt: skip
 
@@ -340,7 +320,7 @@ def _crm_jsonl(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
         }
         lines.append(json.dumps(record, ensure_ascii=False))
     path = "exports/crm_users.jsonl"
-    _write_bytes(root / path, ("\n".join(lines) + "\n").encode("utf-8"))
+    write_atomic(root / path, ("\n".join(lines) + "\n").encode("utf-8"))
     columns = table.column_types()
     columns["lastLoginIp"] = {"ip_address": n}
     columns["deviceMac"] = {"mac_address": n}
@@ -364,7 +344,7 @@ def _profile_parquet(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry
     ])  # fmt: skip
     arrow = pa.table(dict(zip(table.headers, table.values, strict=True)))
     path = "exports/customer_profile.parquet"
-    with _atomic(root / path) as tmp:
+    with atomic_path(root / path) as tmp:
         pq.write_table(arrow, tmp)
     return _Entry(path, "parquet", None, arrow.num_rows, table.column_types())
 
@@ -396,7 +376,7 @@ def _vip_xlsx(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
     notes.append(["会员等级", "按近12个月消费金额划分"])
     notes.append(["导出时间", "2026-03-01"])
     path = "exports/VIP客户名单.xlsx"
-    with _atomic(root / path) as tmp:
+    with atomic_path(root / path) as tmp:
         book.save(tmp)
     columns = {f"VIP客户!{h}": t for h, t in table.column_types().items()}
     columns.update({"说明!字段": {}, "说明!说明": {}})
@@ -453,7 +433,7 @@ def _order_log(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
                     "orders in 132 ms")  # fmt: skip
         out.end()
     path = "logs/order-service.log"
-    _write_bytes(root / path, out.text().encode("utf-8"))
+    write_atomic(root / path, out.text().encode("utf-8"))
     spans = _with_ips(out)
     return _Entry(path, "text", "utf-8", len(out.lines), types=_span_types(spans), spans=spans)
 
@@ -509,7 +489,7 @@ def _gateway_log_gz(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
                 spans.append([number, begin, line.index(" ", begin), kind])
     spans.sort(key=lambda s: (int(str(s[0])), int(str(s[1]))))
     path = "logs/payment-gateway.log.gz"
-    _write_bytes(root / path, gzip.compress(out.text().encode("utf-8"), mtime=0))
+    write_atomic(root / path, gzip.compress(out.text().encode("utf-8"), mtime=0))
     return _Entry(path, "text.gz", "utf-8", len(out.lines), types=_span_types(spans), spans=spans)
 
 
@@ -535,7 +515,7 @@ def _api_json(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
                         "employerUscc": usccs[k]})  # fmt: skip
     body = {"code": 0, "msg": "success", "data": {"total": n, "page": 1, "list": records}}
     path = "api/user_lookup_response.json"
-    _write_bytes(root / path, json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8"))
+    write_atomic(root / path, json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8"))
     columns = table.column_types()
     columns.update({
         "data.list[].passportNo": {"cn_passport": n},
@@ -567,7 +547,7 @@ def _catalog_csv(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
         ("stock", None, v.rng.integers(0, 5000, n).tolist()),
     ])  # fmt: skip
     path = "clean/product_catalog.csv"
-    _write_bytes(root / path, _csv_bytes(table, "utf-8"))
+    write_atomic(root / path, _csv_bytes(table, "utf-8"))
     return _Entry(path, "csv", "utf-8", n, table.column_types(), extra={"delimiter": ","})
 
 
@@ -581,7 +561,7 @@ def _health_log(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
             f"latency_ms={k % 37 + 3} request_id={ids[k]:016x} build=2026.02.{k % 28 + 1}"
         )
     path = "clean/app-health.log"
-    _write_bytes(root / path, ("\n".join(lines) + "\n").encode("utf-8"))
+    write_atomic(root / path, ("\n".join(lines) + "\n").encode("utf-8"))
     return _Entry(path, "text", "utf-8", len(lines), types={}, spans=[])
 
 
@@ -598,7 +578,7 @@ def _metrics_parquet(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry
         "refund_rate": [round(x, 4) for x in v.rng.uniform(0.01, 0.08, 90).tolist()],
     })  # fmt: skip
     path = "clean/daily_metrics.parquet"
-    with _atomic(root / path) as tmp:
+    with atomic_path(root / path) as tmp:
         pq.write_table(table, tmp)
     return _Entry(path, "parquet", None, 90, {name: {} for name in table.column_names})
 
@@ -638,7 +618,7 @@ def _decoys_csv(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
         ("qty", None, v.rng.integers(1, 100, n).tolist()),
     ])  # fmt: skip
     path = "clean/inventory_batches.csv"
-    _write_bytes(root / path, _csv_bytes(table, "utf-8"))
+    write_atomic(root / path, _csv_bytes(table, "utf-8"))
     return _Entry(path, "csv", "utf-8", n, table.column_types(), extra={"delimiter": ","})
 
 
@@ -661,6 +641,6 @@ def _truncated_gz(root: Path, data: Mapping[str, Batch], v: Values) -> _Entry:
     complete = readable.count("\n")  # lines whose newline made it through
     spans = [s for s in out.spans if int(str(s[0])) <= complete]
     path = "logs/archive/order-service-2026-02.log.gz"
-    _write_bytes(root / path, cut)
+    write_atomic(root / path, cut)
     return _Entry(path, "text.gz", "utf-8", complete, types=_span_types(spans), spans=spans,
                   problem="truncated gzip stream", extra={"broken": True})  # fmt: skip

@@ -191,7 +191,9 @@ def scan_command(
             err.print(f"[red]error:[/red] cannot record the scan: {exc}", highlight=False)
             code = EXIT_UNREADABLE
     if html is not None:
-        html.write_text(render_html(report), encoding="utf-8")
+        from leakwarden.fileio import write_atomic
+
+        write_atomic(html, render_html(report))
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(report_json(report, code), ensure_ascii=False, indent=2))
         sys.stdout.write("\n")
