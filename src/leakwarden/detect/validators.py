@@ -200,8 +200,13 @@ def bank_card_ok(value: str) -> bool:
         digits = value
     if not digits.isdigit() or not digits.isascii():
         return False
-    n = len(digits)
-    if not any(n in _CARD_PREFIX.get(digits[:k], ()) for k in (1, 2, 3, 4)):
+    n, table, empty = len(digits), _CARD_PREFIX, frozenset[int]()
+    if not (
+        n in table.get(digits[:1], empty)
+        or n in table.get(digits[:2], empty)
+        or n in table.get(digits[:3], empty)
+        or n in table.get(digits[:4], empty)
+    ):
         return False
     return luhn_ok(digits)
 
@@ -220,6 +225,7 @@ def luhn_ok(digits: str) -> bool:
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {ch: i for i, ch in enumerate(_USCC_ALPHABET)}
 _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
+_USCC_SHAPE = re.compile(f"[{_USCC_ALPHABET}]{{18}}")
 
 
 # GB 11714-1997 organisation code: weights of the 8 body characters (digits, A=10 ... Z=35),
@@ -244,9 +250,10 @@ def cn_uscc_ok(value: str) -> bool:
     mod 31); the tests compare it with ``stdnum.cn.uscc`` on random codes.  It is written out
     because the library call costs ~0.5 ms and USCC-shaped strings are frequent."""
     code = value.upper()
-    if len(code) != 18 or not code[2:8].isdigit() or any(ch not in _USCC_VALUE for ch in code):
+    if len(code) != 18 or not code[2:8].isdigit() or _USCC_SHAPE.fullmatch(code) is None:
         return False
-    total = sum(_USCC_VALUE[ch] * w for ch, w in zip(code, _USCC_WEIGHTS, strict=False))
+    values = _USCC_VALUE
+    total = sum([values[ch] * w for ch, w in zip(code, _USCC_WEIGHTS, strict=False)])
     return _USCC_ALPHABET[(31 - total % 31) % 31] == code[17] and org_code_ok(code[8:17])
 
 
