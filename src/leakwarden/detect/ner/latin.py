@@ -67,13 +67,15 @@ _STRONG_CONTEXT_RE = re.compile(
 
 _UP = "A-ZÀ-ÖØ-Þ"
 _LO = "a-zß-öø-ÿ"
-_WORD = rf"[{_UP}][{_LO}]*(?:['-]?[{_UP}][{_LO}]+)*(?<=[{_LO}])"
+# Every letter run is bounded: unbounded ones made "O'BO'B..." (90k chars) take minutes.
+_WORD = rf"[{_UP}][{_LO}]{{0,30}}(?:['-]?[{_UP}][{_LO}]{{1,30}}){{0,3}}(?<=[{_LO}])"
 _RUN_RE = re.compile(rf"\b{_WORD}(?:[ \t]+(?:{_WORD}|[A-Z]\.))*[ \t]+{_WORD}\b|\b{_WORD}\b")
 _WORD_RE = re.compile(rf"{_WORD}|[A-Z]\.")
 _TITLE_BEFORE_RE = re.compile(_TITLES + r"[ \t]+$")
 
+_UK_WINDOW = 160  # characters before a UK postcode that may belong to its address
 _UK_POSTCODE = r"(?:GIR ?0AA|[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2})"
-_CAP_WORDS = r"[A-Z][A-Za-z'.-]+(?:[ \t]+[A-Z][A-Za-z'.-]+){0,3}"
+_CAP_WORDS = r"[A-Z][A-Za-z'.-]{1,40}(?:[ \t]+[A-Z][A-Za-z'.-]{1,40}){0,3}"
 _SEP = r"(?:,[ \t]*\n?[ \t]*|[ \t]*\n[ \t]*|[ \t]+)"
 
 
@@ -101,36 +103,46 @@ class LatinRules:
         states = "|".join(US_STATES)
         secondary = (
             r"(?:,?[ \t]+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Floor|Fl\.?|Room|Rm\.?|#)"
-            r"[ \t]*[\w-]+)?"
+            r"[ \t]*[\w-]{1,10})?"
         )
         city_state_zip = (
-            rf"(?:{_SEP}[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){{0,2}},?[ \t]+(?:{states})[ \t]+"
-            r"\d{5}(?:-\d{4})?)?"
+            rf"(?:{_SEP}[A-Z][a-z]{{1,30}}(?:[ \t]+[A-Z][a-z]{{1,30}}){{0,2}},?[ \t]+"
+            rf"(?:{states})[ \t]+\d{{5}}(?:-\d{{4}})?)?"
         )
-        unit_first = r"(?:\b(?:Apt\.?|Unit|Suite|Flat|Level)[ \t]+\w+[ \t]+)?"
+        unit_first = r"(?:\b(?:Apt\.?|Unit|Suite|Flat|Level)[ \t]+\w{1,8}[ \t]+)?"
         au_state_pc = (
-            rf"(?:{_SEP}[A-Z][a-z]+\.?(?:[ \t]+[A-Z][a-z]+){{0,2}},?[ \t]+(?:{'|'.join(AU_STATES)})"
+            rf"(?:{_SEP}[A-Z][a-z]{{1,30}}\.?(?:[ \t]+[A-Z][a-z]{{1,30}}){{0,2}},?[ \t]+"
+            rf"(?:{'|'.join(AU_STATES)})"
             r",?[ \t]+\d{4})"
         )
         self._us_re = re.compile(
-            unit_first
-            + r"\b(?:\d{1,5}/)?\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z][A-Za-z'-]+\.?[ \t]+){1,3}"
+            unit_first + r"\b(?:\d{1,5}/)?\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?"
+            r"(?:[A-Z][A-Za-z'-]{1,40}\.?[ \t]+){1,3}"
             rf"(?:{suffix_alt})\b\.?" + secondary + rf"(?:{au_state_pc}|{city_state_zip})"
         )
         self._city_zip_re = re.compile(
-            rf"\b[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){{0,2}},[ \t]+(?:{states})[ \t]+"
+            rf"\b[A-Z][a-z]{{1,30}}(?:[ \t]+[A-Z][a-z]{{1,30}}){{0,2}},[ \t]+(?:{states})[ \t]+"
             r"\d{5}(?:-\d{4})?\b"
         )
         self._uk_re = re.compile(
             r"(?:\b(?:Flat|Studio|Apartment|Unit)[ \t]+\d+[A-Za-z]?" + _SEP + r")?"
             r"(?:\b\d{1,5}[A-Za-z]?[ \t]+)?\b" + _CAP_WORDS + rf"(?:{_SEP}{_CAP_WORDS}){{0,2}}"
-            rf",?[ \t]*\n?[ \t]*\b{_UK_POSTCODE}\b"
+            rf",?[ \t]*\n?[ \t]*\b{_UK_POSTCODE}\Z"
         )
+        self._uk_postcode_re = re.compile(rf"\b{_UK_POSTCODE}\b")
 
     # -- names ------------------------------------------------------------------------------
     def _names(self, text: str) -> list[LatinSpan]:
         out: list[LatinSpan] = []
         for run in _RUN_RE.finditer(text):
+            if " " not in run.group() and "\t" not in run.group():
+                # One word: a name only as "Mr./Dr. Surname" (cheap tests first).
+                word = run.group()
+                if (word in self.last or word in self.first) and _TITLE_BEFORE_RE.search(
+                    text, max(0, run.start() - 8), run.start()
+                ):
+                    out.append(LatinSpan("person_name", run.start(), run.end(), 0.75))
+                continue
             words = [
                 (m.start() + run.start(), m.end() + run.start(), m.group())
                 for m in _WORD_RE.finditer(run.group())
@@ -143,7 +155,6 @@ class LatinRules:
                 continue
             start = words[0][0]
             before = text[max(0, start - 40) : start]
-            context = _CONTEXT_RE.search(before) is not None
             if len(words) == 1:
                 word = words[0][2]
                 if _TITLE_BEFORE_RE.search(before) and (word in self.last or word in self.first):
@@ -153,6 +164,7 @@ class LatinRules:
             first, last = words[0][2], words[-1][2]
             known_first = first in self.first
             known_last = last in self.last
+            context = (known_first or known_last) and _CONTEXT_RE.search(before) is not None
             if known_first and known_last:
                 score = 0.95 if context else 0.85
             elif (known_first or known_last) and context:
@@ -170,8 +182,14 @@ class LatinRules:
         for m in self._us_re.finditer(text):
             full = m.group().count(",") >= 1 and re.search(r"\d{5}", m.group()[3:]) is not None
             found.append(LatinSpan("address", m.start(), m.end(), 0.9 if full else 0.75))
-        for m in self._uk_re.finditer(text):
-            found.append(LatinSpan("address", m.start(), m.end(), 0.85))
+        # UK lines end in a postcode: find those first (cheap), then match the address only in a
+        # window that ends at the postcode.  Running the address pattern over the whole text
+        # costs seconds per 100 kB of capitalised words.
+        for pc in self._uk_postcode_re.finditer(text):
+            lo = max(0, pc.start() - _UK_WINDOW)
+            uk = self._uk_re.search(text, lo, pc.end())
+            if uk is not None:
+                found.append(LatinSpan("address", uk.start(), uk.end(), 0.85))
         for m in self._city_zip_re.finditer(text):
             found.append(LatinSpan("address", m.start(), m.end(), 0.6))
         return found
