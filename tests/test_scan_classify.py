@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from leakwarden.detect.types import header_hint
 from leakwarden.scan.classify import (
     Classifier,
     FieldStats,
@@ -12,7 +13,6 @@ from leakwarden.scan.classify import (
     decide_field,
     decide_text,
     find_in_cells,
-    header_hint,
 )
 from leakwarden.scan.masking import mask_example
 from scan_fakes import FAKE_TYPES, INVALID_ID, MOBILES, VALID_IDS, FakeDetector

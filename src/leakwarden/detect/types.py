@@ -56,6 +56,7 @@ __all__ = [
     "PI_TYPES",
     "MaskSpec",
     "get_type",
+    "header_hint",
     "parse_mask",
     "types_for_header",
 ]
@@ -714,30 +715,46 @@ def parse_mask(spec: str) -> MaskSpec:
     return MaskSpec(op, tuple(int(p) for p in parts))
 
 
-def _squash(header: str) -> str:
-    return re.sub(r"[\s_\-.:：()（）]+", "", header).lower()
+_SPLIT = re.compile(r"[^0-9a-z\u0080-\uffff]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def header_hint(field_name: str, pi_type: PIType) -> str | None:
+    """The first of the type's header hints found in a column or field name, or ``None``.
+
+    Only the last segment of a field path counts (``data.list[].idCard``, ``Sheet1!手机``).
+    Latin hints must equal a whole word of the name (``customer_phone``, ``PhoneNumber`` and
+    ``user.phone`` hint at ``phone``; ``passnumber`` does not hint at ``ssn``, nor ``hotel`` at
+    ``tel``); hints with CJK characters only need to occur in it (``收件人手机号`` hints at
+    ``手机号``).  Multi-word Latin hints (``zip code``) match as a run of words or squashed
+    together (``zipcode``).
+    """
+    name = re.split(r"[.!]", field_name)[-1].replace("[]", "")
+    words = [w for w in _SPLIT.split(_CAMEL.sub(" ", name).lower()) if w]
+    joined = " " + " ".join(words) + " "
+    squashed = "".join(words)
+    for hint in pi_type.header_hints:
+        h = hint.lower()
+        if any(ord(c) > 0x2E7F for c in h):
+            if h in name.lower():
+                return hint
+            continue
+        hint_words = [w for w in _SPLIT.split(h) if w]
+        if not hint_words:
+            continue
+        if " " + " ".join(hint_words) + " " in joined:
+            return hint
+        if len(hint_words) > 1 and "".join(hint_words) == squashed:
+            return hint
+    return None
 
 
 def types_for_header(header: str) -> list[str]:
-    """Ids of the types whose header hints match a column header, best first.
-
-    A hint matches when the squashed header (lower case, no spaces/underscores/hyphens) equals
-    the squashed hint or contains it; an exact match ranks above a containment, a longer hint
-    above a shorter one.  Hints of three ASCII characters or fewer must match exactly, so
-    ``tel`` does not fire on ``hotel``.
-    """
-    squashed = _squash(header)
-    if not squashed:
-        return []
+    """Ids of the types whose header hints match a column header (see ``header_hint``), best
+    first: the type whose matching hint is longest ranks first, ties in registry order."""
     ranked: list[tuple[int, int, str]] = []
-    for t in _TYPES:
-        best = 0
-        for hint in t.header_hints:
-            h = _squash(hint)
-            if squashed == h:
-                best = max(best, 1000 + len(h))
-            elif h in squashed and not (h.isascii() and len(h) <= 3):
-                best = max(best, len(h))
-        if best:
-            ranked.append((-best, len(ranked), t.id))
+    for order, t in enumerate(_TYPES):
+        hint = header_hint(header, t)
+        if hint is not None:
+            ranked.append((-len(hint), order, t.id))
     return [type_id for _, _, type_id in sorted(ranked)]

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from leakwarden.detect.model import Finding, PIType
+from leakwarden.detect.types import header_hint
 from leakwarden.scan.masking import mask_example
 
 MATCH_COVER = 0.8
@@ -168,38 +169,6 @@ class Decision:
 
 def is_empty(value: str) -> bool:
     return value.strip().lower() in _EMPTY
-
-
-_SPLIT = re.compile(r"[^0-9a-z\u0080-\uffff]+")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def header_hint(field_name: str, pi_type: PIType) -> str | None:
-    """The first of the type's header hints found in ``field_name``.
-
-    Latin hints must equal a whole word of the name (``customer_phone``, ``PhoneNumber`` and
-    ``user.phone`` hint at ``phone``; ``passnumber`` does not hint at ``ssn``); hints with CJK
-    characters only need to occur in it (``收件人手机号`` hints at ``手机号``).  Multi-word Latin
-    hints (``zip code``) match as a run of words.
-    """
-    name = re.split(r"[.!]", field_name)[-1].replace("[]", "")
-    words = [w for w in _SPLIT.split(_CAMEL.sub(" ", name).lower()) if w]
-    joined = " " + " ".join(words) + " "
-    squashed = "".join(words)
-    for hint in pi_type.header_hints:
-        h = hint.lower()
-        if any(ord(c) > 0x2E7F for c in h):
-            if h in name.lower():
-                return hint
-            continue
-        hint_words = [w for w in _SPLIT.split(h) if w]
-        if not hint_words:
-            continue
-        if " " + " ".join(hint_words) + " " in joined:
-            return hint
-        if len(hint_words) > 1 and "".join(hint_words) == squashed:
-            return hint
-    return None
 
 
 def context_prefix(field_name: str) -> str:
