@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import cache
 from operator import add as _add
 
 # Characters that end an address component (省/市/路/号/室...).
@@ -75,8 +76,14 @@ def _norm_char(cp: int) -> str:
     return ch
 
 
-_CLASS_TABLE: list[str] = [_char_class(cp) for cp in range(_TABLE_SIZE)]
-_NORM_TABLE: list[str] = [_norm_char(cp) for cp in range(_TABLE_SIZE)]
+@cache
+def _tables() -> tuple[list[str], list[str]]:
+    """(class, normal form) of every BMP character, for ``str.translate`` (built on first use:
+    about 0.1 s, which ``import`` should not pay)."""
+    return (
+        [_char_class(cp) for cp in range(_TABLE_SIZE)],
+        [_norm_char(cp) for cp in range(_TABLE_SIZE)],
+    )
 
 
 def has_cjk(text: str) -> bool:
@@ -101,7 +108,8 @@ class Featurizer:
             mark[ord(ch)] = "b" if mark[ord(ch)] == "x" else "s"
         mark[ord(_PAD_L[0])], mark[ord(_PAD_R[0])] = "^", "$"
         # One translate gives both codes: class at even, marker at odd positions.
-        self._code_table = [c + m for c, m in zip(_CLASS_TABLE, mark, strict=True)]
+        class_table, self._norm_table = _tables()
+        self._code_table = [c + m for c, m in zip(class_table, mark, strict=True)]
         self._compound_re = (
             re.compile("|".join(sorted(compounds, key=len, reverse=True))) if compounds else None
         )
@@ -159,7 +167,7 @@ class Featurizer:
         n = len(text)
         if n == 0:
             return []
-        t = _PAD_L + text.translate(_NORM_TABLE) + _PAD_R
+        t = _PAD_L + text.translate(self._norm_table) + _PAD_R
         codes = text.translate(self._code_table)
         if len(codes) != 2 * n:  # characters beyond the BMP are left as they are by translate
             codes = _ASTRAL_RE.sub("\ufffd", text).translate(self._code_table)
