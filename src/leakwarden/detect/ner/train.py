@@ -101,22 +101,41 @@ def train_crf(
     c1: float,
     c2: float,
 ) -> None:
+    """Fit the CRF with L-BFGS and write it to ``model_path``; a Rich bar shows the iterations."""
     import pycrfsuite
+    from rich.progress import Progress
 
-    trainer = pycrfsuite.Trainer(verbose=False)
-    for ex in examples:
-        if ex.text:
-            trainer.append(featurizer.features(ex.text), bio_tags(ex))
-    trainer.set_params(
-        {
-            "c1": c1,
-            "c2": c2,
-            "max_iterations": iterations,
-            "feature.possible_transitions": True,
-            "feature.minfreq": 2,
-        }
-    )
-    trainer.train(str(model_path))
+    with Progress(transient=True) as progress:
+        task = progress.add_task("L-BFGS iterations", total=iterations)
+
+        class _Trainer(pycrfsuite.Trainer):  # type: ignore[misc]
+            """crfsuite's log events, turned into progress instead of printed lines."""
+
+            def on_iteration(self, log: str, info: dict[str, object]) -> None:
+                progress.update(task, completed=int(str(info.get("num", 0))))
+
+            def on_start(self, log: str) -> None: ...
+            def on_featgen_progress(self, log: str, percent: float) -> None: ...
+            def on_featgen_end(self, log: str) -> None: ...
+            def on_prepared(self, log: str) -> None: ...
+            def on_prepare_error(self, log: str) -> None: ...
+            def on_optimization_end(self, log: str) -> None: ...
+            def on_end(self, log: str) -> None: ...
+
+        trainer = _Trainer(verbose=True)
+        for ex in examples:
+            if ex.text:
+                trainer.append(featurizer.features(ex.text), bio_tags(ex))
+        trainer.set_params(
+            {
+                "c1": c1,
+                "c2": c2,
+                "max_iterations": iterations,
+                "feature.possible_transitions": True,
+                "feature.minfreq": 2,
+            }
+        )
+        trainer.train(str(model_path))
 
 
 def evaluate(
