@@ -1,0 +1,169 @@
+"""FastCRF (NumPy decoder) against crfsuite itself on the shipped model: same labels, same
+marginals (within 1e-6), on hand-made edge cases and on held-out corpus sentences.
+
+The reference is python-crfsuite's ``Tagger.tag`` / ``Tagger.marginal`` over
+``Featurizer.features_many``, which is how the tagger ran before the fast decoder existed."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from leakwarden.detect.ner import NameAddressTagger
+from leakwarden.detect.ner.corpora import (
+    PER,
+    iter_spans_text,
+    read_cluener,
+    read_cn_address,
+    split,
+)
+from leakwarden.detect.ner.fastcrf import FastCRF, ModelFormatError, read_model
+from leakwarden.detect.ner.synthetic import zh_records
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def tagger() -> NameAddressTagger:
+    return NameAddressTagger.load()
+
+
+@pytest.fixture(scope="module")
+def fast(tagger: NameAddressTagger) -> FastCRF:
+    return FastCRF(tagger._model, tagger._featurizer)
+
+
+@pytest.fixture(scope="module")
+def crf(tagger: NameAddressTagger) -> Any:
+    import pycrfsuite
+
+    t = pycrfsuite.Tagger()
+    t.open_inmemory(tagger._model)
+    return t
+
+
+def _compare(
+    tagger: NameAddressTagger, fast: FastCRF, crf: Any, segments: Sequence[str]
+) -> tuple[int, int, float]:
+    """(segments compared, label mismatches, largest marginal difference)."""
+    decoded = fast.decode(segments)
+    assert len(decoded) == len(segments)
+    feats = tagger._featurizer.features_many(list(segments))
+    mismatches = 0
+    worst = 0.0
+    for seg, dec, ft in zip(segments, decoded, feats, strict=True):
+        ref = crf.tag(ft) if seg else []
+        assert len(dec.tags) == len(seg)
+        if dec.tags != ref:
+            mismatches += 1
+            continue
+        if any(t != "O" for t in ref):
+            assert dec.marginals is not None
+            for i, label in enumerate(ref):
+                worst = max(worst, abs(dec.marginal(label, i) - crf.marginal(label, i)))
+        else:
+            assert dec.marginals is None
+    return len(segments), mismatches, worst
+
+
+def test_model_weights_match_crfsuite_dump(tagger: NameAddressTagger, crf: Any) -> None:
+    w = read_model(tagger._model)
+    info = crf.info()
+    assert list(w.labels) == crf.labels()
+    ours = {
+        (w.attributes[a], w.labels[lab]): x
+        for a, lab, x in zip(
+            w.state_attr.tolist(), w.state_label.tolist(), w.state_weight.tolist(), strict=True
+        )
+    }
+    assert set(ours) == set(info.state_features)
+    # the dump prints six decimals; the binary holds the exact doubles
+    assert max(abs(ours[k] - v) for k, v in info.state_features.items()) <= 5e-7
+    for (src, dst), v in info.transitions.items():
+        assert abs(w.transitions[w.labels.index(src), w.labels.index(dst)] - v) <= 5e-7
+
+
+def test_not_a_model_is_refused() -> None:
+    with pytest.raises(ModelFormatError, match="lCRF"):
+        read_model(b"not a model at all, just some bytes padded out to length 48........")
+
+
+def test_hand_made_segments(tagger: NameAddressTagger, fast: FastCRF, crf: Any) -> None:
+    long_line = "，".join(
+        f"收件人：{n}，电话1380013800{i % 10}，地址：浙江省杭州市西湖区文三路{i}号"
+        for i, n in enumerate(["张伟", "王芳", "欧阳娜娜", "李秀英"] * 40)
+    )
+    segments = [
+        "",
+        "中",
+        "a",
+        "hello world, no Chinese here at all",
+        "收件人：张伟，电话13812345678，地址：浙江省杭州市西湖区文三路90号",
+        "上周李娜从广州市天河区体育西路103号搬走了。",
+        "欧阳娜娜和司马光住在北京市海淀区中关村大街27号",
+        "𠀀𠀁张伟住在𠀂上海市浦东新区世纪大道100号",  # characters beyond the BMP
+        "\x02张伟\x03住\x02\x03在上海市",  # the featurizer's own padding characters in the text
+        "ＡＢＣ１２３张伟ａｂｃ　北京市朝阳区",  # full-width forms
+        "",
+        long_line,  # ~6,500 characters, far longer than any other: its own bucket
+    ]
+    assert len(long_line) > 5000
+    count, mismatches, worst = _compare(tagger, fast, crf, segments)
+    assert (count, mismatches) == (len(segments), 0)
+    assert worst < 1e-6
+
+
+def test_empty_batch(fast: FastCRF) -> None:
+    assert fast.decode([]) == []
+    (only,) = fast.decode([""])
+    assert only.tags == [] and only.marginals is None
+
+
+def test_marginals_sum_to_one_and_outside_has_none(
+    tagger: NameAddressTagger, fast: FastCRF, crf: Any
+) -> None:
+    plain = "今天天气很好。"
+    assert crf.tag(tagger._featurizer.features(plain)) == ["O"] * 7  # the reference's answer
+    found, none = fast.decode(["收件人：张伟，地址：浙江省杭州市西湖区文三路90号", plain])
+    assert found.marginals is not None
+    assert np.allclose(found.marginals.sum(axis=1), 1.0)
+    assert none.tags == ["O"] * 7 and none.marginals is None
+    with pytest.raises(ValueError, match="non-O"):
+        none.marginal("O", 0)
+
+
+def _held_out_segments() -> list[str]:
+    cluener = read_cluener(DATA / "cluener" / "train.json")
+    addresses = read_cn_address(DATA / "cn-address" / "train.txt")
+    _, cl_test = split(cluener)
+    _, ad_test = split(addresses)
+    names = sorted(set(iter_spans_text(cl_test, PER)))
+    addr_texts = [e.text for e in ad_test]
+    synthetic = zh_records(800, 7, lambda rng: rng.choice(names), addr_texts)
+    segments = [e.text for e in cl_test] + addr_texts + [e.text for e in synthetic]
+    random.Random(3).shuffle(segments)
+    return segments
+
+
+@pytest.mark.skipif(
+    not (DATA / "cluener" / "train.json").is_file()
+    or not (DATA / "cn-address" / "train.txt").is_file(),
+    reason="../shared/data (CLUENER, cn-address) is absent: corpus equality not checked",
+)
+def test_held_out_corpora_equal_crfsuite(
+    tagger: NameAddressTagger, fast: FastCRF, crf: Any
+) -> None:
+    segments = _held_out_segments()
+    assert len(segments) > 2500
+    count = mismatches = 0
+    worst = 0.0
+    for i in range(0, len(segments), 400):  # batches of mixed lengths, as the tagger sends them
+        c, m, w = _compare(tagger, fast, crf, segments[i : i + 400])
+        count, mismatches, worst = count + c, mismatches + m, max(worst, w)
+    assert mismatches == 0, f"{mismatches} of {count} segments labelled differently"
+    assert worst < 1e-6
