@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from leakwarden.detect.model import Finding
 from leakwarden.detect.ner import NameAddressTagger
 from leakwarden.detect.ner.corpora import (
     PER,
@@ -167,3 +168,39 @@ def test_held_out_corpora_equal_crfsuite(
         count, mismatches, worst = count + c, mismatches + m, max(worst, w)
     assert mismatches == 0, f"{mismatches} of {count} segments labelled differently"
     assert worst < 1e-6
+
+
+def _same_findings(a: Sequence[Finding], b: Sequence[Finding]) -> None:
+    assert [(f.type, f.start, f.end, f.text) for f in a] == [
+        (f.type, f.start, f.end, f.text) for f in b
+    ]
+    assert all(abs(x.score - y.score) < 1e-6 for x, y in zip(a, b, strict=True))
+
+
+def test_tagger_uses_the_fast_decoder_and_agrees_with_crfsuite(tagger: NameAddressTagger) -> None:
+    assert tagger._fast is not None  # the default
+    slow = NameAddressTagger(tagger._model, tagger._featurizer, tagger._latin, fast=False)
+    assert slow._fast is None
+    text = (
+        "收件人：张伟，电话13812345678，地址：浙江省杭州市西湖区文三路90号\n"
+        "hello world\n上周李娜从广州市天河区体育西路103号搬走了。患者孙丽华，女，42岁。"
+        + "联系人：欧阳娜娜；详细地址：北京市海淀区中关村大街27号；"
+        * 300  # > one batch
+    )
+    found = tagger.tag_cjk(text)
+    assert len(found) > 600
+    _same_findings(found, slow.tag_cjk(text))
+    assert tagger.tag_cjk("") == [] and tagger.tag_cjk("no CJK at all") == []
+
+
+@pytest.mark.skipif(
+    not (DATA / "cluener" / "train.json").is_file()
+    or not (DATA / "cn-address" / "train.txt").is_file(),
+    reason="../shared/data (CLUENER, cn-address) is absent: corpus equality not checked",
+)
+def test_tagger_findings_on_held_out_document(tagger: NameAddressTagger) -> None:
+    slow = NameAddressTagger(tagger._model, tagger._featurizer, tagger._latin, fast=False)
+    text = "\n".join(_held_out_segments())
+    found = tagger.tag_cjk(text)
+    assert len(found) > 2000
+    _same_findings(found, slow.tag_cjk(text))

@@ -1,7 +1,9 @@
 """``NameAddressTagger``: person names and postal addresses in free text, Chinese and Latin.
 
-Chinese: a character-level linear-chain CRF (python-crfsuite), BIO tags ``PER``/``ADDR``, run
-only on the lines/sentences that contain a CJK character.  A span's score is the smallest CRF
+Chinese: a character-level linear-chain CRF (trained with python-crfsuite; decoded by the NumPy
+:class:`~leakwarden.detect.ner.fastcrf.FastCRF`, which gives crfsuite's labels, or by crfsuite
+itself with ``fast=False``), BIO tags ``PER``/``ADDR``, run only on the lines/sentences that
+contain a CJK character.  A span's score is the smallest CRF
 marginal probability of its tags.  Latin script: :mod:`leakwarden.detect.ner.latin` rules over the
 whole text.  The model and word lists are package data (see :mod:`.resources`); nothing is
 downloaded.
@@ -9,9 +11,10 @@ downloaded.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 from leakwarden.detect.model import Finding
 from leakwarden.detect.ner import resources
 from leakwarden.detect.ner.corpora import spans_from_tags
+from leakwarden.detect.ner.fastcrf import FastCRF, ModelFormatError
 from leakwarden.detect.ner.features import Featurizer, has_cjk
 from leakwarden.detect.ner.latin import LatinRules
 
@@ -69,11 +73,19 @@ def _batches(text: str) -> Iterator[list[tuple[int, str]]]:
 class NameAddressTagger:
     """Finds ``person_name`` and ``address`` spans.  Use :meth:`load` for the shipped model."""
 
-    def __init__(self, model: bytes, featurizer: Featurizer, latin: LatinRules) -> None:
+    def __init__(
+        self, model: bytes, featurizer: Featurizer, latin: LatinRules, *, fast: bool = True
+    ) -> None:
         self._model = model
         self._featurizer = featurizer
         self._latin = latin
         self._local = threading.local()
+        self._fast: FastCRF | None = None
+        if fast:
+            try:
+                self._fast = FastCRF(model, featurizer)
+            except ModelFormatError as exc:  # crfsuite still decodes it, only more slowly
+                logging.getLogger(__name__).warning("NumPy CRF decoder unavailable: %s", exc)
 
     @classmethod
     def load(cls) -> NameAddressTagger:
@@ -98,19 +110,30 @@ class NameAddressTagger:
     def tag_cjk(self, text: str) -> list[Finding]:
         """CRF findings only (no Latin rules), over every CJK-bearing segment of ``text``."""
         findings: list[Finding] = []
-        crf = self._crf()
+        fast = self._fast
         for batch in _batches(text):
-            all_features = self._featurizer.features_many([seg for _, seg in batch])
+            segments = [seg for _, seg in batch]
+            if fast is not None:
+                for (offset, seg), dec in zip(batch, fast.decode(segments), strict=True):
+                    if dec.marginals is not None:  # None: every label is O
+                        findings.extend(self._spans(dec.tags, dec.marginal, text, offset, seg))
+                continue
+            crf = self._crf()
+            all_features = self._featurizer.features_many(segments)
             for (offset, seg), features in zip(batch, all_features, strict=True):
-                findings.extend(self._spans(crf, text, offset, seg, features))
+                # marginals are read before crfsuite moves to the next segment
+                findings.extend(self._spans(crf.tag(features), crf.marginal, text, offset, seg))
         return findings
 
     @staticmethod
     def _spans(
-        crf: Any, text: str, offset: int, seg: str, features: list[tuple[str, ...]]
+        tags: Sequence[str],
+        marginal: Callable[[str, int], float],
+        text: str,
+        offset: int,
+        seg: str,
     ) -> list[Finding]:
-        """Tag one segment; marginals are read before the tagger moves to the next one."""
-        tags = crf.tag(features)
+        """Spans of one tagged segment, scored by the smallest marginal of their tags."""
         out: list[Finding] = []
         for span in spans_from_tags(tags):
             start, end = span.start, span.end
@@ -121,7 +144,7 @@ class NameAddressTagger:
                 end -= 1
             if start == end:
                 continue
-            score = min(crf.marginal(tags[i], i) for i in range(span.start, span.end))
+            score = min(marginal(tags[i], i) for i in range(span.start, span.end))
             out.append(
                 Finding(
                     _TYPE_OF[span.label],
