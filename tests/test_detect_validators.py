@@ -101,6 +101,49 @@ class TestPhones:
         assert not v.phone_ok("+86 138 1234 5678")
         assert not v.phone_ok("+1 000 000 0000")
 
+    def test_number_kind_agrees_with_phonenumbers(self) -> None:
+        """The compiled-metadata check answers as ``is_valid_number`` + ``number_type`` on
+        phonenumbers' own example numbers of every region and kind, mutated and truncated, and on
+        random digit strings (about a quarter come out valid)."""
+        import random
+
+        import phonenumbers
+        from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+        rng = random.Random(20261123)
+        codes = sorted(COUNTRY_CODE_TO_REGION_CODE)
+        checked = valid = 0
+        for _ in range(4000):
+            code = rng.choice(codes)
+            region = rng.choice(COUNTRY_CODE_TO_REGION_CODE[code])
+            example = (
+                phonenumbers.example_number_for_non_geo_entity(code)
+                if region == "001"
+                else phonenumbers.example_number_for_type(region, rng.randrange(11))
+            )
+            if example is not None and rng.random() < 0.7:
+                digits = "".join(
+                    str(rng.randrange(10)) if rng.random() < 0.15 else d
+                    for d in str(example.national_number)
+                )
+                digits = digits[: rng.choice((len(digits), len(digits), len(digits) - 1))]
+            else:
+                digits = "".join(str(rng.randrange(10)) for _ in range(rng.randint(4, 14)))
+            for text, default in ((f"+{code} {digits}", None), ("0" + digits, "CN")):
+                try:
+                    parsed = phonenumbers.parse(text, default)
+                except phonenumbers.NumberParseException:
+                    continue
+                expected = (
+                    phonenumbers.number_type(parsed)
+                    if phonenumbers.is_valid_number(parsed)
+                    else None
+                )
+                assert v._number_kind(parsed) == expected, text
+                checked += 1
+                valid += expected is not None
+        assert checked > 6000 and valid > 1000
+
 
 class TestCards:
     def test_visa_test_card(self) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import Any
 
 __all__ = [
     "bank_card_ok",
@@ -139,12 +141,7 @@ def cn_landline_ok(value: str) -> bool:
         parsed = phonenumbers.parse(raw, "CN")
     except phonenumbers.NumberParseException:
         return False
-    kind = phonenumbers.number_type(parsed)
-    fixed = (
-        phonenumbers.PhoneNumberType.FIXED_LINE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    )
-    return bool(phonenumbers.is_valid_number(parsed)) and kind in fixed
+    return _number_kind(parsed) in _FIXED_KINDS
 
 
 def phone_ok(value: str) -> bool:
@@ -160,9 +157,135 @@ def phone_ok(value: str) -> bool:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return False
-    if not phonenumbers.is_valid_number(parsed):
+    if _number_kind(parsed) is None:
         return False
     return not (parsed.country_code == 86 and cn_mobile_ok(str(parsed.national_number)))
+
+
+# phonenumbers' validity rules, evaluated with the metadata's regular expressions compiled once.
+# ``phonenumbers.is_valid_number`` recompiles (through ``re``'s bounded cache) and walks every
+# description per call, about 40 microseconds; ``_number_kind`` gives the same answer (the tests
+# compare the two on many numbers) in a few.  Kinds are phonenumbers' ``PhoneNumberType`` values.
+_FIXED_LINE, _MOBILE_KIND, _FIXED_OR_MOBILE = 0, 1, 2
+_FIXED_KINDS = frozenset({_FIXED_LINE, _FIXED_OR_MOBILE})
+_SPECIAL_DESCS = (
+    ("premium_rate", 4),
+    ("toll_free", 3),
+    ("shared_cost", 5),
+    ("voip", 6),
+    ("personal_number", 7),
+    ("pager", 8),
+    ("uan", 9),
+    ("voicemail", 10),
+)
+
+_Desc = tuple[frozenset[int], "re.Pattern[str]"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _PhonePlan:
+    general: _Desc
+    special: tuple[tuple[int, _Desc], ...]
+    fixed: _Desc
+    mobile: _Desc
+    same_fixed_mobile: bool
+    leading_digits: re.Pattern[str] | None
+
+
+def _desc(desc: Any) -> _Desc:
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+
+_NON_GEO = "001"  # phonenumbers' REGION_CODE_FOR_NON_GEO_ENTITY
+_phone_plans: dict[int, tuple[Any, _PhonePlan]] = {}
+
+
+def _plan(metadata: Any) -> _PhonePlan:
+    known = _phone_plans.get(id(metadata))
+    if known is not None and known[0] is metadata:
+        return known[1]
+    plan = _PhonePlan(
+        general=_desc(metadata.general_desc),
+        special=tuple((kind, _desc(getattr(metadata, name))) for name, kind in _SPECIAL_DESCS),
+        fixed=_desc(metadata.fixed_line),
+        mobile=_desc(metadata.mobile),
+        same_fixed_mobile=bool(metadata.same_mobile_and_fixed_line_pattern),
+        leading_digits=re.compile(metadata.leading_digits)
+        if metadata.leading_digits is not None
+        else None,
+    )
+    _phone_plans[id(metadata)] = (metadata, plan)
+    return plan
+
+
+def _matches(nsn: str, desc: _Desc) -> bool:
+    return (
+        desc is not None
+        and (not desc[0] or len(nsn) in desc[0])
+        and desc[1].fullmatch(nsn) is not None
+    )
+
+
+def _kind_in(nsn: str, plan: _PhonePlan | None) -> int | None:
+    """``phonenumberutil._number_type_helper`` with compiled patterns; ``None`` for UNKNOWN."""
+    if plan is None or not _matches(nsn, plan.general):
+        return None
+    for kind, desc in plan.special:
+        if _matches(nsn, desc):
+            return kind
+    if _matches(nsn, plan.fixed):
+        if plan.same_fixed_mobile or _matches(nsn, plan.mobile):
+            return _FIXED_OR_MOBILE
+        return _FIXED_LINE
+    if not plan.same_fixed_mobile and _matches(nsn, plan.mobile):
+        return _MOBILE_KIND
+    return None
+
+
+@cache
+def _code_plans(code: int) -> tuple[tuple[_PhonePlan | None, _PhonePlan | None], ...]:
+    """Per calling code, in phonenumbers' order of its regions: (the region's plan or ``None``
+    without metadata, the plan to validate with or ``None`` when ``is_valid_number_for_region``
+    would refuse the region)."""
+    from phonenumbers import PhoneMetadata, country_code_for_valid_region
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+    out: list[tuple[_PhonePlan | None, _PhonePlan | None]] = []
+    for region in COUNTRY_CODE_TO_REGION_CODE.get(code, ()):
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        final = PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
+        usable = final is not None and (
+            region == REGION_CODE_FOR_NON_GEO_ENTITY
+            or code == country_code_for_valid_region(region)
+        )
+        out.append(
+            (_plan(metadata) if metadata is not None else None, _plan(final) if usable else None)
+        )
+    return tuple(out)
+
+
+def _number_kind(number: Any) -> int | None:
+    """The kind of a parsed number when ``phonenumbers.is_valid_number`` holds, else ``None``
+    (``is_valid_number``, ``region_code_for_number`` and ``number_type``, step by step)."""
+    from phonenumbers.phonenumberutil import national_significant_number
+
+    plans = _code_plans(number.country_code)
+    if not plans:
+        return None
+    nsn = national_significant_number(number)
+    if len(plans) == 1:
+        return _kind_in(nsn, plans[0][1])
+    for plan, final in plans:
+        if plan is None:
+            continue  # no metadata for this region: phonenumbers skips it
+        if plan.leading_digits is not None:
+            if plan.leading_digits.match(nsn):
+                return _kind_in(nsn, final)
+        elif _kind_in(nsn, plan) is not None:
+            return _kind_in(nsn, final)
+    return None
 
 
 # --- Cards, accounts, numbers with check digits ------------------------------------------------
