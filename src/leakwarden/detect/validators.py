@@ -257,8 +257,7 @@ def _code_plans(code: int) -> tuple[tuple[_PhonePlan | None, _PhonePlan | None],
         metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
         final = PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
         usable = final is not None and (
-            region == REGION_CODE_FOR_NON_GEO_ENTITY
-            or code == country_code_for_valid_region(region)
+            region == _NON_GEO or code == country_code_for_valid_region(region)
         )
         out.append(
             (_plan(metadata) if metadata is not None else None, _plan(final) if usable else None)
