@@ -14,6 +14,7 @@ from leakwarden.detect.ner.corpora import (
     Example,
     Span,
     bio_tags,
+    cluener_entities,
     is_held_out,
     read_cluener,
     read_cn_address,
@@ -113,3 +114,21 @@ def test_split_is_deterministic_and_partitions() -> None:
     assert test and train
     assert all(is_held_out(e.text, 20) for e in test)
     assert split(examples, 20) == (train, test)
+
+
+def test_cluener_entities_of_other_classes(tmp_path: Path) -> None:
+    obj = {
+        "text": "阿里巴巴总裁马云在杭州",
+        "label": {
+            "company": {"阿里巴巴": [[0, 3]]},
+            "position": {"总裁": [[4, 5]]},
+            "name": {"马云": [[6, 7]]},
+        },
+    }
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+    got = cluener_entities(path, ("company", "position"))
+    assert sorted(got) == [
+        ("阿里巴巴总裁马云在杭州", "总裁"),
+        ("阿里巴巴总裁马云在杭州", "阿里巴巴"),
+    ]

@@ -78,31 +78,52 @@ def spans_from_tags(tags: Sequence[str]) -> list[Span]:
     ]
 
 
-def _line_of(raw: str, pos: int) -> int:
-    return raw.count("\n", 0, pos) + 1
-
-
-def read_cluener(path: Path) -> list[Example]:
-    """Read CLUENER's concatenated JSON objects (or JSON lines) into examples."""
+def _iter_json_objects(path: Path) -> Iterator[tuple[object, int]]:
+    """(object, first line) for each JSON value in a file of concatenated values or JSON lines."""
     raw = path.read_text(encoding="utf-8")
     decoder = json.JSONDecoder()
-    examples: list[Example] = []
     pos = 0
+    line = 1
     n = len(raw)
     while True:
+        start = pos
         while pos < n and raw[pos].isspace():
             pos += 1
         if pos >= n:
             break
-        line = _line_of(raw, pos)
+        line += raw.count("\n", start, pos)
         try:
-            obj, pos = decoder.raw_decode(raw, pos)
+            obj, end = decoder.raw_decode(raw, pos)
         except json.JSONDecodeError as exc:
             raise CorpusError(
-                f"{path}:{_line_of(raw, exc.pos)}: not valid JSON: {exc.msg}"
+                f"{path}:{line + raw.count(chr(10), pos, exc.pos)}: not valid JSON: {exc.msg}"
             ) from exc
-        examples.append(_cluener_example(obj, path, line))
-    return examples
+        yield obj, line
+        line += raw.count("\n", pos, end)
+        pos = end
+
+
+def read_cluener(path: Path) -> list[Example]:
+    """Read CLUENER's concatenated JSON objects (or JSON lines) into examples."""
+    return [_cluener_example(obj, path, line) for obj, line in _iter_json_objects(path)]
+
+
+# CLUENER classes that are never personal information: bare strings of these teach the model
+# that a lone company or product name in a table cell is not an address.
+NEGATIVE_CLASSES = ("company", "organization", "game", "movie", "book", "position")
+
+
+def cluener_entities(path: Path, classes: Iterable[str]) -> list[tuple[str, str]]:
+    """(sentence, entity text) for every entity of ``classes`` in a CLUENER file."""
+    wanted = set(classes)
+    out: list[tuple[str, str]] = []
+    for obj, line in _iter_json_objects(path):
+        ex = _cluener_example(obj, path, line)  # validates the object
+        assert isinstance(obj, dict)
+        for cls, entities in obj.get("label", {}).items():
+            if cls in wanted and isinstance(entities, dict):
+                out.extend((ex.text, str(entity)) for entity in entities)
+    return out
 
 
 def _cluener_example(obj: object, path: Path, line: int) -> Example:

@@ -2,7 +2,8 @@
 
 Reads ``<data>/cluener/train.json`` and ``<data>/cn-address/train.txt``, holds out 10 % of each
 by a hash of the text (:func:`corpora.split`), builds the gazetteers from the training side only,
-adds seeded synthetic record/log lines (Faker zh_CN names, training-side addresses), trains the
+adds seeded synthetic record/log lines (Faker zh_CN names, training-side addresses) and lone
+company/organisation/title strings from CLUENER's training side labelled as no PI, trains the
 CRF, writes every resource file to ``--out`` (default: the package's ``models/`` folder) and then
 evaluates the written tagger on the held-out sets: per-type precision/recall/F1 with exact span
 match, plus throughput.  Figures go to stdout (a table) and to ``--metrics`` as JSON.
@@ -21,9 +22,11 @@ from pathlib import Path
 from leakwarden.detect.ner import resources
 from leakwarden.detect.ner.corpora import (
     ADDR,
+    NEGATIVE_CLASSES,
     PER,
     Example,
     bio_tags,
+    cluener_entities,
     iter_spans_text,
     read_cluener,
     read_cn_address,
@@ -170,6 +173,45 @@ def evaluate(
     return result
 
 
+def _bare_negatives(
+    path: Path, cl_train: Sequence[Example], cl_test: Sequence[Example]
+) -> tuple[list[Example], list[Example]]:
+    """Lone CLUENER company/organisation/game/movie/book/position strings, as they appear in a
+    table cell, labelled as no PI; split by the sentence they come from.  Strings that are also
+    labelled a name or an address anywhere are left out."""
+    pi = set(iter_spans_text([*cl_train, *cl_test], PER)) | set(
+        iter_spans_text([*cl_train, *cl_test], ADDR)
+    )
+    train_texts = {e.text for e in cl_train}
+    test_texts = {e.text for e in cl_test}
+    train: dict[str, Example] = {}
+    test: dict[str, Example] = {}
+    for sentence, entity in cluener_entities(path, NEGATIVE_CLASSES):
+        if entity in pi or not has_cjk(entity):
+            continue
+        if sentence in train_texts:
+            train.setdefault(entity, Example(entity, (), "cluener-bare-entity"))
+        elif sentence in test_texts:
+            test.setdefault(entity, Example(entity, (), "cluener-bare-entity"))
+    return list(train.values()), [e for k, e in test.items() if k not in train]
+
+
+def _false_alarms(tagger: NameAddressTagger, examples: Sequence[Example]) -> dict[str, float]:
+    """Share of strings holding no PI on which the tagger reports anything (at any score, and
+    at score >= 0.5, the engine's default threshold)."""
+    any_hit = strong_hit = 0
+    for ex in examples:
+        found = tagger.tag(ex.text)
+        any_hit += bool(found)
+        strong_hit += any(f.score >= 0.5 for f in found)
+    n = max(len(examples), 1)
+    return {
+        "strings": len(examples),
+        "with_any_finding": round(any_hit / n, 4),
+        "with_finding_score_ge_0.5": round(strong_hit / n, 4),
+    }
+
+
 def throughput(
     tagger: NameAddressTagger, corpora: dict[str, Sequence[str]], repeat: int = 5
 ) -> dict[str, dict[str, float]]:
@@ -219,6 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         cluener, cn_address = cluener[: args.limit], cn_address[: args.limit]
     cl_train, cl_test = split(cluener, args.test_percent)
     ad_train, ad_test = split(cn_address, args.test_percent)
+    neg_train, neg_test = _bare_negatives(data / "cluener" / "train.json", cl_train, cl_test)
     if not cl_test or not ad_test:
         raise SystemExit(
             "held-out split is empty: use more data (--limit) or a larger --test-percent"
@@ -234,11 +277,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             n_syn, args.seed, faker_zh_names(args.seed), [e.text for e in ad_train]
         )
         syn_count = len(syn_train)
-        training = [*cl_train, *ad_train, *syn_train]
+        training = [*cl_train, *ad_train, *syn_train, *neg_train]
         random.Random(args.seed).shuffle(training)
         print(
             f"training on {len(cl_train)} CLUENER + {len(ad_train)} cn-address + {syn_count} "
-            f"synthetic lines ({sum(len(e.text) for e in training)} chars), "
+            f"synthetic lines + {len(neg_train)} bare non-PI entity strings "
+            f"({sum(len(e.text) for e in training)} chars), "
             f"{args.iterations} iterations ...",
             file=sys.stderr,
         )
@@ -286,6 +330,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             "cluener_test": len(cl_test),
             "cn_address_train": len(ad_train),
             "cn_address_test": len(ad_test),
+            "bare_entities_train": len(neg_train),
+            "bare_entities_test": len(neg_test),
             "synthetic_zh_train": syn_count if not args.eval_only else n_syn,
             "synthetic_zh_test": len(syn_test),
         },
@@ -304,6 +350,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             }
         ),
         "evaluation": evals,
+        "false_alarms": {"bare_non_pi_entities_test": _false_alarms(tagger, neg_test)},
         "throughput": throughput(
             tagger,
             {
