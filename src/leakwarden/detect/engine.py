@@ -73,6 +73,8 @@ class _Rule:
     validator: Callable[[str], bool] | None
     needs_context: re.Pattern[str] | None
     joiners: frozenset[int]
+    score: float  # validated score when there is a validator, else base score
+    strong: bool  # has a validator (a candidate is strong when it also needs no context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class _Compiled:
     context_len: tuple[int, ...]  # context id -> byte length of the word
     rules: tuple[_Rule, ...]
     slot_contexts: tuple[tuple[int, ...], ...] = ()  # context slot -> context ids
+    bounded_pattern: tuple[bool, ...] = ()  # pattern id -> its type is alnum_bounded
 
 
 def _context_expression(word: str) -> str:
@@ -103,6 +106,8 @@ def _rule(t: PIType, order: int) -> _Rule:
         validator=validator,
         needs_context=re.compile(needs) if needs else None,
         joiners=frozenset(t.extra.get("joiners", "").encode("ascii")),
+        score=t.validated_score if validator is not None else t.base_score,
+        strong=validator is not None,
     )
 
 
@@ -136,6 +141,7 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
         flags.append(hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_CASELESS)
     if not expressions:
         return _Compiled(None, (), (), (), rules)
+    n_patterns = len(pattern_rule)
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
         database.compile(
@@ -149,7 +155,7 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
     slot_contexts: list[list[int]] = [[] for _ in range(2 * len(rules))]
     for cid, slots in enumerate(words.values()):
         for slot in slots:
-            slot_contexts[slot].append(cid)
+            slot_contexts[slot].append(n_patterns + cid)
     return _Compiled(
         database,
         tuple(pattern_rule),
@@ -157,6 +163,7 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
         tuple(len(w.encode("utf-8")) for w in words),
         rules,
         tuple(tuple(c) for c in slot_contexts),
+        tuple(rules[ix].type.alnum_bounded for ix in pattern_rule),
     )
 
 
@@ -164,13 +171,6 @@ def _on_match(
     pattern: int, start: int, end: int, _flags: int, hits: list[tuple[int, int, int]]
 ) -> None:
     hits.append((pattern, start, end))
-
-
-def _last_char_start(data: bytes, end: int) -> int:
-    i = end - 1
-    while 0x80 <= data[i] <= 0xBF:
-        i -= 1
-    return i
 
 
 def tagger_available() -> bool:
@@ -295,43 +295,62 @@ class Detector:
             return []
         pattern_rule, rules = compiled.pattern_rule, compiled.rules
         n_patterns, n_rules = len(pattern_rule), len(rules)
-        bounded_rule = [r.type.alnum_bounded for r in rules]
+        bounded_pattern = compiled.bounded_pattern
         # key = byte start * 64 + rule index (sorts by start) -> byte ends; delimiters stripped.
         groups: dict[int, list[int]] = {}
-        context_hits: dict[int, list[int]] = {}  # context id -> byte ends, ascending
+        context_hits: dict[int, list[int]] = {}  # context id (after the patterns) -> byte ends
         for pattern, frm, to in hits:
             if pattern >= n_patterns:
-                context_hits.setdefault(pattern - n_patterns, []).append(to)
+                found = context_hits.get(pattern)
+                if found is None:
+                    context_hits[pattern] = [to]
+                else:
+                    found.append(to)
                 continue
-            index = pattern_rule[pattern]
-            if bounded_rule[index]:
+            if bounded_pattern[pattern]:
                 lead = data[frm]
                 frm += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
-                to = _last_char_start(data, to)
+                to -= 1
+                while 0x80 <= data[to] <= 0xBF:
+                    to -= 1
             if to > frm:
-                groups.setdefault(frm * 64 + index, []).append(to)
+                key = frm * 64 + pattern_rule[pattern]
+                ends = groups.get(key)
+                if ends is None:
+                    groups[key] = [to]
+                else:
+                    ends.append(to)
         near = _ContextIndex(data, compiled, context_hits)
+        before, after = near.before, near.after
         # Per type and start, the longest end that is bounded and valid: a shorter one would
         # lose the overlap anyway.  Validation is the costly step, so this saves most of it, and
         # a weak shape (needs_context) with no context word nearby is not validated at all.
         accepted: list[tuple[_Rule, int, int, bool]] = []
+        alnum = _ALNUM
         for key in sorted(groups):
             bstart, index = divmod(key, 64)
             rule = rules[index]
             bends = groups[key]
+            bounded, joiners = rule.type.alnum_bounded, rule.joiners
+            needs_re, validator = rule.needs_context, rule.validator
             for bend in sorted(set(bends), reverse=True) if len(bends) > 1 else bends:
-                if bounded_rule[index] and not _bounded(data, bstart, bend, rule.joiners):
-                    continue
+                if bounded:
+                    lead, trail = data[bstart - 1], data[bend]
+                    if lead in alnum or trail in alnum:
+                        continue
+                    if joiners and (
+                        (lead in joiners and bstart >= 2 and data[bstart - 2] in alnum)
+                        or (trail in joiners and bend + 1 < len(data) and data[bend + 1] in alnum)
+                    ):
+                        continue
                 value = data[bstart:bend].decode("utf-8")
-                needs = rule.needs_context is not None and (
-                    rule.needs_context.fullmatch(value) is not None
-                )
+                needs = needs_re is not None and needs_re.fullmatch(value) is not None
                 if needs and not (
-                    near.before(index, bstart - _BEFORE_BYTES, bstart)
-                    or near.after(index, bend, bend + _AFTER_BYTES)
+                    before(index, bstart - _BEFORE_BYTES, bstart)
+                    or after(index, bend, bend + _AFTER_BYTES)
                 ):
                     continue
-                if rule.validator is None or rule.validator(value):
+                if validator is None or validator(value):
                     accepted.append((rule, bstart, bend, needs))
                     break
         if not accepted:
@@ -344,31 +363,32 @@ class Detector:
         # A context word belongs to the nearest value: in "dob=1990-01-02;ts=2024-11-21" the
         # word "dob" is not context for the second date, the first value fences it off.
         value_starts = [b for _, b, _, _ in accepted]
-        value_ends = sorted(e for _, _, e, _ in accepted)
+        value_ends = sorted([e for _, _, e, _ in accepted])
+        n_values, end_of_data = len(value_starts), len(data)
+        bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
+        min_score = self.min_score
         out: list[_Candidate] = []
         for rule, bstart, bend, needs in accepted:
-            start, end = to_char[bstart], to_char[bend]
-            t = rule.type
-            i = bisect.bisect_right(value_ends, bstart) - 1
+            order = rule.order
+            i = bisect_right(value_ends, bstart) - 1
             lo = value_ends[i] if i >= 0 else 0
-            j = bisect.bisect_left(value_starts, bend)
-            hi = value_starts[j] if j < len(value_starts) else len(data)
-            has_context = near.before(
-                rule.order, max(lo, bstart - _BEFORE_BYTES), bstart
-            ) or near.after(rule.order, bend, min(hi, bend + _AFTER_BYTES))
+            j = bisect_left(value_starts, bend)
+            hi = value_starts[j] if j < n_values else end_of_data
+            has_context = before(order, max(lo, bstart - _BEFORE_BYTES), bstart) or after(
+                order, bend, min(hi, bend + _AFTER_BYTES)
+            )
             if needs and not has_context:
                 continue
-            if not has_context and near.before(
-                n_rules + rule.order, max(lo, bstart - _ANTI_BYTES), bstart
-            ):
+            if not has_context and before(n_rules + order, max(lo, bstart - _ANTI_BYTES), bstart):
                 continue  # "订单号 6222…", "编号 1381…": an identifier of something else
-            score = t.validated_score if rule.validator is not None else t.base_score
+            score = rule.score
             if has_context:
                 score = min(1.0, score + CONTEXT_BOOST)
-            if score < self.min_score:
+            if score < min_score:
                 continue
-            strong = rule.validator is not None and not needs
-            out.append(_Candidate(rule, start, end, score, strong))
+            out.append(
+                _Candidate(rule, to_char[bstart], to_char[bend], score, rule.strong and not needs)
+            )
         return out
 
     # --- names and addresses -----------------------------------------------------------------
@@ -398,19 +418,6 @@ def _tagged_rule(type_id: str, order: int) -> _Rule:
     return _rule(PI_TYPES[type_id], order)
 
 
-def _bounded(data: bytes, bstart: int, bend: int, joiners: frozenset[int]) -> bool:
-    """No ASCII letter/digit touches the span; no ``joiner + letter/digit`` on either side."""
-    before, after = data[bstart - 1], data[bend]
-    if before in _ALNUM or after in _ALNUM:
-        return False
-    if joiners:
-        if before in joiners and bstart >= 2 and data[bstart - 2] in _ALNUM:
-            return False
-        if after in joiners and bend + 1 < len(data) and data[bend + 1] in _ALNUM:
-            return False
-    return True
-
-
 def _char_offsets(data: bytes, offsets: Iterable[int], ascii_only: bool) -> dict[int, int]:
     """Byte offsets in ``data`` (leading sentinel included) -> character offsets in the text.
 
@@ -434,34 +441,37 @@ class _ContextIndex:
     context word of this type within [lo, start] before a span or [end, hi] after it, on the same
     line".  A slot's sorted offsets are built the first time the slot is asked about."""
 
+    __slots__ = ("_compiled", "_data", "_ends", "_hits", "_starts")
+
     def __init__(self, data: bytes, compiled: _Compiled, hits: dict[int, list[int]]) -> None:
         self._data = data
         self._compiled = compiled
-        self._hits = hits
+        self._hits = hits  # pattern id of the word -> byte ends
         self._ends: dict[int, list[int]] = {}
         self._starts: dict[int, list[int]] = {}
 
     def _slot(self, slot: int) -> tuple[list[int], list[int]]:
-        known = self._ends.get(slot)
-        if known is not None:
-            return known, self._starts[slot]
         compiled, hits = self._compiled, self._hits
         ends: list[int] = []
         starts: list[int] = []
-        for cid in compiled.slot_contexts[slot] if slot < len(compiled.slot_contexts) else ():
-            found = hits.get(cid)
-            if found:
-                ends.extend(found)
-                length = compiled.context_len[cid]
-                starts.extend(e - length for e in found)
-        ends.sort()
-        starts.sort()
+        if hits and slot < len(compiled.slot_contexts):
+            n_patterns = len(compiled.pattern_rule)
+            for cid in compiled.slot_contexts[slot]:
+                found = hits.get(cid)
+                if found:
+                    ends.extend(found)
+                    length = compiled.context_len[cid - n_patterns]
+                    starts.extend([e - length for e in found])
+            ends.sort()
+            starts.sort()
         self._ends[slot], self._starts[slot] = ends, starts
         return ends, starts
 
     def before(self, slot: int, lo: int, bstart: int) -> bool:
         """A word of this slot ends within [lo, bstart] on the line of ``bstart``."""
-        ends = self._slot(slot)[0]
+        ends = self._ends.get(slot)
+        if ends is None:
+            ends = self._slot(slot)[0]
         if not ends:
             return False
         i = bisect.bisect_right(ends, bstart) - 1
@@ -469,7 +479,9 @@ class _ContextIndex:
 
     def after(self, slot: int, bend: int, hi: int) -> bool:
         """A word of this slot starts within [bend, hi] on the line of ``bend``."""
-        starts = self._slot(slot)[1]
+        starts = self._starts.get(slot)
+        if starts is None:
+            starts = self._slot(slot)[1]
         if not starts:
             return False
         j = bisect.bisect_left(starts, bend)
