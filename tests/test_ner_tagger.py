@@ -85,6 +85,9 @@ def test_plain_text_without_personal_information(tagger: NameAddressTagger) -> N
     assert tagger.tag("") == []
     assert tagger.tag("ERROR 2024-01-01 connection timeout after 30s, retrying") == []
     assert tagger.tag("系统将于今晚23:00进行维护，请提前保存数据。") == []
+    # lone company names, as in a table cell, are not addresses
+    assert tagger.tag("阿里巴巴") == []
+    assert tagger.tag("华为技术有限公司") == []
 
 
 def test_scores_are_probabilities(tagger: NameAddressTagger) -> None:
