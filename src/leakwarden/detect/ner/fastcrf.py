@@ -51,6 +51,9 @@ _TEMPLATE_SHIFT = 44  # template id above 2 x 21 bits of code points
 _CP_BITS = 21
 _ASCII_BITS = 7
 _BUCKET_RATIO = 1.5  # longest / shortest segment within one Viterbi bucket
+_GAZ_ALPHA = "BEIO"  # gazetteer marks: begin, end, inside, outside
+_HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of attribute keys
+_POLY = np.uint64(0x100000001B3)  # polynomial hash of gazetteer windows (verified exactly)
 
 
 class ModelFormatError(ValueError):
@@ -188,18 +191,15 @@ class FastCRF:
             raise ModelFormatError(
                 f"{len(unknown)} model attributes match no feature template, e.g. {unknown[0]!r}"
             )
-        order = np.argsort(keys, kind="stable")
-        self._keys = keys[order]
-        if np.any(self._keys[1:] == self._keys[:-1]):
+        if len(np.unique(keys)) != len(keys):
             raise ModelFormatError("two model attributes map to the same key")
-        # Row i of the weight table belongs to self._keys[i]; the extra last row is all zeros
+        # Row a of the weight table belongs to attribute a; the extra last row is all zeros
         # (an attribute the model does not know contributes nothing, as in crfsuite).
-        rank = np.empty(len(keys), dtype=np.int64)
-        rank[order] = np.arange(len(keys))
         table = np.zeros((len(keys) + 1, n_labels))
-        table[rank[w.state_attr], w.state_label] = w.state_weight
+        table[w.state_attr, w.state_label] = w.state_weight
         self._table = table
         self._missing = len(keys)
+        self._build_hash(keys)
         self._trans = w.transitions
         self._exp_trans = np.exp(w.transitions)
         self._featurizer = featurizer
@@ -212,64 +212,127 @@ class FastCRF:
             dtype=np.int64,
         )
         self._bmp = len(code_table)
+        self._build_dense()
+
+    def _build_hash(self, keys: IntArray) -> None:
+        """Open addressing (linear probing) from attribute key to attribute id, load <= 1/4."""
+        bits = max(10, len(keys).bit_length() + 2)
+        self._hash_shift = np.uint64(64 - bits)
+        self._hash_mask = (1 << bits) - 1
+        slot_keys = np.full(1 << bits, -1, dtype=np.int64)
+        slot_vals = np.full(1 << bits, self._missing, dtype=np.int64)
+        for attr, (key, h) in enumerate(zip(keys.tolist(), self._hash(keys).tolist(), strict=True)):
+            while slot_keys[h] != -1:
+                h = (h + 1) & self._hash_mask
+            slot_keys[h] = key
+            slot_vals[h] = attr
+        self._slot_keys = slot_keys
+        self._slot_vals = slot_vals
+
+    def _hash(self, keys: IntArray) -> IntArray:
+        return ((keys.view(np.uint64) * _HASH_MULT) >> self._hash_shift).view(np.int64)
+
+    def lookup(self, keys: IntArray) -> IntArray:
+        """Attribute id of each key (any shape); ``len(attributes)`` (a zero row) when unknown."""
+        flat = keys.ravel()
+        out = np.full(flat.shape, self._missing, dtype=np.int64)
+        pos = self._hash(flat)
+        pending = np.arange(flat.size)
+        query = flat
+        while pending.size:
+            slot = self._slot_keys[pos]
+            hit = slot == query
+            out[pending[hit]] = self._slot_vals[pos[hit]]
+            more = ~hit & (slot != -1)  # an empty slot ends the probe: the key is not there
+            pending, query, pos = pending[more], query[more], (pos[more] + 1) & self._hash_mask
+        return out.reshape(keys.shape)
 
     # -- emissions ------------------------------------------------------------------------
 
-    def attribute_keys(self, text: str) -> IntArray:
-        """(9, n) integer keys of the nine attributes of every character of ``text``."""
+    def _build_dense(self) -> None:
+        """Direct tables (no hashing) for the templates with small key spaces: the unigrams over
+        the BMP, the class window and the marker window (built through :meth:`lookup`)."""
+        bmp = np.arange(self._bmp, dtype=np.int64)
+        self._dense_uni = [self.lookup((k << _TEMPLATE_SHIFT) | bmp) for k in range(3)]
+        ab = _ASCII_BITS
+        cls_alpha = sorted({chr(c) for c in self._class_tab.tolist()} | {"_"})
+        mark_alpha = sorted({chr(c) for c in self._mark_tab.tolist()} | set("^$yz"))
+        self._n_cls, self._n_mark = len(cls_alpha), len(mark_alpha)
+        self._cls_code = _code_table(cls_alpha)
+        self._mark_code = _code_table(mark_alpha)
+        self._gaz_code = _code_table(_GAZ_ALPHA)
+        cls_ord = np.array([ord(c) for c in cls_alpha], dtype=np.int64)
+        c = cls_ord[np.indices((self._n_cls,) * 5).reshape(5, -1)]
+        k_keys = (c[0] << 4 * ab) | (c[1] << 3 * ab) | (c[2] << 2 * ab) | (c[3] << ab) | c[4]
+        self._dense_k = self.lookup((7 << _TEMPLATE_SHIFT) | k_keys)
+        mark_ord = np.array([ord(c) for c in mark_alpha], dtype=np.int64)
+        gaz_ord = np.array([ord(c) for c in _GAZ_ALPHA], dtype=np.int64)
+        idx = np.indices((self._n_mark, self._n_mark, self._n_mark, len(_GAZ_ALPHA))).reshape(4, -1)
+        m0, m1, m2, g = mark_ord[idx[0]], mark_ord[idx[1]], mark_ord[idx[2]], gaz_ord[idx[3]]
+        m_keys = (m0 << 3 * ab) | (m1 << 2 * ab) | (m2 << ab) | g
+        self._dense_m = self.lookup((8 << _TEMPLATE_SHIFT) | m_keys)
+
+    def _unigram_ids(self, template: int, cps: IntArray) -> IntArray:
+        ids = self._dense_uni[template][np.minimum(cps, self._bmp - 1)]
+        beyond = cps >= self._bmp
+        if beyond.any():
+            ids[beyond] = self.lookup((template << _TEMPLATE_SHIFT) | cps[beyond])
+        return ids
+
+    def attribute_ids(self, text: str) -> IntArray:
+        """(9, n) model attribute ids of the nine attributes of every character of ``text``
+        (``len(attributes)``, a zero row, where the model lacks the attribute)."""
         n = len(text)
         cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
         bmp = cps < self._bmp
-        inside = np.where(bmp, cps, 0)
-        norm = np.where(bmp, self._norm_tab[inside], cps)
-        replacement = 0xFFFD  # the featurizer codes characters beyond the BMP as U+FFFD
-        coded = np.where(bmp, cps, replacement)
-        cls = self._class_tab[coded]
-        mark = self._mark_tab[coded]
+        coded = np.where(bmp, cps, 0xFFFD)  # the featurizer codes astral characters as U+FFFD
+        norm = self._norm_tab[coded]
+        if not bmp.all():
+            norm[~bmp] = cps[~bmp]  # ... but leaves them as they are in the normal form
+        cls = self._cls_code[self._class_tab[coded]]
+        mark = self._mark_code[self._mark_tab[coded]]
         fz = self._featurizer
         compound_re = fz._compound_re
         if compound_re is not None:
             hits = np.fromiter((m.start() for m in compound_re.finditer(text)), dtype=np.int64)
             if hits.size:
-                mark[hits] = ord("y")
-                mark[hits + 1] = ord("z")
-        gaz = np.frombuffer(fz._gazetteer_marks(text).encode("ascii"), dtype=np.uint8)
+                mark[hits] = self._mark_code[ord("y")]
+                mark[hits + 1] = self._mark_code[ord("z")]
+        gaz_marks = np.frombuffer(fz._gazetteer_marks(text).encode("ascii"), dtype=np.uint8)
+        gaz = self._gaz_code[gaz_marks]
 
         pad_l, pad_r = ord(_features._PAD_L[0]), ord(_features._PAD_R[0])
         t = np.concatenate(([pad_l, pad_l], norm, [pad_r, pad_r]))  # position i at t[i + 2]
-        under = ord("_")
+        under = self._cls_code[ord("_")]
         k = np.concatenate(([under, under], cls, [under, under]))
-        mk = np.concatenate(([ord("^")], mark, [ord("$")]))  # position i at mk[i + 1]
+        mk = np.concatenate(
+            ([self._mark_code[ord("^")]], mark, [self._mark_code[ord("$")]])
+        )  # position i at mk[i + 1]
 
         out = np.empty((len(TEMPLATES), n), dtype=np.int64)
-        cb, ab = _CP_BITS, _ASCII_BITS
-        bg = (t[:-1] << cb) | t[1:]  # bg[j] = t[j] t[j+1]
-        out[0] = t[2:-2]
-        out[1] = t[1:-3]
-        out[2] = t[3:-1]
-        out[3] = bg[1 : n + 1]
-        out[4] = bg[2 : n + 2]
-        out[5] = bg[0:n]
-        out[6] = bg[3 : n + 3]
-        out[7] = (
-            (k[:-4] << 4 * ab) | (k[1:-3] << 3 * ab) | (k[2:-2] << 2 * ab) | (k[3:-1] << ab) | k[4:]
-        )
-        out[8] = (mk[:-2] << 3 * ab) | (mk[1:-1] << 2 * ab) | (mk[2:] << ab) | gaz
-        out |= (np.arange(len(TEMPLATES), dtype=np.int64) << _TEMPLATE_SHIFT)[:, None]
+        out[0] = self._unigram_ids(0, t[2:-2])
+        out[1] = self._unigram_ids(1, t[1:-3])
+        out[2] = self._unigram_ids(2, t[3:-1])
+        bg = (t[:-1] << _CP_BITS) | t[1:]  # bg[j] = t[j] t[j+1]
+        bigrams = np.empty((4, n), dtype=np.int64)
+        for row, (template, first) in enumerate(((3, 1), (4, 2), (5, 0), (6, 3))):
+            bigrams[row] = (template << _TEMPLATE_SHIFT) | bg[first : first + n]
+        out[3:7] = self.lookup(bigrams)
+        nc, nm = self._n_cls, self._n_mark
+        out[7] = self._dense_k[
+            (((k[:-4] * nc + k[1:-3]) * nc + k[2:-2]) * nc + k[3:-1]) * nc + k[4:]
+        ]
+        out[8] = self._dense_m[((mk[:-2] * nm + mk[1:-1]) * nm + mk[2:]) * len(_GAZ_ALPHA) + gaz]
         return out
 
     def emissions(self, text: str) -> FloatArray:
         """(n, L) state scores of ``text``: crfsuite's, summed in the same order."""
-        keys = self.attribute_keys(text)
-        keys_flat = keys.ravel()
-        idx = np.searchsorted(self._keys, keys_flat)
-        idx[idx == len(self._keys)] = self._missing
-        found = self._keys[np.minimum(idx, len(self._keys) - 1)] == keys_flat
-        idx[~found] = self._missing
-        rows = self._table[idx.reshape(keys.shape)]  # (9, n, L)
-        acc: FloatArray = rows[0].copy()
-        for k in range(1, len(TEMPLATES)):
-            acc += rows[k]
+        idx = self.attribute_ids(text)
+        acc: FloatArray = np.take(self._table, idx[0], axis=0)
+        row = np.empty_like(acc)
+        for k in range(1, len(TEMPLATES)):  # crfsuite's order: c l r lb rb LB RB K m
+            np.take(self._table, idx[k], axis=0, out=row)
+            acc += row
         return acc
 
     # -- decoding -------------------------------------------------------------------------
@@ -308,76 +371,107 @@ class FastCRF:
     def _decode_padded(
         self, emis: FloatArray, starts: IntArray, lens: IntArray
     ) -> tuple[IntArray, list[FloatArray | None] | None]:
+        """Labels (B, T) and per-row marginals of segments padded to the longest, T."""
         b = len(lens)
         t_max = int(lens.max())
         steps = np.arange(t_max, dtype=np.int64)
-        pos = starts[:, None] + np.minimum(steps[None, :], lens[:, None] - 1)
-        e = emis[pos]  # (B, T, L); positions past a segment's end repeat its last row (unused)
-        labels = self._viterbi(e, lens)
+        pos = starts[None, :] + np.minimum(steps[:, None], lens[None, :] - 1)  # (T, B)
+        # (T, L, B): label rows contiguous over the batch; positions past a segment's end repeat
+        # its last row and are never read back.
+        e = np.ascontiguousarray(emis[pos].transpose(0, 2, 1))
+        ends_at = _rows_by_value(lens - 1)
+        labels = self._viterbi(e, ends_at)
         valid = steps[None, :] < lens[:, None]
         tagged = np.any((labels != self._outside) & valid, axis=1)
         if not tagged.any():
             return labels, None
         sel = np.flatnonzero(tagged)
-        margs = self._marginals(e[sel], lens[sel])
+        margs = self._marginals(np.ascontiguousarray(e[:, :, sel]), lens[sel])  # (B', T, L)
         per_row: list[FloatArray | None] = [None] * b
         for j, r in enumerate(sel.tolist()):
             per_row[r] = margs[j, : int(lens[r])]
         return labels, per_row
 
-    def _viterbi(self, e: FloatArray, lens: IntArray) -> IntArray:
-        b, t_max, n_labels = e.shape
-        trans = self._trans[None, :, :]
-        back = np.zeros((b, t_max, n_labels), dtype=np.intp)
-        score = e[:, 0, :].copy()
-        best_last = np.zeros(b, dtype=np.intp)
-        ends = lens - 1
-        rows = np.arange(b)
-        # crfsuite: curr[j] = max_i(prev[i] + trans[i][j]) + state[j], first i on ties.
-        at_end = ends == 0
-        if at_end.any():
-            best_last[at_end] = score[at_end].argmax(axis=1)
-        for t in range(1, t_max):
-            cand = score[:, :, None] + trans
-            back[:, t] = cand.argmax(axis=1)
-            score = cand.max(axis=1) + e[:, t]
-            at_end = ends == t
-            if at_end.any():
-                best_last[at_end] = score[at_end].argmax(axis=1)
-        labels = np.zeros((b, t_max), dtype=np.int64)
-        cur = best_last.copy()
-        for t in range(t_max - 1, -1, -1):
-            here = np.where(ends == t, best_last, cur)
-            labels[:, t] = here
+    def _viterbi(self, e: FloatArray, ends_at: dict[int, IntArray]) -> IntArray:
+        """crfsuite's Viterbi on (T, L, B) scores: curr[j] = max_i(prev[i] + trans[i][j]) +
+        state[j], keeping the first i on ties (a strict ``>``), and the first best last label."""
+        t_max, n_labels, b = e.shape
+        trans = [np.ascontiguousarray(self._trans[i][:, None]) for i in range(n_labels)]
+        back = np.zeros((t_max, n_labels, b), dtype=np.int8)
+        best_last = np.zeros(b, dtype=np.int64)
+        score = e[0].copy()
+        best = np.empty((n_labels, b))
+        cand = np.empty((n_labels, b))
+        better = np.empty((n_labels, b), dtype=bool)
+        for t in range(t_max):
             if t:
-                cur = back[rows, t, here]
+                np.add(score[0], trans[0], out=best)
+                arg = back[t]
+                for i in range(1, n_labels):
+                    np.add(score[i], trans[i], out=cand)
+                    np.greater(cand, best, out=better)
+                    np.maximum(best, cand, out=best)
+                    np.copyto(arg, i, where=better)
+                score = best + e[t]
+            rows = ends_at.get(t)
+            if rows is not None:
+                best_last[rows] = score[:, rows].argmax(axis=0)
+        labels = np.zeros((b, t_max), dtype=np.int64)
+        everyone = np.arange(b)
+        cur = np.zeros(b, dtype=np.int64)
+        for t in range(t_max - 1, -1, -1):
+            rows = ends_at.get(t)
+            if rows is not None:
+                cur[rows] = best_last[rows]
+            labels[:, t] = cur
+            if t:
+                cur = back[t][cur, everyone].astype(np.int64)
         return labels
 
     def _marginals(self, e: FloatArray, lens: IntArray) -> FloatArray:
-        """(B, T, L) P(label at t); scaled forward-backward (each step renormalised)."""
-        b, t_max, n_labels = e.shape
-        ex = np.exp(e - e.max(axis=2, keepdims=True))
+        """(B, T, L) P(label at t) from (T, L, B) scores; scaled forward-backward (each step
+        renormalised, so no exp overflows or underflows)."""
+        t_max, n_labels, b = e.shape
+        ex = np.exp(e - e.max(axis=1, keepdims=True))
+        et_t = np.ascontiguousarray(self._exp_trans.T)  # alpha[t] = et.T @ alpha[t-1] * ex[t]
         et = self._exp_trans
         alpha = np.empty_like(ex)
-        a = ex[:, 0, :] / ex[:, 0, :].sum(axis=1, keepdims=True)
-        alpha[:, 0] = a
+        a = ex[0] / ex[0].sum(axis=0)
+        alpha[0] = a
         for t in range(1, t_max):
-            a = (a @ et) * ex[:, t]
-            a /= a.sum(axis=1, keepdims=True)
-            alpha[:, t] = a
+            a = (et_t @ a) * ex[t]
+            a /= a.sum(axis=0)
+            alpha[t] = a
         beta = np.empty_like(ex)
-        ends = lens - 1
-        ones = np.full((b, n_labels), 1.0 / n_labels)
-        bt = ones
+        ends_at = _rows_by_value(lens - 1)
+        bt = np.full((n_labels, b), 1.0 / n_labels)
         for t in range(t_max - 1, -1, -1):
             if t < t_max - 1:
-                bt = (ex[:, t + 1] * bt) @ et.T
-                bt /= bt.sum(axis=1, keepdims=True)
-            bt = np.where((ends <= t)[:, None], ones, bt)
-            beta[:, t] = bt
-        p: FloatArray = alpha * beta
-        p /= p.sum(axis=2, keepdims=True)
-        return p
+                bt = et @ (ex[t + 1] * bt)
+                bt /= bt.sum(axis=0)
+            rows = ends_at.get(t)  # a segment's last position starts its backward pass
+            if rows is not None:
+                bt[:, rows] = 1.0 / n_labels
+            beta[t] = bt
+        p = alpha * beta
+        p /= p.sum(axis=1, keepdims=True)
+        out: FloatArray = np.ascontiguousarray(p.transpose(2, 0, 1))
+        return out
+
+
+def _code_table(alphabet: Sequence[str]) -> IntArray:
+    """ASCII/Latin-1 code -> position in ``alphabet`` (-1 elsewhere: such codes never occur)."""
+    table = np.full(256, -1, dtype=np.int64)
+    for i, ch in enumerate(alphabet):
+        table[ord(ch)] = i
+    return table
+
+
+def _rows_by_value(values: IntArray) -> dict[int, IntArray]:
+    """{value: indices holding it}."""
+    order = np.argsort(values, kind="stable")
+    uniq, first = np.unique(values[order], return_index=True)
+    return dict(zip(uniq.tolist(), np.split(order, first[1:]), strict=True))
 
 
 def _buckets(sorted_lens: IntArray) -> list[slice]:
