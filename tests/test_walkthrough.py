@@ -1,0 +1,49 @@
+"""The main job, ``leakwarden demo``: builds, scans, checks itself and records the inventory."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from leakwarden.cli import app
+from leakwarden.walkthrough import planted
+
+
+def test_planted_reads_columns_text_types_and_broken_files() -> None:
+    manifest = {
+        "files": [
+            {"path": "a.csv", "columns": {"手机号": {"cn_mobile": 3, "phone": 0}, "备注": {}}},
+            {"path": "app.log", "types": {"email": 2}},
+            {"path": "old.log.gz", "types": {"cn_mobile": 5}, "problem": "truncated gzip"},
+            {"path": "clean.csv", "columns": {"sku": {}}},
+        ]
+    }
+    expected, optional, broken = planted(manifest)
+    assert expected == {("a.csv", "手机号", "cn_mobile"), ("app.log", "", "email")}
+    assert optional == {("old.log.gz", "", "cn_mobile")}
+    assert broken == {"old.log.gz"}
+
+
+def test_demo_command_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    store = tmp_path / "store.db"
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--out", str(out), "--customers", "300", "--leak-rows", "100",
+         "--db", f"sqlite:///{store}"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (out / "company.db").is_file()
+    assert (out / "files" / "manifest.json").is_file()
+    html = (out / "discovery.html").read_text(encoding="utf-8")
+    assert "cn_resident_id" in html
+    assert "planted, missed" in result.output
+    with sqlite3.connect(out / "company.db") as company:
+        assert company.execute("SELECT count(*) FROM customers").fetchone() == (300,)
+    with sqlite3.connect(store) as db:
+        sources = {row[0] for row in db.execute("SELECT DISTINCT source FROM inventory")}
+        types = {row[0] for row in db.execute("SELECT DISTINCT pi_type FROM inventory")}
+    assert len(sources) == 2  # the company database and the files folder
+    assert {"cn_resident_id", "cn_mobile", "bank_card", "email"} <= types
