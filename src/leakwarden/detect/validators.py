@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import operator
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -367,7 +368,10 @@ def luhn_ok(digits: str) -> bool:
 
 
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_VALUE = {ch: i for i, ch in enumerate(_USCC_ALPHABET)}
+# ASCII code of a code character -> its value, for ``bytes.translate`` (no Python loop per char).
+_USCC_VALUE_BYTES = bytes(
+    _USCC_ALPHABET.index(chr(b)) if chr(b) in _USCC_ALPHABET else 0 for b in range(256)
+)
 _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 _USCC_SHAPE = re.compile(f"[{_USCC_ALPHABET}]{{18}}")
 
@@ -375,13 +379,15 @@ _USCC_SHAPE = re.compile(f"[{_USCC_ALPHABET}]{{18}}")
 # GB 11714-1997 organisation code: weights of the 8 body characters (digits, A=10 ... Z=35),
 # check = 11 - sum mod 11, with 10 -> X and 11 -> 0.
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+# ASCII letter or digit -> its value in base 36 (``int(ch, 36)``), for ``bytes.translate``.
+_BASE36 = bytes(int(chr(b), 36) if chr(b).isascii() and chr(b).isalnum() else 0 for b in range(256))
 
 
 def org_code_ok(code: str) -> bool:
     """GB 11714 organisation code (9 characters, the last its check character)."""
     if len(code) != 9 or not code[:8].isalnum() or not code.isascii():
         return False
-    total = sum(int(ch, 36) * w for ch, w in zip(code[:8], _ORG_WEIGHTS, strict=True))
+    total = sum(map(operator.mul, code[:8].encode("ascii").translate(_BASE36), _ORG_WEIGHTS))
     check = 11 - total % 11
     return code[8] == ("X" if check == 10 else "0" if check == 11 else str(check))
 
@@ -396,8 +402,7 @@ def cn_uscc_ok(value: str) -> bool:
     code = value.upper()
     if len(code) != 18 or not code[2:8].isdigit() or _USCC_SHAPE.fullmatch(code) is None:
         return False
-    values = _USCC_VALUE
-    total = sum([values[ch] * w for ch, w in zip(code, _USCC_WEIGHTS, strict=False)])
+    total = sum(map(operator.mul, code.encode("ascii").translate(_USCC_VALUE_BYTES), _USCC_WEIGHTS))
     return _USCC_ALPHABET[(31 - total % 31) % 31] == code[17] and org_code_ok(code[8:17])
 
 
