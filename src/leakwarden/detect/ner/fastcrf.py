@@ -394,28 +394,22 @@ class FastCRF:
 
     def _viterbi(self, e: FloatArray, ends_at: dict[int, IntArray]) -> IntArray:
         """crfsuite's Viterbi on (T, L, B) scores: curr[j] = max_i(prev[i] + trans[i][j]) +
-        state[j], keeping the first i on ties (a strict ``>``), and the first best last label."""
+        state[j], keeping the first i on ties, and the first best label at the end.
+
+        The forward pass keeps only the scores; the backward pointers are recomputed for the
+        chosen path while tracing back (the same sums, so the same first best ``i``)."""
         t_max, n_labels, b = e.shape
-        trans = [np.ascontiguousarray(self._trans[i][:, None]) for i in range(n_labels)]
-        back = np.zeros((t_max, n_labels, b), dtype=np.int8)
+        trans_to_from = np.ascontiguousarray(self._trans.T)[:, :, None]  # (to, from, 1)
+        hist = np.empty_like(e)
+        hist[0] = e[0]
         best_last = np.zeros(b, dtype=np.int64)
-        score = e[0].copy()
-        best = np.empty((n_labels, b))
-        cand = np.empty((n_labels, b))
-        better = np.empty((n_labels, b), dtype=bool)
         for t in range(t_max):
             if t:
-                np.add(score[0], trans[0], out=best)
-                arg = back[t]
-                for i in range(1, n_labels):
-                    np.add(score[i], trans[i], out=cand)
-                    np.greater(cand, best, out=better)
-                    np.maximum(best, cand, out=best)
-                    np.copyto(arg, i, where=better)
-                score = best + e[t]
+                cand = hist[t - 1][None, :, :] + trans_to_from  # (to, from, B)
+                np.add(cand.max(axis=1), e[t], out=hist[t])
             rows = ends_at.get(t)
             if rows is not None:
-                best_last[rows] = score[:, rows].argmax(axis=0)
+                best_last[rows] = hist[t][:, rows].argmax(axis=0)
         labels = np.zeros((b, t_max), dtype=np.int64)
         everyone = np.arange(b)
         cur = np.zeros(b, dtype=np.int64)
@@ -425,7 +419,7 @@ class FastCRF:
                 cur[rows] = best_last[rows]
             labels[:, t] = cur
             if t:
-                cur = back[t][cur, everyone].astype(np.int64)
+                cur = (hist[t - 1] + self._trans[:, cur]).argmax(axis=0)
         return labels
 
     def _marginals(self, e: FloatArray, lens: IntArray) -> FloatArray:
