@@ -398,7 +398,7 @@ class FastCRF:
 
         The forward pass keeps only the scores; the backward pointers are recomputed for the
         chosen path while tracing back (the same sums, so the same first best ``i``)."""
-        t_max, n_labels, b = e.shape
+        t_max, _, b = e.shape
         trans_to_from = np.ascontiguousarray(self._trans.T)[:, :, None]  # (to, from, 1)
         hist = np.empty_like(e)
         hist[0] = e[0]
@@ -411,7 +411,6 @@ class FastCRF:
             if rows is not None:
                 best_last[rows] = hist[t][:, rows].argmax(axis=0)
         labels = np.zeros((b, t_max), dtype=np.int64)
-        everyone = np.arange(b)
         cur = np.zeros(b, dtype=np.int64)
         for t in range(t_max - 1, -1, -1):
             rows = ends_at.get(t)
