@@ -7,6 +7,7 @@ registry's examples, the well-known Visa test card, UPU S10 check digits worked 
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 from hypothesis import given
@@ -224,6 +225,47 @@ class TestCodes:
     @pytest.mark.parametrize("value", ["GB82WEST12345698765432", "DE89370400440532013000"])
     def test_iban_registry_examples(self, value: str) -> None:
         assert v.iban_ok(value)
+
+    def test_iban_agrees_with_stdnum(self) -> None:
+        """Random BBANs of every registry country (right and wrong structure, right and wrong
+        check digits, with national check digits where stdnum has them) answer as
+        ``stdnum.iban.is_valid``."""
+        import random
+
+        from stdnum import iban
+
+        rng = random.Random(7)
+        alphabet = {"n": "0123456789", "a": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+        alphabet["c"] = alphabet["n"] + alphabet["a"]
+        checked = valid = 0
+        for country in sorted(v.iban_countries()):
+            bban_format = v._bban_formats()[country].pattern
+            parts = re.findall(r"\[([^\]]+)\]\{(\d+)\}", bban_format)
+            for _ in range(40):
+                bban = "".join(
+                    "".join(
+                        rng.choice(
+                            alphabet["n"]
+                            if cls == "0-9"
+                            else alphabet["a"]
+                            if cls == "A-Z"
+                            else alphabet["c"]
+                        )
+                        for _ in range(int(n))
+                    )
+                    for cls, n in parts
+                )
+                if rng.random() < 0.2:  # wrong structure: a letter where digits belong, or v.v.
+                    i = rng.randrange(len(bban))
+                    bban = bban[:i] + rng.choice(alphabet["c"]) + bban[i + 1 :]
+                check = iban.calc_check_digits(country + "00" + bban)
+                if rng.random() < 0.2:
+                    check = f"{rng.randrange(100):02d}"
+                value = country + check + bban
+                assert v.iban_ok(value) == iban.is_valid(value), value
+                checked += 1
+                valid += iban.is_valid(value)
+        assert checked > 3000 and valid > 2000
 
     def test_iban_spaced_and_wrong(self) -> None:
         assert v.iban_ok("GB82 WEST 1234 5698 7654 32")
