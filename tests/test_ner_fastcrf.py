@@ -204,3 +204,22 @@ def test_tagger_findings_on_held_out_document(tagger: NameAddressTagger) -> None
     found = tagger.tag_cjk(text)
     assert len(found) > 2000
     _same_findings(found, slow.tag_cjk(text))
+
+
+def test_gazetteer_marks_equal_the_featurizers(tagger: NameAddressTagger, fast: FastCRF) -> None:
+    fz = tagger._featurizer
+    texts = [
+        "",
+        "市",
+        "浙江省湖州市长兴县吕山乡捷凯实业有限公司",
+        "浙江省宁波市鄞州区鄞州经济开发区启航南路1104号鄞州区瞻歧镇",
+        "𠀀杭州市𠀁西湖区",
+        "北京市北京市北京市朝阳区朝阳区",
+        "no places here",
+    ]
+    assert "BE" in fast.gazetteer_marks(texts[2])  # the hand cases do reach the gazetteer
+    for text in texts:
+        assert fast.gazetteer_marks(text) == fz._gazetteer_marks(text), text
+    if (DATA / "cn-address" / "train.txt").is_file():
+        for ex in read_cn_address(DATA / "cn-address" / "train.txt")[:3000]:
+            assert fast.gazetteer_marks(ex.text) == fz._gazetteer_marks(ex.text), ex.text

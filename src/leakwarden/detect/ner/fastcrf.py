@@ -199,7 +199,14 @@ class FastCRF:
         table[w.state_attr, w.state_label] = w.state_weight
         self._table = table
         self._missing = len(keys)
-        self._build_hash(keys)
+        self._by_key = _HashTable(keys, np.arange(len(keys))[:, None], self._missing)
+        # One probe per bigram gives its attribute ids under all four bigram templates.
+        bigram = (keys >> _TEMPLATE_SHIFT >= 3) & (keys >> _TEMPLATE_SHIFT <= 6)
+        body = keys & ((1 << _TEMPLATE_SHIFT) - 1)
+        uniq, inverse = np.unique(body[bigram], return_inverse=True)
+        ids = np.full((len(uniq), 4), self._missing, dtype=np.int64)
+        ids[inverse, (keys[bigram] >> _TEMPLATE_SHIFT) - 3] = np.flatnonzero(bigram)
+        self._by_bigram = _HashTable(uniq, ids, self._missing)
         self._trans = w.transitions
         self._exp_trans = np.exp(w.transitions)
         self._featurizer = featurizer
@@ -213,39 +220,11 @@ class FastCRF:
         )
         self._bmp = len(code_table)
         self._build_dense()
-
-    def _build_hash(self, keys: IntArray) -> None:
-        """Open addressing (linear probing) from attribute key to attribute id, load <= 1/4."""
-        bits = max(10, len(keys).bit_length() + 2)
-        self._hash_shift = np.uint64(64 - bits)
-        self._hash_mask = (1 << bits) - 1
-        slot_keys = np.full(1 << bits, -1, dtype=np.int64)
-        slot_vals = np.full(1 << bits, self._missing, dtype=np.int64)
-        for attr, (key, h) in enumerate(zip(keys.tolist(), self._hash(keys).tolist(), strict=True)):
-            while slot_keys[h] != -1:
-                h = (h + 1) & self._hash_mask
-            slot_keys[h] = key
-            slot_vals[h] = attr
-        self._slot_keys = slot_keys
-        self._slot_vals = slot_vals
-
-    def _hash(self, keys: IntArray) -> IntArray:
-        return ((keys.view(np.uint64) * _HASH_MULT) >> self._hash_shift).view(np.int64)
+        self._build_gazetteer()
 
     def lookup(self, keys: IntArray) -> IntArray:
         """Attribute id of each key (any shape); ``len(attributes)`` (a zero row) when unknown."""
-        flat = keys.ravel()
-        out = np.full(flat.shape, self._missing, dtype=np.int64)
-        pos = self._hash(flat)
-        pending = np.arange(flat.size)
-        query = flat
-        while pending.size:
-            slot = self._slot_keys[pos]
-            hit = slot == query
-            out[pending[hit]] = self._slot_vals[pos[hit]]
-            more = ~hit & (slot != -1)  # an empty slot ends the probe: the key is not there
-            pending, query, pos = pending[more], query[more], (pos[more] + 1) & self._hash_mask
-        return out.reshape(keys.shape)
+        return self._by_key.lookup(keys.ravel())[:, 0].reshape(keys.shape)
 
     # -- emissions ------------------------------------------------------------------------
 
@@ -271,6 +250,69 @@ class FastCRF:
         m0, m1, m2, g = mark_ord[idx[0]], mark_ord[idx[1]], mark_ord[idx[2]], gaz_ord[idx[3]]
         m_keys = (m0 << 3 * ab) | (m1 << 2 * ab) | (m2 << ab) | g
         self._dense_m = self.lookup((8 << _TEMPLATE_SHIFT) | m_keys)
+
+    def _build_gazetteer(self) -> None:
+        """Polynomial hashes of the place names, per length (matches are verified exactly)."""
+        places = sorted(self._featurizer.places)
+        self._place_hashes: dict[int, IntArray] = {}
+        self._place_end: npt.NDArray[np.bool_] | None = np.zeros(self._bmp, dtype=bool)
+        if not places or any(ord(ch) >= self._bmp or ch == "\ufffd" for p in places for ch in p):
+            self._place_end = None  # the featurizer's own loop handles such lists
+            return
+        by_length: dict[int, list[int]] = {}
+        for place in places:
+            self._place_end[ord(place[-1])] = True
+            by_length.setdefault(len(place), []).append(_poly_hash(place))
+        self._place_hashes = {
+            n: np.sort(np.array(hs, dtype=np.uint64).view(np.int64)) for n, hs in by_length.items()
+        }
+        self._place_maxlen = max(by_length)
+
+    def gazetteer_marks(self, text: str) -> str:
+        """``Featurizer._gazetteer_marks(text)`` (B/I/E/O per character), vectorised."""
+        cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+        return self._gazetteer_bytes(text, cps).decode("ascii")
+
+    def _gazetteer_bytes(self, text: str, cps: IntArray) -> bytes:
+        if self._place_end is None:
+            return self._featurizer._gazetteer_marks(text).encode("ascii")
+        marks = bytearray(b"O" * len(text))
+        ends = np.flatnonzero(self._place_end[np.minimum(cps, self._bmp - 1)] & (cps < self._bmp))
+        if not ends.size:
+            return bytes(marks)
+        # h = hash of the window of `length` characters ending at each place-end character
+        h = cps[ends].view(np.uint64).copy()
+        power = 1
+        found_end: list[IntArray] = []
+        found_len: list[IntArray] = []
+        for length in range(2, self._place_maxlen + 1):
+            power = (power * _POLY_INT) & _U64
+            start = ends - length + 1
+            h += cps[np.maximum(start, 0)].view(np.uint64) * np.uint64(power)
+            table = self._place_hashes.get(length)
+            if table is None:
+                continue
+            hv = h.view(np.int64)
+            at = np.minimum(np.searchsorted(table, hv), len(table) - 1)
+            hit = (table[at] == hv) & (start >= 0)
+            if hit.any():
+                found_end.append(ends[hit])
+                found_len.append(np.full(int(hit.sum()), length, dtype=np.int64))
+        if not found_end:
+            return bytes(marks)
+        end_at = np.concatenate(found_end)
+        lengths = np.concatenate(found_len)
+        order = np.lexsort((-lengths, end_at))  # by end, then longest first: the featurizer's
+        places = self._featurizer.places
+        covered = last = -1
+        for j, length in zip(end_at[order].tolist(), lengths[order].tolist(), strict=True):
+            start = j - length + 1
+            if j != last and start > covered and text[start : j + 1] in places:
+                marks[start] = 66  # B
+                marks[start + 1 : j] = b"I" * (length - 2)
+                marks[j] = 69  # E
+                covered = last = j
+        return bytes(marks)
 
     def _unigram_ids(self, template: int, cps: IntArray) -> IntArray:
         ids = self._dense_uni[template][np.minimum(cps, self._bmp - 1)]
@@ -298,7 +340,7 @@ class FastCRF:
             if hits.size:
                 mark[hits] = self._mark_code[ord("y")]
                 mark[hits + 1] = self._mark_code[ord("z")]
-        gaz_marks = np.frombuffer(fz._gazetteer_marks(text).encode("ascii"), dtype=np.uint8)
+        gaz_marks = np.frombuffer(self._gazetteer_bytes(text, cps), dtype=np.uint8)
         gaz = self._gaz_code[gaz_marks]
 
         pad_l, pad_r = ord(_features._PAD_L[0]), ord(_features._PAD_R[0])
@@ -313,11 +355,11 @@ class FastCRF:
         out[0] = self._unigram_ids(0, t[2:-2])
         out[1] = self._unigram_ids(1, t[1:-3])
         out[2] = self._unigram_ids(2, t[3:-1])
-        bg = (t[:-1] << _CP_BITS) | t[1:]  # bg[j] = t[j] t[j+1]
-        bigrams = np.empty((4, n), dtype=np.int64)
-        for row, (template, first) in enumerate(((3, 1), (4, 2), (5, 0), (6, 3))):
-            bigrams[row] = (template << _TEMPLATE_SHIFT) | bg[first : first + n]
-        out[3:7] = self.lookup(bigrams)
+        bg = self._by_bigram.lookup((t[:-1] << _CP_BITS) | t[1:])  # bg[j]: t[j] t[j+1]
+        out[3] = bg[1 : n + 1, 0]  # lb: characters i-1, i
+        out[4] = bg[2 : n + 2, 1]  # rb: i, i+1
+        out[5] = bg[0:n, 2]  # LB: i-2, i-1
+        out[6] = bg[3 : n + 3, 3]  # RB: i+1, i+2
         nc, nm = self._n_cls, self._n_mark
         out[7] = self._dense_k[
             (((k[:-4] * nc + k[1:-3]) * nc + k[2:-2]) * nc + k[3:-1]) * nc + k[4:]
@@ -450,6 +492,55 @@ class FastCRF:
         p /= p.sum(axis=1, keepdims=True)
         out: FloatArray = np.ascontiguousarray(p.transpose(2, 0, 1))
         return out
+
+
+class _HashTable:
+    """Open addressing (linear probing, load <= 1/4) from int64 keys to rows of int64 values."""
+
+    def __init__(self, keys: IntArray, values: IntArray, missing: int) -> None:
+        bits = max(10, len(keys).bit_length() + 2)
+        self._shift = np.uint64(64 - bits)
+        self._mask = (1 << bits) - 1
+        self._keys = np.full(1 << bits, -1, dtype=np.int64)
+        self._values = np.full((1 << bits, values.shape[1]), missing, dtype=np.int64)
+        self._missing = missing
+        for row, h in enumerate(self._hash(keys).tolist()):
+            while self._keys[h] != -1:
+                h = (h + 1) & self._mask
+            self._keys[h] = keys[row]
+            self._values[h] = values[row]
+
+    def _hash(self, keys: IntArray) -> IntArray:
+        return ((keys.view(np.uint64) * _HASH_MULT) >> self._shift).view(np.int64)
+
+    def lookup(self, keys: IntArray) -> IntArray:
+        """(len(keys), width) values; ``missing`` in every column of an unknown key."""
+        pos = self._hash(keys)
+        slot = self._keys[pos]
+        out = self._values[pos]  # empty slots hold ``missing``
+        probe = np.flatnonzero((slot != keys) & (slot != -1))  # collisions: probe on
+        out[probe] = self._missing
+        at = pos[probe]
+        while probe.size:
+            at = (at + 1) & self._mask
+            slot = self._keys[at]
+            hit = slot == keys[probe]
+            out[probe[hit]] = self._values[at[hit]]
+            more = ~hit & (slot != -1)
+            probe, at = probe[more], at[more]
+        return out
+
+
+_U64 = (1 << 64) - 1
+_POLY_INT = int(_POLY)
+
+
+def _poly_hash(s: str) -> int:
+    """sum(ord(s[-1 - k]) * P**k) mod 2**64, as ``_gazetteer_bytes`` builds it per window."""
+    h = 0
+    for k, ch in enumerate(reversed(s)):
+        h = (h + ord(ch) * pow(_POLY_INT, k, 1 << 64)) & _U64
+    return h
 
 
 def _code_table(alphabet: Sequence[str]) -> IntArray:
