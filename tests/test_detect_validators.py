@@ -102,6 +102,56 @@ class TestPhones:
         assert not v.phone_ok("+86 138 1234 5678")
         assert not v.phone_ok("+1 000 000 0000")
 
+    def test_international_phone_agrees_with_phonenumbers(self) -> None:
+        """The "+digits" fast path answers as ``phonenumbers.parse`` + ``is_valid_number`` (and
+        the cn_mobile exclusion) on example numbers of every calling code, with national
+        prefixes, leading zeros, mutations, separators and unknown codes."""
+        import random
+
+        import phonenumbers
+        from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+        def reference(text: str) -> bool:
+            t = "+" + text[2:] if text.startswith("00") else text
+            try:
+                number = phonenumbers.parse(t, None)
+            except phonenumbers.NumberParseException:
+                return False
+            return phonenumbers.is_valid_number(number) and not (
+                number.country_code == 86 and v.cn_mobile_ok(str(number.national_number))
+            )
+
+        rng = random.Random(11)
+        codes = sorted(COUNTRY_CODE_TO_REGION_CODE)
+        checked = valid = 0
+        for _ in range(5000):
+            code = rng.choice(codes) if rng.random() < 0.9 else rng.randint(1, 999)
+            regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ("ZZ",))
+            region = rng.choice(regions)
+            example = None
+            if region == "001":
+                example = phonenumbers.example_number_for_non_geo_entity(code)
+            elif region != "ZZ":
+                example = phonenumbers.example_number_for_type(region, rng.randrange(11))
+            if example is not None and rng.random() < 0.8:
+                nsn = phonenumbers.national_significant_number(example)
+                nsn = "".join(str(rng.randrange(10)) if rng.random() < 0.1 else d for d in nsn)
+            else:
+                nsn = "".join(str(rng.randrange(10)) for _ in range(rng.randint(0, 15)))
+            if rng.random() < 0.2:
+                nsn = rng.choice(("0", "00", "1", "8", "06")) + nsn
+            digits = str(code) + nsn
+            text = rng.choice(("+", "00")) + "".join(
+                d
+                + (rng.choice((" ", "-", ".", "(", ")", " (", ") ")) if rng.random() < 0.2 else "")
+                for d in digits
+            ).rstrip(" .()-")
+            expected = reference(text)
+            assert v.phone_ok(text) == expected, text
+            checked += 1
+            valid += expected
+        assert checked == 5000 and valid > 1000
+
     def test_number_kind_agrees_with_phonenumbers(self) -> None:
         """The compiled-metadata check answers as ``is_valid_number`` + ``number_type`` on
         phonenumbers' own example numbers of every region and kind, mutated and truncated, and on

@@ -166,19 +166,74 @@ def cn_landline_ok(value: str) -> bool:
 def phone_ok(value: str) -> bool:
     """An international number (``+`` or ``00`` prefix) or a North-American national number that
     phonenumbers calls valid.  Chinese mobiles are left to ``cn_mobile``."""
-    import phonenumbers
-
     text = value.strip()
     if text.startswith("00"):
         text = "+" + text[2:]
+    if text.startswith("+") and text.isascii():
+        digits = text[1:].translate(_PHONE_PUNCTUATION)
+        if digits.isdigit():
+            parsed = _parse_international(digits)
+            if parsed is None:
+                return False
+            code, nsn = parsed
+            if _nsn_kind(code, nsn) is None:
+                return False
+            return not (code == 86 and cn_mobile_ok(str(int(nsn))))
+    import phonenumbers
+
     region = None if text.startswith("+") else "US"
     try:
-        parsed = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return False
-    if _number_kind(parsed) is None:
+    if _number_kind(number) is None:
         return False
-    return not (parsed.country_code == 86 and cn_mobile_ok(str(parsed.national_number)))
+    return not (number.country_code == 86 and cn_mobile_ok(str(number.national_number)))
+
+
+# Separators ``phonenumbers.parse`` drops from a "+digits" number (it keeps digits only).
+_PHONE_PUNCTUATION = str.maketrans("", "", " .()-")
+
+
+def _parse_international(digits: str) -> tuple[int, str] | None:
+    """``phonenumbers.parse("+" + digits)`` for a string of ASCII digits, as (country code,
+    national significant number) or ``None`` where parse raises; the same steps, with the
+    library's own helpers for national-prefix stripping and length tests, minus the generic
+    text handling (RFC 3966, extensions, letters) that such input never needs.  The tests
+    compare the two on many numbers."""
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.phonenumberutil import (
+        COUNTRY_CODE_TO_REGION_CODE,
+        ValidationResult,
+        _maybe_strip_national_prefix_carrier_code,
+        _test_number_length,
+        region_code_for_country_code,
+    )
+
+    if len(digits) <= 2 or digits[0] == "0":  # too short after the "+"; no code starts with 0
+        return None
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            nsn = digits[size:]
+            break
+    else:
+        return None
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        code, region_code_for_country_code(code)
+    )
+    if metadata is None or len(nsn) < 2:
+        return None
+    stripped = _maybe_strip_national_prefix_carrier_code(nsn, metadata)[1]
+    if _test_number_length(stripped, metadata) not in (
+        ValidationResult.TOO_SHORT,
+        ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+        ValidationResult.INVALID_LENGTH,
+    ):
+        nsn = stripped
+    if not 2 <= len(nsn) <= 17:
+        return None
+    return code, nsn
 
 
 # phonenumbers' validity rules, evaluated with the metadata's regular expressions compiled once.
@@ -289,10 +344,14 @@ def _number_kind(number: Any) -> int | None:
     (``is_valid_number``, ``region_code_for_number`` and ``number_type``, step by step)."""
     from phonenumbers.phonenumberutil import national_significant_number
 
-    plans = _code_plans(number.country_code)
+    return _nsn_kind(number.country_code, national_significant_number(number))
+
+
+def _nsn_kind(code: int, nsn: str) -> int | None:
+    """``_number_kind`` of the number with this calling code and national significant number."""
+    plans = _code_plans(code)
     if not plans:
         return None
-    nsn = national_significant_number(number)
     if len(plans) == 1:
         return _kind_in(nsn, plans[0][1])
     for plan, final in plans:
