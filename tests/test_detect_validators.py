@@ -152,6 +152,35 @@ class TestPhones:
             valid += expected
         assert checked == 5000 and valid > 1000
 
+    def test_landline_agrees_with_phonenumbers(self) -> None:
+        """The national fast path answers as ``phonenumbers.parse(raw, "CN")`` + fixed-line
+        ``number_type`` on digit strings of area codes, mobiles, service numbers and noise."""
+        import random
+
+        import phonenumbers
+
+        def reference(raw: str) -> bool:
+            try:
+                number = phonenumbers.parse(raw, "CN")
+            except phonenumbers.NumberParseException:
+                return False
+            return phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in (
+                phonenumbers.PhoneNumberType.FIXED_LINE,
+                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+            )
+
+        rng = random.Random(5)
+        prefixes = ("010", "020", "021", "0755", "0571", "0851", "0", "00", "0086", "0400", "01")
+        valid = 0
+        for _ in range(4000):
+            raw = rng.choice(prefixes) + "".join(
+                str(rng.randrange(10)) for _ in range(rng.randint(0, 11))
+            )
+            expected = reference(raw)
+            assert v.cn_landline_ok(raw) == expected, raw
+            valid += expected
+        assert valid > 150
+
     def test_number_kind_agrees_with_phonenumbers(self) -> None:
         """The compiled-metadata check answers as ``is_valid_number`` + ``number_type`` on
         phonenumbers' own example numbers of every region and kind, mutated and truncated, and on

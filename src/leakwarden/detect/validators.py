@@ -156,6 +156,11 @@ def cn_landline_ok(value: str) -> bool:
         raw = "0" + _CN_PREFIX.sub("", raw)
     if not raw.startswith("0") or not raw.isdigit():
         return False
+    if raw.isascii() and not raw.startswith("00"):
+        # What ``phonenumbers.parse(raw, "CN")`` does with a national number: code 86, the
+        # national prefix stripped (see ``_after_country_code``); "00..." is an IDD, left to it.
+        national = _after_country_code(86, raw)
+        return national is not None and _nsn_kind(*national) in _FIXED_KINDS
     try:
         parsed = phonenumbers.parse(raw, "CN")
     except phonenumbers.NumberParseException:
@@ -201,14 +206,7 @@ def _parse_international(digits: str) -> tuple[int, str] | None:
     library's own helpers for national-prefix stripping and length tests, minus the generic
     text handling (RFC 3966, extensions, letters) that such input never needs.  The tests
     compare the two on many numbers."""
-    from phonenumbers import PhoneMetadata
-    from phonenumbers.phonenumberutil import (
-        COUNTRY_CODE_TO_REGION_CODE,
-        ValidationResult,
-        _maybe_strip_national_prefix_carrier_code,
-        _test_number_length,
-        region_code_for_country_code,
-    )
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
     if len(digits) <= 2 or digits[0] == "0":  # too short after the "+"; no code starts with 0
         return None
@@ -219,6 +217,20 @@ def _parse_international(digits: str) -> tuple[int, str] | None:
             break
     else:
         return None
+    return _after_country_code(code, nsn)
+
+
+def _after_country_code(code: int, nsn: str) -> tuple[int, str] | None:
+    """The steps of ``phonenumbers.parse`` once the calling code is known: national prefix
+    stripped when what remains has a possible length, length limits."""
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.phonenumberutil import (
+        ValidationResult,
+        _maybe_strip_national_prefix_carrier_code,
+        _test_number_length,
+        region_code_for_country_code,
+    )
+
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(
         code, region_code_for_country_code(code)
     )
