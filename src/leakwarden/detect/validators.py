@@ -265,7 +265,10 @@ _SPECIAL_DESCS = (
     ("voicemail", 10),
 )
 
-_Desc = tuple[frozenset[int], "re.Pattern[str]"] | None
+# (possible lengths, national-number pattern source); patterns are compiled on first use, as
+# phonenumbers does: most numbers only ever test a region's general and one or two kinds.
+_Desc = tuple[frozenset[int], str] | None
+_NUMBER_PATTERNS: dict[str, re.Pattern[str]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +284,7 @@ class _PhonePlan:
 def _desc(desc: Any) -> _Desc:
     if desc is None or not desc.national_number_pattern:
         return None
-    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+    return frozenset(desc.possible_length), str(desc.national_number_pattern)
 
 
 _NON_GEO = "001"  # phonenumbers' REGION_CODE_FOR_NON_GEO_ENTITY
@@ -307,11 +310,12 @@ def _plan(metadata: Any) -> _PhonePlan:
 
 
 def _matches(nsn: str, desc: _Desc) -> bool:
-    return (
-        desc is not None
-        and (not desc[0] or len(nsn) in desc[0])
-        and desc[1].fullmatch(nsn) is not None
-    )
+    if desc is None or (desc[0] and len(nsn) not in desc[0]):
+        return False
+    pattern = _NUMBER_PATTERNS.get(desc[1])
+    if pattern is None:
+        pattern = _NUMBER_PATTERNS[desc[1]] = re.compile(desc[1])
+    return pattern.fullmatch(nsn) is not None
 
 
 def _kind_in(nsn: str, plan: _PhonePlan | None) -> int | None:
