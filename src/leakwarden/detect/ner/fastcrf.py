@@ -20,6 +20,7 @@ The equality with crfsuite is checked by ``tests/test_ner_fastcrf.py`` on held-o
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ _TEMPLATE_OF = {(p, n): k for k, (p, n) in enumerate(TEMPLATES)}
 _TEMPLATE_SHIFT = 44  # template id above 2 x 21 bits of code points
 _CP_BITS = 21
 _ASCII_BITS = 7
-_BUCKET_RATIO = 1.5  # longest / shortest segment within one Viterbi bucket
+_BUCKET_RATIO = 1.5  # longest / shortest segment within one first-cut Viterbi bucket
+_STEP_COST = 1.0  # cost model of one padded bucket: fixed cost of one position step ...
+_ROW_COST = 0.02  # ... and the cost of one more segment in that step
 _GAZ_ALPHA = "BEIO"  # gazetteer marks: begin, end, inside, outside
 _HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of attribute keys
 _POLY = np.uint64(0x100000001B3)  # polynomial hash of gazetteer windows (verified exactly)
@@ -209,6 +212,12 @@ class FastCRF:
         self._by_bigram = _HashTable(uniq, ids, self._missing)
         self._trans = w.transitions
         self._exp_trans = np.exp(w.transitions)
+        self._exp_trans_t = np.ascontiguousarray(self._exp_trans.T)
+        self._trans_to_from = np.ascontiguousarray(w.transitions.T)[:, :, None]
+        # Forward-backward rescales every `renorm` steps: one step changes a column's mass by at
+        # most this factor either way (log), so 120 / it steps stay far from over/underflow.
+        spread = float(np.log(n_labels) + w.transitions.max() - 2 * w.transitions.min())
+        self._renorm = max(1, min(8, int(120 / max(spread, 1.0))))
         self._featurizer = featurizer
         # Per-BMP-character tables taken from the featurizer itself (one definition of them).
         code_table: list[str] = featurizer._code_table
@@ -224,7 +233,8 @@ class FastCRF:
 
     def lookup(self, keys: IntArray) -> IntArray:
         """Attribute id of each key (any shape); ``len(attributes)`` (a zero row) when unknown."""
-        return self._by_key.lookup(keys.ravel())[:, 0].reshape(keys.shape)
+        ids: IntArray = self._by_key.lookup(keys.ravel())[:, 0].reshape(keys.shape)
+        return ids
 
     # -- emissions ------------------------------------------------------------------------
 
@@ -414,84 +424,118 @@ class FastCRF:
         self, emis: FloatArray, starts: IntArray, lens: IntArray
     ) -> tuple[IntArray, list[FloatArray | None] | None]:
         """Labels (B, T) and per-row marginals of segments padded to the longest, T."""
-        b = len(lens)
-        t_max = int(lens.max())
-        steps = np.arange(t_max, dtype=np.int64)
+        steps = np.arange(int(lens.max()), dtype=np.int64)
         pos = starts[None, :] + np.minimum(steps[:, None], lens[None, :] - 1)  # (T, B)
         # (T, L, B): label rows contiguous over the batch; positions past a segment's end repeat
         # its last row and are never read back.
         e = np.ascontiguousarray(emis[pos].transpose(0, 2, 1))
-        ends_at = _rows_by_value(lens - 1)
-        labels = self._viterbi(e, ends_at)
+        labels, margs = self._forward_backward(e, lens, self._renorm)
+        if margs is not None and not np.isfinite(margs).all():  # scaling was not enough
+            labels, margs = self._forward_backward(e, lens, 1)
         valid = steps[None, :] < lens[:, None]
         tagged = np.any((labels != self._outside) & valid, axis=1)
-        if not tagged.any():
+        if margs is None or not tagged.any():
             return labels, None
-        sel = np.flatnonzero(tagged)
-        margs = self._marginals(np.ascontiguousarray(e[:, :, sel]), lens[sel])  # (B', T, L)
-        per_row: list[FloatArray | None] = [None] * b
-        for j, r in enumerate(sel.tolist()):
-            per_row[r] = margs[j, : int(lens[r])]
+        per_row: list[FloatArray | None] = [None] * len(lens)
+        for r in np.flatnonzero(tagged).tolist():
+            per_row[r] = np.ascontiguousarray(margs[: int(lens[r]), :, r])
         return labels, per_row
 
-    def _viterbi(self, e: FloatArray, ends_at: dict[int, IntArray]) -> IntArray:
-        """crfsuite's Viterbi on (T, L, B) scores: curr[j] = max_i(prev[i] + trans[i][j]) +
-        state[j], keeping the first i on ties, and the first best label at the end.
+    def _forward_backward(
+        self, e: FloatArray, lens: IntArray, renorm: int
+    ) -> tuple[IntArray, FloatArray | None]:
+        """Viterbi labels (B, T) and marginals (T, L, B) from (T, L, B) state scores.
 
-        The forward pass keeps only the scores; the backward pointers are recomputed for the
-        chosen path while tracing back (the same sums, so the same first best ``i``)."""
+        Viterbi is crfsuite's: curr[j] = max_i(prev[i] + trans[i][j]) + state[j], the first
+        ``i`` on ties, the first best label at the end; the forward pass keeps only the scores
+        and the back pointers of the chosen path are recomputed while tracing back (the same
+        sums, so the same choices).  The marginals come from forward-backward on
+        ``exp(state - max)``, rescaled every ``renorm`` steps (a per-position scale cancels in
+        alpha * beta / sum)."""
         t_max, _, b = e.shape
-        trans_to_from = np.ascontiguousarray(self._trans.T)[:, :, None]  # (to, from, 1)
+        ends_at = _rows_by_value(lens - 1)
+        trans_to_from = self._trans_to_from
+        et, et_t = self._exp_trans, self._exp_trans_t
+        ex = np.exp(e - e.max(axis=1, keepdims=True))
         hist = np.empty_like(e)
         hist[0] = e[0]
+        alpha = np.empty_like(e)
+        alpha[0] = ex[0]
         best_last = np.zeros(b, dtype=np.int64)
+        cand = np.empty((e.shape[1], e.shape[1], b))  # (to, from, B), reused every step
         for t in range(t_max):
             if t:
-                cand = hist[t - 1][None, :, :] + trans_to_from  # (to, from, B)
-                np.add(cand.max(axis=1), e[t], out=hist[t])
+                np.add(hist[t - 1][None, :, :], trans_to_from, out=cand)
+                h = hist[t]
+                np.maximum.reduce(cand, axis=1, out=h)
+                h += e[t]
+                a = alpha[t]
+                np.dot(et_t, alpha[t - 1], out=a)
+                a *= ex[t]
+                if t % renorm == 0:
+                    a /= a.sum(axis=0)
             rows = ends_at.get(t)
             if rows is not None:
                 best_last[rows] = hist[t][:, rows].argmax(axis=0)
-        labels = np.zeros((b, t_max), dtype=np.int64)
+        path: list[IntArray] = []
         cur = np.zeros(b, dtype=np.int64)
+        beta = np.empty_like(e)
+        step = np.empty_like(e[0])
+        trans = self._trans
         for t in range(t_max - 1, -1, -1):
             rows = ends_at.get(t)
             if rows is not None:
                 cur[rows] = best_last[rows]
-            labels[:, t] = cur
+            path.append(cur)
+            bt = beta[t]
+            if t == t_max - 1:
+                bt.fill(1.0)
+            else:
+                np.multiply(ex[t + 1], beta[t + 1], out=step)
+                np.dot(et, step, out=bt)
+                if t % renorm == 0:
+                    bt /= bt.sum(axis=0)
+                if rows is not None:  # a segment's last position starts its backward pass
+                    bt[:, rows] = 1.0
             if t:
-                cur = (hist[t - 1] + self._trans[:, cur]).argmax(axis=0)
-        return labels
+                np.add(hist[t - 1], trans.take(cur, axis=1), out=step)
+                cur = step.argmax(axis=0)
+        labels = np.stack(path[::-1], axis=1)
+        if not np.any(labels != self._outside):
+            return labels, None
+        margs: FloatArray = alpha * beta
+        margs /= margs.sum(axis=1, keepdims=True)
+        return labels, margs
 
-    def _marginals(self, e: FloatArray, lens: IntArray) -> FloatArray:
-        """(B, T, L) P(label at t) from (T, L, B) scores; scaled forward-backward (each step
-        renormalised, so no exp overflows or underflows)."""
-        t_max, n_labels, b = e.shape
-        ex = np.exp(e - e.max(axis=1, keepdims=True))
-        et_t = np.ascontiguousarray(self._exp_trans.T)  # alpha[t] = et.T @ alpha[t-1] * ex[t]
-        et = self._exp_trans
-        alpha = np.empty_like(ex)
-        a = ex[0] / ex[0].sum(axis=0)
-        alpha[0] = a
-        for t in range(1, t_max):
-            a = (et_t @ a) * ex[t]
-            a /= a.sum(axis=0)
-            alpha[t] = a
-        beta = np.empty_like(ex)
-        ends_at = _rows_by_value(lens - 1)
-        bt = np.full((n_labels, b), 1.0 / n_labels)
-        for t in range(t_max - 1, -1, -1):
-            if t < t_max - 1:
-                bt = et @ (ex[t + 1] * bt)
-                bt /= bt.sum(axis=0)
-            rows = ends_at.get(t)  # a segment's last position starts its backward pass
-            if rows is not None:
-                bt[:, rows] = 1.0 / n_labels
-            beta[t] = bt
-        p = alpha * beta
-        p /= p.sum(axis=1, keepdims=True)
-        out: FloatArray = np.ascontiguousarray(p.transpose(2, 0, 1))
-        return out
+
+def _buckets(sorted_lens: IntArray) -> list[slice]:
+    """Slices of ascending lengths to pad and decode together.
+
+    A bucket costs about (longest length) x (fixed per-step cost + per-row cost x rows): start
+    with buckets whose longest is at most ``_BUCKET_RATIO`` x the shortest, then merge
+    neighbours while that lowers the estimate (few segments: one bucket, many: several)."""
+    groups: list[list[int]] = []  # [start, end, longest]
+    start = 0
+    n = len(sorted_lens)
+    while start < n:
+        limit = max(int(sorted_lens[start] * _BUCKET_RATIO), int(sorted_lens[start]) + 8)
+        end = max(int(np.searchsorted(sorted_lens, limit, side="right")), start + 1)
+        groups.append([start, end, int(sorted_lens[end - 1])])
+        start = end
+
+    def cost(g: list[int]) -> float:
+        return g[2] * (_STEP_COST + _ROW_COST * (g[1] - g[0]))
+
+    while len(groups) > 1:
+        gains = [
+            cost(a) + cost(b) - cost([a[0], b[1], b[2]]) for a, b in itertools.pairwise(groups)
+        ]
+        best = int(np.argmax(gains))
+        if gains[best] <= 0:
+            break
+        a, b = groups[best], groups[best + 1]
+        groups[best : best + 2] = [[a[0], b[1], b[2]]]
+    return [slice(g[0], g[1]) for g in groups]
 
 
 class _HashTable:
@@ -556,16 +600,3 @@ def _rows_by_value(values: IntArray) -> dict[int, IntArray]:
     order = np.argsort(values, kind="stable")
     uniq, first = np.unique(values[order], return_index=True)
     return dict(zip(uniq.tolist(), np.split(order, first[1:]), strict=True))
-
-
-def _buckets(sorted_lens: IntArray) -> list[slice]:
-    """Slices of ascending lengths whose longest is at most ``_BUCKET_RATIO`` x the shortest."""
-    out: list[slice] = []
-    start = 0
-    n = len(sorted_lens)
-    while start < n:
-        limit = max(int(sorted_lens[start] * _BUCKET_RATIO), int(sorted_lens[start]) + 8)
-        end = int(np.searchsorted(sorted_lens, limit, side="right"))
-        out.append(slice(start, max(end, start + 1)))
-        start = max(end, start + 1)
-    return out
