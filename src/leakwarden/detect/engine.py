@@ -368,18 +368,27 @@ class Detector:
         bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
         min_score = self.min_score
         out: list[_Candidate] = []
+        # Slots without any word in this text answer "no" without a lookup.
+        live = near.live_slots()
         for rule, bstart, bend, needs in accepted:
             order = rule.order
             i = bisect_right(value_ends, bstart) - 1
             lo = value_ends[i] if i >= 0 else 0
-            j = bisect_left(value_starts, bend)
-            hi = value_starts[j] if j < n_values else end_of_data
-            has_context = before(order, max(lo, bstart - _BEFORE_BYTES), bstart) or after(
-                order, bend, min(hi, bend + _AFTER_BYTES)
-            )
+            if order in live:
+                j = bisect_left(value_starts, bend)
+                hi = value_starts[j] if j < n_values else end_of_data
+                has_context = before(order, max(lo, bstart - _BEFORE_BYTES), bstart) or after(
+                    order, bend, min(hi, bend + _AFTER_BYTES)
+                )
+            else:
+                has_context = False
             if needs and not has_context:
                 continue
-            if not has_context and before(n_rules + order, max(lo, bstart - _ANTI_BYTES), bstart):
+            if (
+                not has_context
+                and n_rules + order in live
+                and before(n_rules + order, max(lo, bstart - _ANTI_BYTES), bstart)
+            ):
                 continue  # "订单号 6222…", "编号 1381…": an identifier of something else
             score = rule.score
             if has_context:
@@ -466,6 +475,15 @@ class _ContextIndex:
             starts.sort()
         self._ends[slot], self._starts[slot] = ends, starts
         return ends, starts
+
+    def live_slots(self) -> frozenset[int]:
+        """The slots with at least one word in the text."""
+        hits = self._hits
+        return frozenset(
+            slot
+            for slot, cids in enumerate(self._compiled.slot_contexts)
+            if any(cid in hits for cid in cids)
+        )
 
     def before(self, slot: int, lo: int, bstart: int) -> bool:
         """A word of this slot ends within [lo, bstart] on the line of ``bstart``."""
