@@ -223,3 +223,41 @@ def test_gazetteer_marks_equal_the_featurizers(tagger: NameAddressTagger, fast: 
     if (DATA / "cn-address" / "train.txt").is_file():
         for ex in read_cn_address(DATA / "cn-address" / "train.txt")[:3000]:
             assert fast.gazetteer_marks(ex.text) == fz._gazetteer_marks(ex.text), ex.text
+
+
+def _brute_force(
+    e: np.ndarray, trans: np.ndarray
+) -> tuple[list[int], np.ndarray]:  # (best path, (T, L) marginals) over all L**T paths
+    import itertools
+
+    t_max, n_labels = e.shape
+    scores = {}
+    for path in itertools.product(range(n_labels), repeat=t_max):
+        s = sum(e[t, y] for t, y in enumerate(path))
+        s += sum(trans[a, b] for a, b in itertools.pairwise(path))
+        scores[path] = s
+    best = max(scores, key=lambda p: scores[p])
+    top = max(scores.values())
+    z = sum(np.exp(v - top) for v in scores.values())
+    marg = np.zeros((t_max, n_labels))
+    for path, v in scores.items():
+        for t, y in enumerate(path):
+            marg[t, y] += np.exp(v - top) / z
+    return list(best), marg
+
+
+@pytest.mark.parametrize("scale", [1.0, 40.0])
+def test_forward_backward_against_brute_force(fast: FastCRF, scale: float) -> None:
+    """Every path of short random segments enumerated: best path and marginals, including
+    emission scores large enough to need the overflow-safe rescaling."""
+    rng = np.random.default_rng(11)
+    lens = np.array([4, 1, 3, 4, 2])
+    n_labels = len(fast.labels)
+    e = rng.normal(size=(4, n_labels, len(lens))) * scale  # (T, L, B) as the decoder lays out
+    for renorm in (1, fast._renorm):
+        labels, margs = fast._forward_backward(e.copy(), lens, renorm)
+        assert margs is not None
+        for row, n in enumerate(lens.tolist()):
+            best, marg = _brute_force(e[:n, :, row], fast._trans)
+            assert labels[row, :n].tolist() == best
+            assert np.allclose(margs[:n, :, row], marg, atol=1e-9)
