@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leakwarden.detect.normalize import DecodeError, decode_bytes, fold_for_matching, normalize
+from leakwarden.detect.normalize import (
+    DecodeError,
+    decode_bytes,
+    fold_for_matching,
+    fold_utf8,
+    normalize,
+)
 
 SAMPLE = "客户张三，手机１３８１２３４５６７８，邮箱 zhang@qq.com。"
 
@@ -27,6 +33,17 @@ class TestNormalize:
     def test_length_preserving(self, text: str) -> None:
         assert len(normalize(text)) == len(text)
         assert len(fold_for_matching(text)) == len(text)
+
+    def test_fold_utf8_by_hand(self) -> None:
+        text = "手机：１３８－１２３４\u3000邮箱ａｂ＠ｅｘ．ｃｏｍ，电话010\u20131234"
+        expected = "手机：138-1234 邮箱ab@ex.com，电话010-1234"
+        assert fold_utf8(text.encode("utf-8")) == expected.encode("utf-8")
+        assert fold_utf8(b"plain ascii") == b"plain ascii"
+
+    @given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFFFF)))
+    def test_fold_utf8_is_fold_for_matching_in_bytes(self, text: str) -> None:
+        data = text.encode("utf-8", "replace")
+        assert fold_utf8(data) == fold_for_matching(data.decode("utf-8")).encode("utf-8")
 
     @given(st.text(alphabet=st.characters(min_codepoint=0xFF01, max_codepoint=0xFF5E)))
     def test_folding_agrees_with_normalize_on_value_characters(self, text: str) -> None:

@@ -2,8 +2,9 @@
 
 How ``Detector.find`` works:
 
-1. ``fold_for_matching`` folds full-width digits, letters and value punctuation to ASCII
-   (length-preserving); the text is encoded to UTF-8 with a newline sentinel on each side.
+1. The text is encoded to UTF-8 and ``fold_utf8`` folds full-width digits, letters and value
+   punctuation to ASCII in the bytes (``fold_for_matching``'s mapping, which keeps character
+   offsets); a newline sentinel goes on each side.
 2. Every selected type's patterns, and every type's context and anti-context words, are compiled
    once per process into ONE Hyperscan block-mode database (patterns SOM_LEFTMOST | UTF8; words
    caseless literals, short ASCII words between ``\b``).  Hyperscan has no look-around, so each
@@ -44,7 +45,7 @@ from functools import cache, lru_cache
 from typing import Any, Protocol
 
 from leakwarden.detect.model import Finding, PIType
-from leakwarden.detect.normalize import fold_for_matching
+from leakwarden.detect.normalize import fold_for_matching, fold_utf8
 from leakwarden.detect.types import PI_TYPES
 
 __all__ = ["CONTEXT_BOOST", "Detector", "default_detector", "tagger_available"]
@@ -273,20 +274,19 @@ class Detector:
         """Findings in ``text``, one per span, sorted by start; offsets index ``text`` itself."""
         if not text:
             return []
-        norm = fold_for_matching(text)
-        candidates = self._pattern_candidates(norm) if self._compiled.database is not None else []
+        candidates = self._pattern_candidates(text) if self._compiled.database is not None else []
         chosen = _resolve(candidates)
         if self._tagger is not None:
-            chosen = self._merge_tagged(norm, chosen)
+            chosen = self._merge_tagged(fold_for_matching(text), chosen)
         return [
             Finding(c.rule.type.id, c.start, c.end, text[c.start : c.end], c.score) for c in chosen
         ]
 
     # --- pattern candidates ------------------------------------------------------------------
 
-    def _pattern_candidates(self, norm: str) -> list[_Candidate]:
+    def _pattern_candidates(self, text: str) -> list[_Candidate]:
         compiled = self._compiled
-        data = b"\n" + norm.encode("utf-8", "replace") + b"\n"
+        data = b"\n" + fold_utf8(text.encode("utf-8", "replace")) + b"\n"
         hits: list[tuple[int, int, int]] = []
         compiled.database.scan(
             data, match_event_handler=_on_match, context=hits, scratch=self._scratch()
@@ -358,7 +358,7 @@ class Detector:
         to_char = _char_offsets(
             data,
             itertools.chain.from_iterable((b, e) for _, b, e, _ in accepted),
-            len(data) - 2 == len(norm),
+            len(data) - 2 == len(text),
         )
         # A context word belongs to the nearest value: in "dob=1990-01-02;ts=2024-11-21" the
         # word "dob" is not context for the second date, the first value fences it off.

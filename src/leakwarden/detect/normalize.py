@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import codecs
 import re
+import threading
+from functools import cache
+from typing import Any
 
-__all__ = ["DecodeError", "decode_bytes", "fold_for_matching", "normalize"]
+__all__ = ["DecodeError", "decode_bytes", "fold_for_matching", "fold_utf8", "normalize"]
 
 # U+FF01..U+FF5E are ASCII 0x21..0x7E shifted by 0xFEE0; U+3000 is the ideographic space.  A few
 # dash look-alikes become "-" so "138－1234－5678" and "010–12345678" read as numbers.  Every
@@ -56,6 +59,64 @@ def fold_for_matching(text: str) -> str:
     if text.isascii():
         return text
     return _RELEVANT.sub(_fold_run, text)
+
+
+# UTF-8 of each character ``fold_for_matching`` changes -> UTF-8 of what it becomes.  Every
+# such character is 3 bytes long in UTF-8 (U+2010..U+FF5E), its replacement 1 byte.
+_FOLD_UTF8: dict[bytes, bytes] = {
+    chr(cp).encode("utf-8"): chr(_FOLD[cp]).encode("utf-8")
+    for cp in _FOLD
+    if _RELEVANT.fullmatch(chr(cp))
+}
+_fold_local = threading.local()
+
+
+@cache
+def _fold_database() -> Any:
+    import hyperscan
+
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    character = _RELEVANT.pattern.removesuffix("+")
+    database.compile(
+        expressions=[character.encode("utf-8")],
+        ids=[0],
+        elements=1,
+        flags=[hyperscan.HS_FLAG_UTF8],
+    )
+    return database
+
+
+def _on_fold_match(_id: int, _start: int, end: int, _flags: int, ends: list[int]) -> None:
+    ends.append(end)
+
+
+def fold_utf8(data: bytes) -> bytes:
+    """``fold_for_matching`` on UTF-8 bytes: the UTF-8 of the folded text, without decoding.
+
+    One Hyperscan pass finds the characters to fold (about a quarter of the cost of the regular
+    expression over a CJK ``str``); the bytes between them are copied as they are.  The text's
+    character count does not change, its byte count shrinks by 2 per folded character.
+    """
+    if data.isascii():
+        return data
+    database = _fold_database()
+    scratch = getattr(_fold_local, "scratch", None)
+    if scratch is None:
+        import hyperscan
+
+        scratch = _fold_local.scratch = hyperscan.Scratch(database)
+    ends: list[int] = []
+    database.scan(data, match_event_handler=_on_fold_match, context=ends, scratch=scratch)
+    if not ends:
+        return data
+    parts: list[bytes] = []
+    previous = 0
+    for end in ends:
+        parts.append(data[previous : end - 3])
+        parts.append(_FOLD_UTF8[data[end - 3 : end]])
+        previous = end
+    parts.append(data[previous:])
+    return b"".join(parts)
 
 
 class DecodeError(ValueError):
