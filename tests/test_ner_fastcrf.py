@@ -261,3 +261,23 @@ def test_forward_backward_against_brute_force(fast: FastCRF, scale: float) -> No
             best, marg = _brute_force(e[:n, :, row], fast._trans)
             assert labels[row, :n].tolist() == best
             assert np.allclose(margs[:n, :, row], marg, atol=1e-9)
+
+
+def test_truncated_model_is_refused(tagger: NameAddressTagger) -> None:
+    with pytest.raises(ModelFormatError):
+        read_model(tagger._model[: len(tagger._model) // 2])
+
+
+def test_tagger_falls_back_to_crfsuite_when_tables_cannot_be_built(
+    tagger: NameAddressTagger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import leakwarden.detect.ner.tagger as tagger_module
+
+    def refuse(*_: object) -> FastCRF:
+        raise ModelFormatError("simulated: attribute matches no template")
+
+    monkeypatch.setattr(tagger_module, "FastCRF", refuse)
+    fallback = NameAddressTagger(tagger._model, tagger._featurizer, tagger._latin)
+    assert fallback._fast is None
+    text = "收件人：张伟，地址：浙江省杭州市西湖区文三路90号"
+    _same_findings(fallback.tag(text), tagger.tag(text))

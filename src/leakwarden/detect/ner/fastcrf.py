@@ -97,6 +97,15 @@ def _cqdb_strings(buf: bytes, off: int, count: int, what: str) -> tuple[str, ...
 
 def read_model(model: bytes) -> CRFWeights:
     """Parse a crfsuite CRF1d model file (format of crfsuite's ``crf1d_model.c``)."""
+    try:
+        return _read_model(model)
+    except (struct.error, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, ModelFormatError):
+            raise
+        raise ModelFormatError(f"crfsuite model is truncated or corrupt: {exc}") from exc
+
+
+def _read_model(model: bytes) -> CRFWeights:
     if len(model) < 48 or model[:4] != b"lCRF" or model[8:12] != b"FOMC":
         raise ModelFormatError("not a crfsuite CRF1d model (magic 'lCRF'/'FOMC' missing)")
     header = struct.unpack_from("<9I", model, 12)
