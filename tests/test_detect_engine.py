@@ -52,6 +52,17 @@ class TestAdjacency:
         assert found(det, "version 1.2.3.4.5 released") == []
         assert found(det, "from 10.0.0.1.") == [("ip_address", "10.0.0.1")]
 
+    def test_email_starts_at_its_leftmost_letter_or_digit(self, det: Detector) -> None:
+        # The e-mail pattern is scanned without Hyperscan's start of match; the start is found
+        # again from the "@": after a CJK character, after "_" (a local-part character that is
+        # no letter or digit), and not at all when the leftmost start has a doubled dot or a
+        # local part over 64 characters (RFC 5321), as with start of match.
+        assert found(det, "中文zhang.san@qq.com。") == [("email", "zhang.san@qq.com")]
+        assert found(det, "_a@b.com") == [("email", "a@b.com")]
+        assert found(det, "x..a@b.co") == []
+        assert found(det, "é" + "a" * 300 + "@example.com") == []
+        assert found(det, "é" + "a" * 64 + "@example.com") == [("email", "a" * 64 + "@example.com")]
+
 
 class TestOverlaps:
     def test_id_does_not_also_yield_mobile_or_card(self, det: Detector) -> None:

@@ -86,7 +86,9 @@ class _Compiled:
     context_len: tuple[int, ...]  # context id -> byte length of the word
     rules: tuple[_Rule, ...]
     slot_contexts: tuple[tuple[int, ...], ...] = ()  # context slot -> context ids
-    bounded_pattern: tuple[bool, ...] = ()  # pattern id -> its type is alnum_bounded
+    # pattern id -> 0 (not bounded), 1 (bounded, start from Hyperscan), 2 (bounded e-mail
+    # pattern scanned without start of match: ``_email_start`` finds it)
+    pattern_mode: tuple[int, ...] = ()
 
 
 def _context_expression(word: str) -> str:
@@ -121,14 +123,18 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
     rules = tuple(_rule(PI_TYPES[tid], i) for i, tid in enumerate(type_ids))
     expressions: list[bytes] = []
     pattern_rule: list[int] = []
+    pattern_mode: list[int] = []
     flags: list[int] = []
     som_utf8 = hyperscan.HS_FLAG_SOM_LEFTMOST | hyperscan.HS_FLAG_UTF8
     for index, rule in enumerate(rules):
         for pattern in rule.type.patterns:
-            wrapped = f"{_DELIM}(?:{pattern}){_DELIM}" if rule.type.alnum_bounded else pattern
+            bounded = rule.type.alnum_bounded
+            wrapped = f"{_DELIM}(?:{pattern}){_DELIM}" if bounded else pattern
             expressions.append(wrapped.encode("utf-8"))
             pattern_rule.append(index)
-            flags.append(som_utf8)
+            late = bounded and pattern == _EMAIL_PATTERN
+            flags.append(hyperscan.HS_FLAG_UTF8 if late else som_utf8)
+            pattern_mode.append(2 if late else 1 if bounded else 0)
     # Context slots: rule index for a type's context words, len(rules) + rule index for its
     # anti-context words (``extra["anti_context"]``).
     words: dict[str, list[int]] = {}
@@ -164,8 +170,32 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
         tuple(len(w.encode("utf-8")) for w in words),
         rules,
         tuple(tuple(c) for c in slot_contexts),
-        tuple(rules[ix].type.alnum_bounded for ix in pattern_rule),
+        tuple(pattern_mode),
     )
+
+
+# The e-mail pattern (``types.py``) has an unbounded local part: tracking the start of match
+# over every run of letters costs a fifth of the whole scan.  It is scanned without start of
+# match and ``_email_start`` recovers the leftmost start from the end, which is what
+# HS_FLAG_SOM_LEFTMOST would report.  Another e-mail pattern is simply scanned with SOM.
+_EMAIL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
+_LOCAL_PART = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
+_LOCAL_START = re.compile(rb"(?<![A-Za-z0-9])[A-Za-z0-9]")
+
+
+def _email_start(data: bytes, end: int) -> int:
+    """Byte offset where the e-mail ending at ``end`` (delimiter stripped) starts: the leftmost
+    letter or digit after a non-alphanumeric byte in the run of local-part characters before
+    its "@" (the domain has none); ``end`` itself when there is none, so the hit is dropped."""
+    at = data.rfind(b"@", 0, end)
+    if at < 1:
+        return end
+    window = data[max(0, at - 256) : at]
+    run = len(window) - len(window.rstrip(_LOCAL_PART))
+    if run == len(window) and at > 256:
+        run = at - len(data[:at].rstrip(_LOCAL_PART))
+    m = _LOCAL_START.search(data, at - run, at)
+    return m.start() if m is not None else end
 
 
 def _on_match(
@@ -295,7 +325,7 @@ class Detector:
             return []
         pattern_rule, rules = compiled.pattern_rule, compiled.rules
         n_patterns, n_rules = len(pattern_rule), len(rules)
-        bounded_pattern = compiled.bounded_pattern
+        pattern_mode = compiled.pattern_mode
         # key = byte start * 64 + rule index (sorts by start) -> byte ends; delimiters stripped.
         groups: dict[int, list[int]] = {}
         context_hits: dict[int, list[int]] = {}  # context id (after the patterns) -> byte ends
@@ -307,12 +337,16 @@ class Detector:
                 else:
                     found.append(to)
                 continue
-            if bounded_pattern[pattern]:
-                lead = data[frm]
-                frm += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+            mode = pattern_mode[pattern]
+            if mode:
                 to -= 1
                 while 0x80 <= data[to] <= 0xBF:
                     to -= 1
+                if mode == 1:
+                    lead = data[frm]
+                    frm += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+                else:
+                    frm = _email_start(data, to)
             if to > frm:
                 key = frm * 64 + pattern_rule[pattern]
                 ends = groups.get(key)
