@@ -6,8 +6,9 @@ How ``Detector.find`` works:
    punctuation to ASCII in the bytes (``fold_for_matching``'s mapping, which keeps character
    offsets); a newline sentinel goes on each side.
 2. Every selected type's patterns, and every type's context and anti-context words, are compiled
-   once per process into ONE Hyperscan block-mode database (patterns SOM_LEFTMOST | UTF8; words
-   caseless literals, short ASCII words between ``\b``).  Hyperscan has no look-around, so each
+   once per process into ONE Hyperscan block-mode database (patterns SOM_LEFTMOST | UTF8, except
+   the e-mail pattern, whose start ``_email_start`` finds from its "@"; words caseless literals,
+   short ASCII words between ``\b``).  Hyperscan has no look-around, so each
    pattern of an ``alnum_bounded`` type is wrapped as ``[^0-9A-Za-z](?:pattern)[^0-9A-Za-z]``:
    the delimiters are consumed and stripped afterwards.  This is what lets
    "身份证11010519491231002X" match (a CJK character is a delimiter) while a mobile number inside
