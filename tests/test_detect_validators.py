@@ -362,6 +362,21 @@ class TestCodes:
     def test_ssn_rules(self, value: str) -> None:
         assert not v.us_ssn_ok(value)
 
+    @given(
+        st.text(alphabet="0123456789", min_size=9, max_size=9),
+        st.sampled_from(["-", " ", ""]),
+    )
+    def test_ssn_agrees_with_stdnum(self, digits: str, sep: str) -> None:
+        from stdnum.us import ssn
+
+        value = f"{digits[:3]}{sep}{digits[3:5]}{sep}{digits[5:]}"
+        assert v.us_ssn_ok(value) == ssn.is_valid(value.replace(" ", "-"))
+
+    def test_ssn_advertised_numbers(self) -> None:
+        # Published in advertising (Woolworth's wallet card and others); stdnum refuses them.
+        for value in ("078-05-1120", "078051120", "457 55 5462", "219-09-9999"):
+            assert not v.us_ssn_ok(value)
+
     def test_s10_check_digit_worked_by_hand(self) -> None:
         # 1*8 + 2*6 + 3*4 + 4*2 + 5*3 + 6*5 + 7*9 + 8*7 = 204; 204 mod 11 = 6; 11 - 6 = 5
         assert v.express_waybill_ok("EA123456785CN")

@@ -559,7 +559,24 @@ def us_ssn_ok(value: str) -> bool:
         return False
     from stdnum.us import ssn
 
-    return bool(ssn.is_valid(value.replace(" ", "-")))
+    if not value.isascii():
+        return bool(ssn.is_valid(value.replace(" ", "-")))
+    # ``ssn.validate``'s component rules on the ASCII digits, without its cleaning and regex.
+    digits = value.replace("-", "").replace(" ", "")
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return False
+    return ssn.format(digits) not in _ssn_advertised()
+
+
+@cache
+def _ssn_advertised() -> frozenset[str]:
+    """Numbers published in advertising that python-stdnum refuses (its ``_ssn_blacklist``)."""
+    from stdnum.us import ssn
+
+    return frozenset(
+        n for n in ("078-05-1120", "457-55-5462", "219-09-9999") if not ssn.is_valid(n)
+    )
 
 
 # --- Documents and identifiers without a public check digit ------------------------------------
