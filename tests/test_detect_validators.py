@@ -377,6 +377,20 @@ class TestCodes:
         for value in ("078-05-1120", "078051120", "457 55 5462", "219-09-9999"):
             assert not v.us_ssn_ok(value)
 
+    @given(st.lists(st.integers(0, 999), min_size=4, max_size=4), st.integers(0, 3))
+    def test_ipv4_agrees_with_ipaddress(self, octets: list[int], zero_padded: int) -> None:
+        import ipaddress
+
+        parts = [str(o) for o in octets]
+        parts[zero_padded] = "0" + parts[zero_padded] if octets[0] % 2 else parts[zero_padded]
+        value = ".".join(parts)
+        try:
+            expected = not ipaddress.ip_address(value).is_unspecified
+        except ValueError:
+            expected = False
+        assert v.ip_address_ok(value) == expected
+        assert not v.ip_address_ok("0.0.0.0")
+
     def test_s10_check_digit_worked_by_hand(self) -> None:
         # 1*8 + 2*6 + 3*4 + 4*2 + 5*3 + 6*5 + 7*9 + 8*7 = 204; 204 mod 11 = 6; 11 - 6 = 5
         assert v.express_waybill_ok("EA123456785CN")

@@ -59,6 +59,9 @@ _WAYBILL = re.compile(r"SF\d{12,13}|JD[A-Z]{0,3}\d{11,15}|[YJ]T\d{13}|\d{10,15}"
 _MAC_COLON = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 _MAC_HYPHEN = re.compile(r"[0-9a-f]{2}(?:-[0-9a-f]{2}){5}")
 _MAC_DOTTED = re.compile(r"[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}")
+_IPV4 = re.compile(
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}"
+)
 _NOT_HEX = re.compile(r"[^0-9a-f]")
 _YMD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
 _DMY = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
@@ -670,6 +673,8 @@ def ip_address_ok(value: str) -> bool:
     address and IPv6 strings with fewer than three groups are not reported."""
     if ":" in value and "::" not in value and value.count(":") != 7 and "." not in value:
         return False  # full IPv6 has 8 groups; MAC addresses and times have fewer
+    if _IPV4.fullmatch(value) is not None:
+        return value != "0.0.0.0"  # what ``ipaddress`` accepts as IPv4, without building it
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
