@@ -273,19 +273,22 @@ class FastCRF:
     def _build_gazetteer(self) -> None:
         """Polynomial hashes of the place names, per length (matches are verified exactly)."""
         places = sorted(self._featurizer.places)
-        self._place_hashes: dict[int, IntArray] = {}
         self._place_end: npt.NDArray[np.bool_] | None = np.zeros(self._bmp, dtype=bool)
         if not places or any(ord(ch) >= self._bmp or ch == "\ufffd" for p in places for ch in p):
             self._place_end = None  # the featurizer's own loop handles such lists
             return
-        by_length: dict[int, list[int]] = {}
+        hashes = []
         for place in places:
             self._place_end[ord(place[-1])] = True
-            by_length.setdefault(len(place), []).append(_poly_hash(place))
-        self._place_hashes = {
-            n: np.sort(np.array(hs, dtype=np.uint64).view(np.int64)) for n, hs in by_length.items()
-        }
-        self._place_maxlen = max(by_length)
+            hashes.append(_poly_hash(place))
+        unique = np.unique(np.array(hashes, dtype=np.uint64).view(np.int64))
+        if np.any(unique == -1):  # the hash table's empty-slot marker (odds 2**-64 a place)
+            self._place_end = None
+            return
+        self._place_set = _HashTable(unique, np.zeros((len(unique), 1), dtype=np.int64), 1)
+        self._place_maxlen = max(len(p) for p in places)
+        powers = [pow(_POLY_INT, k, 1 << 64) for k in range(self._place_maxlen)]
+        self._place_powers = np.array(powers, dtype=np.uint64)
 
     def gazetteer_marks(self, text: str) -> str:
         """``Featurizer._gazetteer_marks(text)`` (B/I/E/O per character), vectorised."""
@@ -299,28 +302,16 @@ class FastCRF:
         ends = np.flatnonzero(self._place_end[np.minimum(cps, self._bmp - 1)] & (cps < self._bmp))
         if not ends.size:
             return bytes(marks)
-        # h = hash of the window of `length` characters ending at each place-end character
-        h = cps[ends].view(np.uint64).copy()
-        power = 1
-        found_end: list[IntArray] = []
-        found_len: list[IntArray] = []
-        for length in range(2, self._place_maxlen + 1):
-            power = (power * _POLY_INT) & _U64
-            start = ends - length + 1
-            h += cps[np.maximum(start, 0)].view(np.uint64) * np.uint64(power)
-            table = self._place_hashes.get(length)
-            if table is None:
-                continue
-            hv = h.view(np.int64)
-            at = np.minimum(np.searchsorted(table, hv), len(table) - 1)
-            hit = (table[at] == hv) & (start >= 0)
-            if hit.any():
-                found_end.append(ends[hit])
-                found_len.append(np.full(int(hit.sum()), length, dtype=np.int64))
-        if not found_end:
+        # h[:, k] = hash of the k + 1 characters ending at each place-end character
+        back = ends[:, None] - np.arange(self._place_maxlen)[None, :]
+        h = np.cumsum(cps[np.maximum(back, 0)].view(np.uint64) * self._place_powers, axis=1)
+        hv = h[:, 1:].view(np.int64)  # windows of 2.. characters (uint64 arithmetic wraps)
+        known = self._place_set.lookup(hv.ravel())[:, 0].reshape(hv.shape) == 0
+        row, col = np.nonzero(known & (back[:, 1:] >= 0))
+        if not row.size:
             return bytes(marks)
-        end_at = np.concatenate(found_end)
-        lengths = np.concatenate(found_len)
+        end_at = ends[row]
+        lengths = col + 2
         order = np.lexsort((-lengths, end_at))  # by end, then longest first: the featurizer's
         places = self._featurizer.places
         covered = last = -1
@@ -548,20 +539,23 @@ def _buckets(sorted_lens: IntArray) -> list[slice]:
 
 
 class _HashTable:
-    """Open addressing (linear probing, load <= 1/4) from int64 keys to rows of int64 values."""
+    """Open addressing (linear probing, load <= 1/2) from int64 keys to rows of int64 values.
+
+    The slots hold a row number (int32) into the compact value table, whose extra last row is
+    ``missing``: small arrays, so lookups mostly hit the cache."""
 
     def __init__(self, keys: IntArray, values: IntArray, missing: int) -> None:
-        bits = max(10, len(keys).bit_length() + 2)
+        bits = max(10, len(keys).bit_length() + 1)
         self._shift = np.uint64(64 - bits)
         self._mask = (1 << bits) - 1
         self._keys = np.full(1 << bits, -1, dtype=np.int64)
-        self._values = np.full((1 << bits, values.shape[1]), missing, dtype=np.int64)
-        self._missing = missing
+        self._rows = np.full(1 << bits, len(keys), dtype=np.int32)
+        self._values = np.vstack([values, np.full((1, values.shape[1]), missing)]).astype(np.int64)
         for row, h in enumerate(self._hash(keys).tolist()):
             while self._keys[h] != -1:
                 h = (h + 1) & self._mask
             self._keys[h] = keys[row]
-            self._values[h] = values[row]
+            self._rows[h] = row
 
     def _hash(self, keys: IntArray) -> IntArray:
         return ((keys.view(np.uint64) * _HASH_MULT) >> self._shift).view(np.int64)
@@ -570,17 +564,18 @@ class _HashTable:
         """(len(keys), width) values; ``missing`` in every column of an unknown key."""
         pos = self._hash(keys)
         slot = self._keys[pos]
-        out = self._values[pos]  # empty slots hold ``missing``
+        rows = self._rows[pos]  # empty slots point at the ``missing`` row
         probe = np.flatnonzero((slot != keys) & (slot != -1))  # collisions: probe on
-        out[probe] = self._missing
+        rows[probe] = len(self._values) - 1
         at = pos[probe]
         while probe.size:
             at = (at + 1) & self._mask
             slot = self._keys[at]
             hit = slot == keys[probe]
-            out[probe[hit]] = self._values[at[hit]]
+            rows[probe[hit]] = self._rows[at[hit]]
             more = ~hit & (slot != -1)
             probe, at = probe[more], at[more]
+        out: IntArray = self._values[rows]
         return out
 
 
