@@ -380,11 +380,10 @@ class FastCRF:
     def emissions(self, text: str) -> FloatArray:
         """(n, L) state scores of ``text``: crfsuite's, summed in the same order."""
         idx = self.attribute_ids(text)
-        acc: FloatArray = np.take(self._table, idx[0], axis=0)
-        row = np.empty_like(acc)
+        rows = np.take(self._table, idx, axis=0)  # (9, n, L)
+        acc: FloatArray = rows[0].copy()
         for k in range(1, len(TEMPLATES)):  # crfsuite's order: c l r lb rb LB RB K m
-            np.take(self._table, idx[k], axis=0, out=row)
-            acc += row
+            acc += rows[k]
         return acc
 
     # -- decoding -------------------------------------------------------------------------
