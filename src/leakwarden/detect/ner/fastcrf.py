@@ -462,42 +462,47 @@ class FastCRF:
         alpha[0] = ex[0]
         best_last = np.zeros(b, dtype=np.int64)
         cand = np.empty((e.shape[1], e.shape[1], b))  # (to, from, B), reused every step
+        # per-position views, made once (list indexing is cheaper than array indexing)
+        es, exs, hs, als = list(e), list(ex), list(hist), list(alpha)
+        hs3 = list(hist[:, None, :, :])
+        add, maxreduce, dot = np.add, np.maximum.reduce, np.dot
         for t in range(t_max):
             if t:
-                np.add(hist[t - 1][None, :, :], trans_to_from, out=cand)
-                h = hist[t]
-                np.maximum.reduce(cand, axis=1, out=h)
-                h += e[t]
-                a = alpha[t]
-                np.dot(et_t, alpha[t - 1], out=a)
-                a *= ex[t]
+                add(hs3[t - 1], trans_to_from, out=cand)
+                h = hs[t]
+                maxreduce(cand, axis=1, out=h)
+                h += es[t]
+                a = als[t]
+                dot(et_t, als[t - 1], out=a)
+                a *= exs[t]
                 if t % renorm == 0:
                     a /= a.sum(axis=0)
             rows = ends_at.get(t)
             if rows is not None:
-                best_last[rows] = hist[t][:, rows].argmax(axis=0)
+                best_last[rows] = hs[t][:, rows].argmax(axis=0)
         path: list[IntArray] = []
         cur = np.zeros(b, dtype=np.int64)
         beta = np.empty_like(e)
+        bes = list(beta)
         step = np.empty_like(e[0])
-        trans = self._trans
+        take = self._trans.take
         for t in range(t_max - 1, -1, -1):
             rows = ends_at.get(t)
             if rows is not None:
                 cur[rows] = best_last[rows]
             path.append(cur)
-            bt = beta[t]
+            bt = bes[t]
             if t == t_max - 1:
                 bt.fill(1.0)
             else:
-                np.multiply(ex[t + 1], beta[t + 1], out=step)
-                np.dot(et, step, out=bt)
+                np.multiply(exs[t + 1], bes[t + 1], out=step)
+                dot(et, step, out=bt)
                 if t % renorm == 0:
                     bt /= bt.sum(axis=0)
                 if rows is not None:  # a segment's last position starts its backward pass
                     bt[:, rows] = 1.0
             if t:
-                np.add(hist[t - 1], trans.take(cur, axis=1), out=step)
+                add(hs[t - 1], take(cur, axis=1), out=step)
                 cur = step.argmax(axis=0)
         labels = np.stack(path[::-1], axis=1)
         if not np.any(labels != self._outside):
