@@ -59,6 +59,7 @@ _DELIM = "[^0-9A-Za-z]"
 # Continuation bytes of UTF-8 (0x80-0xBF) -> 1, everything else -> 0.
 _CONTINUATION = bytes(1 if 0x80 <= b <= 0xBF else 0 for b in range(256))
 _ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_NO_JOINERS: frozenset[int] = frozenset()
 _TRIM = " \t\r\n,，.。;；:：、|/\\\"'()（）[]【】<>《》-_"
 
 
@@ -362,22 +363,31 @@ class Detector:
         # a weak shape (needs_context) with no context word nearby is not validated at all.
         accepted: list[tuple[_Rule, int, int, bool]] = []
         alnum = _ALNUM
+        # The delimiters Hyperscan consumed guarantee that no ASCII letter or digit touches a
+        # bounded span (the byte before is the end of a non-alphanumeric character, the byte
+        # after the start of one): only the joiners are left to check here.
+        parts = [
+            (
+                rule,
+                rule.joiners if rule.type.alnum_bounded else _NO_JOINERS,
+                rule.needs_context,
+                rule.validator,
+            )
+            for rule in rules
+        ]
+        end_of_data = len(data)
         for key in sorted(groups):
             bstart, index = divmod(key, 64)
-            rule = rules[index]
+            rule, joiners, needs_re, validator = parts[index]
             bends = groups[key]
-            bounded, joiners = rule.type.alnum_bounded, rule.joiners
-            needs_re, validator = rule.needs_context, rule.validator
             for bend in sorted(set(bends), reverse=True) if len(bends) > 1 else bends:
-                if bounded:
-                    lead, trail = data[bstart - 1], data[bend]
-                    if lead in alnum or trail in alnum:
-                        continue
-                    if joiners and (
-                        (lead in joiners and bstart >= 2 and data[bstart - 2] in alnum)
-                        or (trail in joiners and bend + 1 < len(data) and data[bend + 1] in alnum)
-                    ):
-                        continue
+                if joiners and (
+                    (data[bstart - 1] in joiners and bstart >= 2 and data[bstart - 2] in alnum)
+                    or (
+                        data[bend] in joiners and bend + 1 < end_of_data and data[bend + 1] in alnum
+                    )
+                ):
+                    continue
                 value = data[bstart:bend].decode("utf-8")
                 needs = needs_re is not None and needs_re.fullmatch(value) is not None
                 if needs and not (
@@ -399,7 +409,7 @@ class Detector:
         # word "dob" is not context for the second date, the first value fences it off.
         value_starts = [b for _, b, _, _ in accepted]
         value_ends = sorted([e for _, _, e, _ in accepted])
-        n_values, end_of_data = len(value_starts), len(data)
+        n_values = len(value_starts)
         bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
         min_score = self.min_score
         out: list[_Candidate] = []
