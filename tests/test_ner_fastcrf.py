@@ -281,3 +281,17 @@ def test_tagger_falls_back_to_crfsuite_when_tables_cannot_be_built(
     assert fallback._fast is None
     text = "收件人：张伟，地址：浙江省杭州市西湖区文三路90号"
     _same_findings(fallback.tag(text), tagger.tag(text))
+
+
+def test_attribute_prefixes_that_look_alike() -> None:
+    from leakwarden.detect.ner.fastcrf import TEMPLATES, _attribute_key
+
+    def template(attr: str) -> str | None:
+        key = _attribute_key(attr)
+        return None if key is None else TEMPLATES[key >> 44][0]
+
+    assert template("lb") == "l"  # the left neighbour is the letter b
+    assert template("lb张三") == "lb"  # the bigram left of the character
+    assert template("rb") == "r" and template("RB张三") == "RB" and template("cb") == "c"
+    assert template("KHHHHH") == "K" and template("m--xO") == "m"
+    assert template("lb张") is None and template("q1") is None and template("KHHH中H") is None

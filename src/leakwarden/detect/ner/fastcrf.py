@@ -139,29 +139,21 @@ def _read_model(model: bytes) -> CRFWeights:
 
 def _attribute_key(attr: str) -> int | None:
     """The integer key of a model attribute, ``None`` when no template produces it."""
-    for k, (prefix, width) in enumerate(TEMPLATES):
-        if len(attr) == len(prefix) + width and attr.startswith(prefix):
-            body = [ord(ch) for ch in attr[len(prefix) :]]
-            if width <= 2:
-                return _key1(k, body)
-            if any(cp >= 1 << _ASCII_BITS for cp in body):
-                return None
-            return _key_ascii(k, body)
-    return None
-
-
-def _key1(template: int, body: list[int]) -> int:
+    k = _TEMPLATE_OF.get((attr[:2], len(attr) - 2), _TEMPLATE_OF.get((attr[:1], len(attr) - 1)))
+    if k is None:
+        return None
+    body = attr[len(TEMPLATES[k][0]) :]
+    if len(body) <= 2:
+        key = 0
+        for ch in body:
+            key = (key << _CP_BITS) | ord(ch)
+        return (k << _TEMPLATE_SHIFT) | key
+    if not body.isascii():
+        return None
     key = 0
-    for cp in body:
-        key = (key << _CP_BITS) | cp
-    return (template << _TEMPLATE_SHIFT) | key
-
-
-def _key_ascii(template: int, body: list[int]) -> int:
-    key = 0
-    for cp in body:
-        key = (key << _ASCII_BITS) | cp
-    return (template << _TEMPLATE_SHIFT) | key
+    for ch in body:
+        key = (key << _ASCII_BITS) | ord(ch)
+    return (k << _TEMPLATE_SHIFT) | key
 
 
 @dataclass(slots=True)
@@ -194,10 +186,7 @@ class FastCRF:
         if "O" not in self.labels:
             raise ModelFormatError(f"model labels {self.labels} lack 'O'")
         self._outside = self.labels.index("O")
-        keys = np.array(
-            [_attribute_key(a) if _attribute_key(a) is not None else -1 for a in w.attributes],
-            dtype=np.int64,
-        )
+        keys = np.array([-1 if k is None else k for k in map(_attribute_key, w.attributes)])
         unknown = [a for a, k in zip(w.attributes, keys.tolist(), strict=True) if k < 0]
         if unknown:
             raise ModelFormatError(
