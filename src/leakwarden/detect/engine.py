@@ -84,10 +84,11 @@ class _Rule:
 class _Compiled:
     database: Any  # hyperscan.Database
     pattern_rule: tuple[int, ...]  # pattern id -> index into rules
-    context_rules: tuple[tuple[int, ...], ...]  # context id (after the patterns) -> rule indices
+    # context id (pattern id - number of patterns) -> slots: rule index for a context word,
+    # number of rules + rule index for an anti-context word
+    context_rules: tuple[tuple[int, ...], ...]
     context_len: tuple[int, ...]  # context id -> byte length of the word
     rules: tuple[_Rule, ...]
-    slot_contexts: tuple[tuple[int, ...], ...] = ()  # context slot -> context ids
     # pattern id -> 0 (not bounded), 1 (bounded, start from Hyperscan), 2 (bounded e-mail
     # pattern scanned without start of match: ``_email_start`` finds it)
     pattern_mode: tuple[int, ...] = ()
@@ -150,7 +151,6 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
         flags.append(hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_CASELESS)
     if not expressions:
         return _Compiled(None, (), (), (), rules)
-    n_patterns = len(pattern_rule)
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
         database.compile(
@@ -161,17 +161,12 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
         )
     except hyperscan.error as exc:
         raise ValueError(f"cannot compile detection patterns for {type_ids}: {exc}") from exc
-    slot_contexts: list[list[int]] = [[] for _ in range(2 * len(rules))]
-    for cid, slots in enumerate(words.values()):
-        for slot in slots:
-            slot_contexts[slot].append(n_patterns + cid)
     return _Compiled(
         database,
         tuple(pattern_rule),
         tuple(tuple(ix) for ix in words.values()),
         tuple(len(w.encode("utf-8")) for w in words),
         rules,
-        tuple(tuple(c) for c in slot_contexts),
         tuple(pattern_mode),
     )
 
@@ -513,55 +508,44 @@ def _char_offsets(data: bytes, offsets: Iterable[int], ascii_only: bool) -> dict
 class _ContextIndex:
     """Where the context words of each type end, from the same Hyperscan pass; answers "is a
     context word of this type within [lo, start] before a span or [end, hi] after it, on the same
-    line".  A slot's sorted offsets are built the first time the slot is asked about."""
+    line".  Built in one pass over the words found (few per text), not over every word a slot
+    could have."""
 
-    __slots__ = ("_compiled", "_data", "_ends", "_hits", "_starts")
+    __slots__ = ("_data", "_ends", "_starts")
 
     def __init__(self, data: bytes, compiled: _Compiled, hits: dict[int, list[int]]) -> None:
         self._data = data
-        self._compiled = compiled
-        self._hits = hits  # pattern id of the word -> byte ends
-        self._ends: dict[int, list[int]] = {}
-        self._starts: dict[int, list[int]] = {}
-
-    def _slot(self, slot: int) -> tuple[list[int], list[int]]:
-        compiled, hits = self._compiled, self._hits
-        ends: list[int] = []
-        starts: list[int] = []
-        if hits and slot < len(compiled.slot_contexts):
-            n_patterns = len(compiled.pattern_rule)
-            for cid in compiled.slot_contexts[slot]:
-                found = hits.get(cid)
-                if found:
-                    ends.extend(found)
-                    length = compiled.context_len[cid - n_patterns]
-                    starts.extend([e - length for e in found])
-            ends.sort()
-            starts.sort()
-        self._ends[slot], self._starts[slot] = ends, starts
-        return ends, starts
+        ends: dict[int, list[int]] = {}  # slot -> sorted byte ends of its words
+        starts: dict[int, list[int]] = {}  # slot -> sorted byte starts
+        n_patterns = len(compiled.pattern_rule)
+        for pattern, found in hits.items():
+            cid = pattern - n_patterns
+            length = compiled.context_len[cid]
+            for slot in compiled.context_rules[cid]:
+                known = ends.get(slot)
+                if known is None:
+                    ends[slot] = list(found)
+                    starts[slot] = [e - length for e in found]
+                else:
+                    known.extend(found)
+                    starts[slot].extend([e - length for e in found])
+        for offsets in ends.values():
+            offsets.sort()
+        for offsets in starts.values():
+            offsets.sort()
+        self._ends, self._starts = ends, starts
 
     def lists(self, slot: int) -> tuple[list[int], list[int]]:
-        """The sorted byte ends and starts of the slot's words."""
-        ends = self._ends.get(slot)
-        if ends is None:
-            return self._slot(slot)
-        return ends, self._starts[slot]
+        """The sorted byte ends and starts of the slot's words (empty when it has none)."""
+        return self._ends.get(slot, []), self._starts.get(slot, [])
 
     def live_slots(self) -> frozenset[int]:
         """The slots with at least one word in the text."""
-        hits = self._hits
-        return frozenset(
-            slot
-            for slot, cids in enumerate(self._compiled.slot_contexts)
-            if any(cid in hits for cid in cids)
-        )
+        return frozenset(self._ends)
 
     def before(self, slot: int, lo: int, bstart: int) -> bool:
         """A word of this slot ends within [lo, bstart] on the line of ``bstart``."""
         ends = self._ends.get(slot)
-        if ends is None:
-            ends = self._slot(slot)[0]
         if not ends:
             return False
         i = bisect.bisect_right(ends, bstart) - 1
@@ -570,8 +554,6 @@ class _ContextIndex:
     def after(self, slot: int, bend: int, hi: int) -> bool:
         """A word of this slot starts within [bend, hi] on the line of ``bend``."""
         starts = self._starts.get(slot)
-        if starts is None:
-            starts = self._slot(slot)[1]
         if not starts:
             return False
         j = bisect.bisect_left(starts, bend)
