@@ -110,6 +110,8 @@ def test_hand_made_segments(tagger: NameAddressTagger, fast: FastCRF, crf: Any) 
         "𠀀𠀁张伟住在𠀂上海市浦东新区世纪大道100号",  # characters beyond the BMP
         "\x02张伟\x03住\x02\x03在上海市",  # the featurizer's own padding characters in the text
         "ＡＢＣ１２３张伟ａｂｃ　北京市朝阳区",  # full-width forms
+        "张\x00伟住在\x00北京市",  # crfsuite cuts attribute strings at NUL
+        "\x00\x00b张伟b\x00住在北京市\x00",
         "",
         long_line,  # ~6,500 characters, far longer than any other: its own bucket
     ]

@@ -200,6 +200,7 @@ class FastCRF:
         table[w.state_attr, w.state_label] = w.state_weight
         self._table = table
         self._missing = len(keys)
+        self._attr_id = {a: i for i, a in enumerate(w.attributes)}
         self._by_key = _HashTable(keys, np.arange(len(keys))[:, None], self._missing)
         # One probe per bigram gives its attribute ids under all four bigram templates.
         bigram = (keys >> _TEMPLATE_SHIFT >= 3) & (keys >> _TEMPLATE_SHIFT <= 6)
@@ -364,7 +365,30 @@ class FastCRF:
             (((k[:-4] * nc + k[1:-3]) * nc + k[2:-2]) * nc + k[3:-1]) * nc + k[4:]
         ]
         out[8] = self._dense_m[((mk[:-2] * nm + mk[1:-1]) * nm + mk[2:]) * len(_GAZ_ALPHA) + gaz]
+        nul = np.flatnonzero(norm == 0)
+        if nul.size:
+            self._nul_attributes(out, t, nul)
         return out
+
+    def _nul_attributes(self, out: IntArray, t: IntArray, nul: IntArray) -> None:
+        """crfsuite reads attributes as C strings, cut at the first NUL ("rb" + NUL + "x" is
+        the attribute "rb", the right neighbour "b"): redo the windows around NULs that way."""
+        n = out.shape[1]
+        near = np.unique(np.clip(nul[:, None] + np.arange(-2, 3)[None, :], 0, n - 1))
+        # template -> offsets into t of its characters (position i sits at t[i + 2])
+        windows: tuple[tuple[int, tuple[int, ...]], ...] = (
+            (0, (2,)),
+            (1, (1,)),
+            (2, (3,)),
+            (3, (1, 2)),
+            (4, (2, 3)),
+            (5, (0, 1)),
+            (6, (3, 4)),
+        )
+        for i in near.tolist():
+            for k, offsets in windows:
+                attr = TEMPLATES[k][0] + "".join(chr(t[i + o]) for o in offsets)
+                out[k, i] = self._attr_id.get(attr.split("\x00", 1)[0], self._missing)
 
     def emissions(self, text: str) -> FloatArray:
         """(n, L) state scores of ``text``: crfsuite's, summed in the same order."""
