@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -137,6 +138,20 @@ def _open(path: str) -> tuple[BinaryIO, str, bool]:
     return raw, name, False
 
 
+@dataclass(frozen=True)
+class _FileJob:
+    """What every reader of one file needs besides its input: where results and problems go."""
+
+    task: FileTask
+    location: Location
+    detector: FindsPI
+    lookup: TypeLookup
+    options: ScanOptions
+    outcome: TaskOutcome
+    log: ProblemLog
+    progress: Progress | None
+
+
 class _Peek:
     """A byte stream with its first bytes already read (to sniff), replayed on read."""
 
@@ -180,12 +195,13 @@ def scan_file(
             outcome.problems = log.close()
             return outcome
         fmt, detail = format_of(inner, head)
+        job = _FileJob(task, location, detector, lookup, options, outcome, log, progress)
         if fmt == "unsupported":
             log.add(location, f"skipped: {detail}")
         elif fmt in ("parquet", "xlsx"):
             reader = _scan_parquet if fmt == "parquet" else _scan_xlsx
             if not compressed:
-                reader(task, task.path, location, detector, lookup, options, outcome, log, progress)
+                reader(job, task.path)
             else:
                 # Both formats need random access: decompress to a temporary file first.
                 with tempfile.NamedTemporaryFile(suffix="." + fmt) as spool:
@@ -200,17 +216,7 @@ def scan_file(
                         )
                     else:
                         spool.flush()
-                        reader(
-                            task,
-                            spool.name,
-                            location,
-                            detector,
-                            lookup,
-                            options,
-                            outcome,
-                            log,
-                            progress,
-                        )
+                        reader(job, spool.name)
         else:
             encoding = sniff_encoding(head)
             reason = binary_reason(head[:8192], encoding)
@@ -232,23 +238,11 @@ def scan_file(
                 )
                 try:
                     if fmt == "csv":
-                        _scan_csv(
-                            task, location, stream, detail, detector, lookup, options, outcome, log
-                        )
+                        _scan_csv(job, stream, detail)
                     elif fmt == "json":
-                        _scan_json(
-                            task,
-                            location,
-                            stream,
-                            detail == "lines",
-                            detector,
-                            lookup,
-                            options,
-                            outcome,
-                            log,
-                        )
+                        _scan_json(job, stream, detail == "lines")
                     else:
-                        _scan_text(task, location, stream, detector, lookup, outcome)
+                        _scan_text(job, stream)
                 except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                     what = "truncated gzip" if isinstance(exc, EOFError) else "corrupt gzip"
                     log.add(
@@ -269,14 +263,8 @@ def scan_file(
     return outcome
 
 
-def _scan_text(
-    task: FileTask,
-    location: Location,
-    stream: TextStream,
-    detector: FindsPI,
-    lookup: TypeLookup,
-    outcome: TaskOutcome,
-) -> None:
+def _scan_text(job: _FileJob, stream: TextStream) -> None:
+    task, detector, lookup, outcome = job.task, job.detector, job.lookup, job.outcome
     scanner = TextScanner(detector, lookup)
     try:
         for chunk in stream.chunks():
@@ -317,17 +305,10 @@ def _looks_like_data(row: list[str], detector: FindsPI, lookup: TypeLookup) -> b
     return False
 
 
-def _scan_csv(
-    task: FileTask,
-    location: Location,
-    stream: TextStream,
-    delimiter: str | None,
-    detector: FindsPI,
-    lookup: TypeLookup,
-    options: ScanOptions,
-    outcome: TaskOutcome,
-    log: ProblemLog,
-) -> None:
+def _scan_csv(job: _FileJob, stream: TextStream, delimiter: str | None) -> None:
+    task, location, options = job.task, job.location, job.options
+    outcome, log = job.outcome, job.log
+    detector, lookup = job.detector, job.lookup
     chunks = stream.chunks()
     first = next(chunks, "")
 
@@ -560,17 +541,10 @@ def iter_json_values(
         yield value
 
 
-def _scan_json(
-    task: FileTask,
-    location: Location,
-    stream: TextStream,
-    lines_format: bool,
-    detector: FindsPI,
-    lookup: TypeLookup,
-    options: ScanOptions,
-    outcome: TaskOutcome,
-    log: ProblemLog,
-) -> None:
+def _scan_json(job: _FileJob, stream: TextStream, lines_format: bool) -> None:
+    task, location, options = job.task, job.location, job.options
+    outcome, log = job.outcome, job.log
+    detector, lookup = job.detector, job.lookup
     classifier = Classifier(detector, lookup)
     sampler = RowSampler(classifier, options.sample, full=options.full, row_cap=options.row_cap)
     chunks: Iterator[str] = stream.chunks()
@@ -600,20 +574,13 @@ def _scan_json(
         )
 
 
-def _scan_parquet(
-    task: FileTask,
-    path: str,
-    location: Location,
-    detector: FindsPI,
-    lookup: TypeLookup,
-    options: ScanOptions,
-    outcome: TaskOutcome,
-    log: ProblemLog,
-    progress: Progress | None,
-) -> None:
+def _scan_parquet(job: _FileJob, path: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    task, location, options = job.task, job.location, job.options
+    outcome, log = job.outcome, job.log
+    detector, lookup, progress = job.detector, job.lookup, job.progress
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
@@ -651,21 +618,14 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
-def _scan_xlsx(
-    task: FileTask,
-    path: str,
-    location: Location,
-    detector: FindsPI,
-    lookup: TypeLookup,
-    options: ScanOptions,
-    outcome: TaskOutcome,
-    log: ProblemLog,
-    progress: Progress | None,
-) -> None:
+def _scan_xlsx(job: _FileJob, path: str) -> None:
     import zipfile
 
     import openpyxl
 
+    task, location, options = job.task, job.location, job.options
+    outcome, log = job.outcome, job.log
+    detector, lookup, progress = job.detector, job.lookup, job.progress
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
