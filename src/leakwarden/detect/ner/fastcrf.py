@@ -24,6 +24,7 @@ import itertools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -176,10 +177,34 @@ class Decoded:
         return float(self.marginals[pos, self.labels.index(label)])
 
 
-class FastCRF:
-    """Vectorised Viterbi + marginals over a crfsuite model and the featurizer that trained it."""
+BACKENDS = ("compiled", "numpy")
 
-    def __init__(self, model: bytes, featurizer: Featurizer) -> None:
+
+def _compiled_module() -> Any:
+    """The compiled loops (``_crfc``, built by setup.py at install time)."""
+    try:
+        from leakwarden.detect.ner import _crfc
+    except ImportError as exc:
+        raise ImportError(
+            "leakwarden's compiled CRF decoder (leakwarden.detect.ner._crfc) is not built: "
+            "reinstall the package (pip install -e .) with a C compiler and Python headers, "
+            "or pass backend='numpy' for the slow reference decoder"
+        ) from exc
+    return _crfc
+
+
+class FastCRF:
+    """Viterbi + marginals over a crfsuite model and the featurizer that trained it.
+
+    ``backend="compiled"`` (the default) runs the per-position loops in the Cython module
+    ``_crfc``; ``backend="numpy"`` is the whole-array NumPy reference they are tested against.
+    Both give crfsuite's labels."""
+
+    def __init__(self, model: bytes, featurizer: Featurizer, backend: str = "compiled") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown CRF backend {backend!r}; use one of {BACKENDS}")
+        self._c: Any = _compiled_module() if backend == "compiled" else None
+        self.backend = backend
         w = read_model(model)
         self.labels = w.labels
         n_labels = len(w.labels)
@@ -393,6 +418,9 @@ class FastCRF:
     def emissions(self, text: str) -> FloatArray:
         """(n, L) state scores of ``text``: crfsuite's, summed in the same order."""
         idx = self.attribute_ids(text)
+        if self._c is not None:
+            out: FloatArray = self._c.emissions(idx, self._table)
+            return out
         rows = np.take(self._table, idx, axis=0)  # (9, n, L)
         acc: FloatArray = rows[0].copy()
         for k in range(1, len(TEMPLATES)):  # crfsuite's order: c l r lb rb LB RB K m
@@ -419,6 +447,9 @@ class FastCRF:
         lens = lengths[nonempty]
         starts = np.zeros(len(lens), dtype=np.int64)
         starts[1:] = np.cumsum(lens + len(sep))[:-1]
+        if self._c is not None:
+            self._decode_compiled(emis, starts, lens, nonempty, out)
+            return [d for d in out if d is not None]
         order = np.argsort(lens, kind="stable")
         for group in _buckets(lens[order]):
             members = order[group]
@@ -431,6 +462,30 @@ class FastCRF:
                     None if margs is None or margs[row] is None else margs[row],
                 )
         return [d for d in out if d is not None]
+
+    def _decode_compiled(
+        self,
+        emis: FloatArray,
+        starts: IntArray,
+        lens: IntArray,
+        nonempty: IntArray,
+        out: list[Decoded | None],
+    ) -> None:
+        """Viterbi for every segment, marginals for those with a label other than ``O``."""
+        c = self._c
+        labels = c.viterbi(emis, starts, lens, self._trans)
+        bounds = np.zeros(len(lens) + 1, dtype=np.int64)
+        np.cumsum(lens, out=bounds[1:])
+        tagged = np.zeros(len(labels) + 1, dtype=np.int64)
+        np.cumsum(labels != self._outside, out=tagged[1:])
+        any_tag = (tagged[bounds[1:]] - tagged[bounds[:-1]]) > 0
+        margs = c.marginals_many(emis, starts, lens, any_tag.view(np.uint8), self._exp_trans)
+        for m, (lo, hi, has) in enumerate(
+            zip(bounds[:-1].tolist(), bounds[1:].tolist(), any_tag.tolist(), strict=True)
+        ):
+            out[int(nonempty[m])] = Decoded(
+                self.labels, labels[lo:hi], margs[lo:hi] if has else None
+            )
 
     def _decode_padded(
         self, emis: FloatArray, starts: IntArray, lens: IntArray
