@@ -1,0 +1,198 @@
+"""One audit event: who touched which personal information, why, and what came of it.
+
+:class:`AuditEvent` is what callers build (keyword arguments, flat Python names).  What the ledger
+stores, hashes and exports is its **ECS document** (:meth:`AuditEvent.to_ecs`), with field names
+from the Elastic Common Schema where one fits and ``leakwarden.*`` where none does:
+
+==================  ==============================  ==========================================
+AuditEvent          stored field                    notes
+==================  ==============================  ==========================================
+timestamp           ``@timestamp``                  UTC, ISO 8601, microseconds, ``Z``
+event_id            ``event.id``                    random UUID (hex) unless given
+action              ``event.action``                e.g. ``gateway.query``, ``export.approve``
+outcome             ``event.outcome``               ``success``/``failure``; ``denied`` is
+                                                    stored as ``failure`` with ``event.type``
+                    ``event.type``                  ``["access", "allowed"|"denied"|"error"]``
+reason              ``event.reason``
+actor               ``user.id``                     person or application id
+on_behalf_of        ``user.effective.id``           whose behalf the actor acted on
+source_ip           ``source.ip``
+policy              ``rule.name``                   the policy that made the decision
+extra               ``labels``                      string to string
+purpose             ``leakwarden.purpose``
+dataset             ``leakwarden.dataset``          ``source/container`` of the data touched
+columns             ``leakwarden.columns``
+rows                ``leakwarden.rows``             rows returned
+customers           ``leakwarden.customers``        distinct customers touched
+customer_ids        ``leakwarden.customer_ids``     internal customer ids (never PI values)
+ticket              ``leakwarden.ticket``
+export_id           ``leakwarden.export_id``
+query_fingerprint   ``leakwarden.query_fingerprint``
+==================  ==============================  ==========================================
+
+Fields that are ``None`` or empty are left out of the document.
+
+**Canonical serialisation** (what is hashed): the ECS document as JSON with keys sorted at every
+level, no whitespace (separators ``,`` and ``:``), non-ASCII characters written as themselves, the
+whole encoded as UTF-8 (:func:`canonical_bytes`).  The Merkle leaf is exactly these bytes; its
+hash is ``SHA-256(0x00 || bytes)`` (RFC 9162 section 2.1.1).
+
+An event never holds clear personal information: ids, counts, column names, never values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Outcome = Literal["success", "failure", "denied"]
+
+_TYPE_OF_OUTCOME = {"success": "allowed", "denied": "denied", "failure": "error"}
+_OUTCOME_OF_TYPE: dict[str, Outcome] = {
+    "allowed": "success",
+    "denied": "denied",
+    "error": "failure",
+}
+_LEAKWARDEN_FIELDS = (
+    "purpose",
+    "dataset",
+    "columns",
+    "rows",
+    "customers",
+    "customer_ids",
+    "ticket",
+    "export_id",
+    "query_fingerprint",
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def format_timestamp(ts: datetime) -> str:
+    """``2026-11-23T14:39:11.123456Z``: always UTC, always six fraction digits."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AuditEvent(BaseModel):
+    """One access to personal information (or a refusal of one).  See the module docstring for
+    the stored (ECS) name of each field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: str = Field(min_length=1)
+    outcome: Outcome
+    actor: str = Field(min_length=1)
+    timestamp: datetime = Field(default_factory=_now)
+    event_id: str = Field(default_factory=_new_id, min_length=1)
+    reason: str | None = None
+    purpose: str | None = None
+    dataset: str | None = None
+    columns: list[str] = Field(default_factory=list)
+    rows: int | None = Field(default=None, ge=0)
+    customers: int | None = Field(default=None, ge=0)
+    customer_ids: list[str] = Field(default_factory=list)
+    ticket: str | None = None
+    export_id: str | None = None
+    policy: str | None = None
+    on_behalf_of: str | None = None
+    source_ip: str | None = None
+    query_fingerprint: str | None = None
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("timestamp must carry a time zone (a naive time would be a guess)")
+        return value.astimezone(UTC)
+
+    @field_validator("source_ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(f"source_ip {value!r} is not an IPv4 or IPv6 address") from None
+
+    def to_ecs(self) -> dict[str, Any]:
+        """The stored document (ECS field names, ``None``/empty fields left out)."""
+        ecs_outcome = "success" if self.outcome == "success" else "failure"
+        event: dict[str, Any] = {
+            "id": self.event_id,
+            "action": self.action,
+            "outcome": ecs_outcome,
+            "type": ["access", _TYPE_OF_OUTCOME[self.outcome]],
+        }
+        if self.reason is not None:
+            event["reason"] = self.reason
+        user: dict[str, Any] = {"id": self.actor}
+        if self.on_behalf_of is not None:
+            user["effective"] = {"id": self.on_behalf_of}
+        doc: dict[str, Any] = {
+            "@timestamp": format_timestamp(self.timestamp),
+            "event": event,
+            "user": user,
+        }
+        if self.source_ip is not None:
+            doc["source"] = {"ip": self.source_ip}
+        if self.policy is not None:
+            doc["rule"] = {"name": self.policy}
+        if self.extra:
+            doc["labels"] = dict(self.extra)
+        lw: dict[str, Any] = {}
+        for name in _LEAKWARDEN_FIELDS:
+            value = getattr(self, name)
+            if value is None or value == []:
+                continue
+            lw[name] = list(value) if isinstance(value, list) else value
+        if lw:
+            doc["leakwarden"] = lw
+        return doc
+
+    @classmethod
+    def from_ecs(cls, doc: dict[str, Any]) -> AuditEvent:
+        """Back from a stored document (the inverse of :meth:`to_ecs`)."""
+        event = doc.get("event", {})
+        types = event.get("type", [])
+        outcome: Outcome | None = next(
+            (_OUTCOME_OF_TYPE[t] for t in types if t in _OUTCOME_OF_TYPE), None
+        )
+        if outcome is None:
+            outcome = "success" if event.get("outcome") == "success" else "failure"
+        user = doc.get("user", {})
+        lw = doc.get("leakwarden", {})
+        return cls(
+            action=event.get("action", ""),
+            outcome=outcome,
+            actor=user.get("id", ""),
+            timestamp=datetime.fromisoformat(doc["@timestamp"].replace("Z", "+00:00")),
+            event_id=event.get("id", ""),
+            reason=event.get("reason"),
+            on_behalf_of=user.get("effective", {}).get("id"),
+            source_ip=doc.get("source", {}).get("ip"),
+            policy=doc.get("rule", {}).get("name"),
+            extra=doc.get("labels", {}),
+            **{name: lw[name] for name in _LEAKWARDEN_FIELDS if name in lw},
+        )
+
+    def canonical(self) -> bytes:
+        """The bytes that are stored and hashed: :func:`canonical_bytes` of :meth:`to_ecs`."""
+        return canonical_bytes(self.to_ecs())
+
+
+def canonical_bytes(doc: dict[str, Any]) -> bytes:
+    """JSON, keys sorted, no whitespace, UTF-8 (non-ASCII characters not escaped)."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

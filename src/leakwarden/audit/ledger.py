@@ -1,0 +1,512 @@
+"""The ledger: durable, concurrent appends to the Merkle log, and reads of it (events, roots,
+proofs, checkpoints).
+
+**Durability.**  :meth:`Ledger.append` returns only once the event's transaction has committed:
+SQLite in WAL mode with ``synchronous=FULL`` (the WAL is fsynced at every commit), PostgreSQL with
+``synchronous_commit=on`` for the ledger's sessions.  A crash loses no acknowledged event, and a
+transaction that did not commit leaves no trace, so the log always verifies.
+
+**Concurrency.**  Writers take turns on the one ``audit_head`` row: ``BEGIN IMMEDIATE`` on SQLite
+(the database's write lock), ``SELECT ... FOR UPDATE`` on PostgreSQL.  Inside that turn a writer
+reads the size, inserts its leaves at the next indexes, adds the cached subtree hashes its leaves
+complete, and moves the size on, so indexes and tree never disagree, across threads and processes.
+
+**Group commit.**  Concurrent :meth:`append` calls in one process are handed to one committer
+thread, which writes everything waiting in one transaction (one fsync for the lot);
+:meth:`append_many` writes a caller's own batch in one transaction.
+
+**Failure.**  Anything that stops a write raises :class:`AuditWriteError`; callers then fail
+closed (release nothing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from leakwarden.audit.events import AuditEvent
+from leakwarden.audit.merkle import (
+    EMPTY_ROOT,
+    consistency_proof,
+    fold_pieces,
+    inclusion_proof,
+    leaf_hash,
+    perfect_pieces,
+    root_of,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from leakwarden.audit.checkpoints import Publisher
+
+# Levels of the cached complete subtrees: 2**8, 2**16 and 2**24 leaves.
+NODE_LEVELS = (8, 16, 24)
+LEVEL_STEP = 8
+# At most this many events go into one transaction of the committer thread.
+MAX_BATCH = 5000
+
+
+class AuditWriteError(Exception):
+    """The ledger could not durably write an event: the caller must fail closed."""
+
+
+class LedgerError(Exception):
+    """The ledger cannot do what was asked (unknown event, bad size...)."""
+
+
+@dataclass(frozen=True)
+class AppendReceipt:
+    """Proof of acknowledgement: the event's leaf index and hash, and the log's size right
+    after the transaction that committed it."""
+
+    index: int
+    leaf_hash: bytes
+    event_id: str
+    size: int
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    event: AuditEvent
+    data: str
+    hash: bytes
+
+
+@dataclass
+class _Waiting:
+    items: list[_Prepared]
+    future: Future[list[AppendReceipt]]
+
+
+def _prepare(event: AuditEvent) -> _Prepared:
+    if not isinstance(event, AuditEvent):
+        raise TypeError(f"Ledger.append takes an AuditEvent, not {type(event).__name__}")
+    data = event.canonical()
+    return _Prepared(event, data.decode(), leaf_hash(data))
+
+
+class Ledger:
+    """One ledger in one store.  Open with :meth:`open`; thread-safe; close when done."""
+
+    def __init__(self, engine: Engine, *, publisher: Publisher | None = None) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.publisher = publisher
+        self._ph = "?" if self.dialect == "sqlite" else "%s"
+        self._cv = threading.Condition()
+        self._queue: list[_Waiting] = []
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ opening and closing
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        publisher: Publisher | None = None,
+        migrate: bool = True,
+    ) -> Ledger:
+        """The ledger in the store at ``url`` (default: the store's default URL), its tables
+        created or migrated first (unless ``migrate`` is false).  ``publisher`` signs and
+        publishes checkpoints as the log grows (see :mod:`leakwarden.audit.checkpoints`)."""
+        from sqlalchemy import event
+
+        from leakwarden.store import db
+
+        try:
+            engine = db.make_engine(url, pool_size=10, max_overflow=20)
+            if migrate:
+                db.upgrade(engine)
+        except db.StoreError as exc:
+            raise AuditWriteError(f"cannot open the audit ledger: {exc}") from None
+        if engine.dialect.name == "sqlite":
+
+            def _durable(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.execute("PRAGMA synchronous = FULL")
+
+            event.listen(engine, "connect", _durable)
+            engine.dispose()  # connections made before the listener lack the pragma
+        return cls(engine, publisher=publisher)
+
+    def close(self) -> None:
+        """Finish what is queued, stop the committer thread, release the connections."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ appending
+
+    def append(self, event: AuditEvent) -> AppendReceipt:
+        """Append one event; return once it is durably committed.  Concurrent calls share
+        transactions (group commit).  :class:`AuditWriteError` if it could not be written."""
+        item = _prepare(event)
+        waiting = _Waiting([item], Future())
+        with self._cv:
+            if self._closed:
+                raise AuditWriteError("the audit ledger is closed")
+            self._queue.append(waiting)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._committer, name="audit-ledger-committer", daemon=True
+                )
+                self._thread.start()
+            self._cv.notify()
+        return waiting.future.result()[0]
+
+    def append_many(self, events: Iterable[AuditEvent]) -> list[AppendReceipt]:
+        """Append events in one transaction, in order; return once all are committed."""
+        items = [_prepare(e) for e in events]
+        if self._closed:
+            raise AuditWriteError("the audit ledger is closed")
+        if not items:
+            return []
+        receipts = self._commit(items)
+        self._after_commit(receipts[-1].size)
+        return receipts
+
+    def _committer(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if not self._queue:
+                    return
+                batch: list[_Waiting] = []
+                count = 0
+                while self._queue and count < MAX_BATCH:
+                    batch.append(self._queue.pop(0))
+                    count += len(batch[-1].items)
+            items = [item for w in batch for item in w.items]
+            try:
+                receipts = self._commit(items)
+            except AuditWriteError as exc:
+                for w in batch:
+                    w.future.set_exception(exc)
+                continue
+            pos = 0
+            for w in batch:
+                w.future.set_result(receipts[pos : pos + len(w.items)])
+                pos += len(w.items)
+            self._after_commit(receipts[-1].size)
+
+    def _after_commit(self, size: int) -> None:
+        if self.publisher is not None and self.publisher.due(size):
+            try:
+                self.publisher.publish(self, size)
+            except Exception:  # a failed publication must not fail appends
+                import logging
+
+                logging.getLogger(__name__).exception("checkpoint publication failed")
+
+    def _commit(self, items: Sequence[_Prepared]) -> list[AppendReceipt]:
+        ph = self._ph
+        try:
+            raw = self.engine.raw_connection()
+        except Exception as exc:
+            raise AuditWriteError(f"cannot reach the audit store: {_reason(exc)}") from None
+        try:
+            cur = raw.cursor()
+            try:
+                if self.dialect == "sqlite":
+                    cur.execute("BEGIN IMMEDIATE")
+                    cur.execute("SELECT size FROM audit_head WHERE id = 1")
+                else:
+                    cur.execute("SET LOCAL synchronous_commit TO on")
+                    cur.execute("SELECT size FROM audit_head WHERE id = 1 FOR UPDATE")
+                row = cur.fetchone()
+                if row is None:
+                    raise AuditWriteError("the audit store has no head row (not migrated?)")
+                start = int(row[0])
+                rows = [
+                    (
+                        start + i,
+                        self._ts_param(it.event.timestamp),
+                        it.event.actor,
+                        it.event.action,
+                        it.event.outcome,
+                        it.event.dataset,
+                        it.data,
+                        it.hash,
+                    )
+                    for i, it in enumerate(items)
+                ]
+                cur.executemany(
+                    "INSERT INTO audit_log (idx, ts, actor, action, outcome, dataset, event, "
+                    f"leaf_hash) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
+                    rows,
+                )
+                nodes = self._completed_nodes(cur, start, [it.hash for it in items])
+                if nodes:
+                    cur.executemany(
+                        f"INSERT INTO audit_nodes (level, idx, hash) VALUES ({ph}, {ph}, {ph})",
+                        nodes,
+                    )
+                size = start + len(items)
+                cur.execute(f"UPDATE audit_head SET size = {ph} WHERE id = 1", (size,))
+                raw.commit()
+            finally:
+                cur.close()
+        except AuditWriteError:
+            _rollback(raw)
+            raise
+        except Exception as exc:
+            _rollback(raw)
+            raise AuditWriteError(f"audit event not written: {_reason(exc)}") from None
+        finally:
+            raw.close()
+        return [
+            AppendReceipt(start + i, it.hash, it.event.event_id, size) for i, it in enumerate(items)
+        ]
+
+    def _ts_param(self, ts: datetime) -> Any:
+        if self.dialect == "sqlite":
+            return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return ts
+
+    def _completed_nodes(
+        self, cur: Any, start: int, hashes: list[bytes]
+    ) -> list[tuple[int, int, bytes]]:
+        """Hashes of the cached subtrees that leaves ``start ...`` complete."""
+        end = start + len(hashes)
+        out: list[tuple[int, int, bytes]] = []
+        # children known in memory, per level: level -> (first index, hashes)
+        known: dict[int, tuple[int, list[bytes]]] = {0: (start, hashes)}
+        for level in NODE_LEVELS:
+            step = 1 << level
+            below = level - LEVEL_STEP
+            first, last = start // step, end // step
+            made: list[bytes] = []
+            for j in range(first, last):
+                lo, hi = j << LEVEL_STEP, (j + 1) << LEVEL_STEP
+                k_first, k_hashes = known.get(below, (hi, []))
+                children = []
+                if lo < k_first:
+                    children = self._read_hashes(cur, below, lo, min(k_first, hi))
+                take_from = max(lo, k_first)
+                children += k_hashes[take_from - k_first : hi - k_first]
+                if len(children) != 1 << LEVEL_STEP:
+                    raise AuditWriteError(
+                        f"audit store is inconsistent: level {below} has {len(children)} "
+                        f"of the 256 hashes under node {j} of level {level}"
+                    )
+                h = root_of(children)
+                made.append(h)
+                out.append((level, j, h))
+            if made:
+                known[level] = (first, made)
+        return out
+
+    def _read_hashes(self, cur: Any, level: int, lo: int, hi: int) -> list[bytes]:
+        ph = self._ph
+        if level == 0:
+            cur.execute(
+                f"SELECT leaf_hash FROM audit_log WHERE idx >= {ph} AND idx < {ph} ORDER BY idx",
+                (lo, hi),
+            )
+        else:
+            cur.execute(
+                f"SELECT hash FROM audit_nodes WHERE level = {ph} AND idx >= {ph} AND idx < {ph} "
+                "ORDER BY idx",
+                (level, lo, hi),
+            )
+        return [bytes(r[0]) for r in cur.fetchall()]
+
+    # ------------------------------------------------------------------ reading
+
+    def _reader(self) -> Any:
+        return self.engine.raw_connection()
+
+    def size(self) -> int:
+        """The number of events in the log (the head row the writers keep)."""
+        raw = self._reader()
+        try:
+            cur = raw.cursor()
+            cur.execute("SELECT size FROM audit_head WHERE id = 1")
+            row = cur.fetchone()
+            raw.rollback()
+            return int(row[0]) if row else 0
+        finally:
+            raw.close()
+
+    def subtree_reader(self, raw: Any) -> SubtreeReader:
+        return SubtreeReader(raw.cursor(), self._ph)
+
+    def root(self, size: int | None = None) -> bytes:
+        """The tree head (MTH) of the first ``size`` events (default: all)."""
+        n = self.size() if size is None else size
+        if n == 0:
+            return EMPTY_ROOT
+        raw = self._reader()
+        try:
+            return self.subtree_reader(raw).range_hash(0, self._check_size(n))
+        finally:
+            raw.rollback()
+            raw.close()
+
+    def _check_size(self, n: int) -> int:
+        current = self.size()
+        if not 0 <= n <= current:
+            raise LedgerError(f"the log has {current} events; size {n} does not exist")
+        return n
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        self._check_size(size)
+        raw = self._reader()
+        try:
+            return inclusion_proof(index, size, self.subtree_reader(raw).range_hash)
+        finally:
+            raw.rollback()
+            raw.close()
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        self._check_size(new)
+        raw = self._reader()
+        try:
+            return consistency_proof(old, new, self.subtree_reader(raw).range_hash)
+        finally:
+            raw.rollback()
+            raw.close()
+
+    def leaf(self, index: int) -> tuple[str, bytes]:
+        """The stored canonical event text and leaf hash at ``index``."""
+        raw = self._reader()
+        try:
+            cur = raw.cursor()
+            cur.execute(f"SELECT event, leaf_hash FROM audit_log WHERE idx = {self._ph}", (index,))
+            row = cur.fetchone()
+            raw.rollback()
+        finally:
+            raw.close()
+        if row is None:
+            raise LedgerError(f"no event at index {index}")
+        return str(row[0]), bytes(row[1])
+
+    def find(self, event_id: str) -> int:
+        """The index of the event with ``event_id`` (``event.id``), or an index given as digits."""
+        if event_id.isdigit():
+            return int(event_id)
+        needle = f'"id":"{event_id}"'
+        raw = self._reader()
+        try:
+            cur = raw.cursor()
+            cur.execute(
+                f"SELECT idx, event FROM audit_log WHERE event LIKE {self._ph} ORDER BY idx",
+                (f"%{needle}%",),
+            )
+            rows = cur.fetchall()
+            raw.rollback()
+        finally:
+            raw.close()
+        import json
+
+        for idx, text in rows:
+            if json.loads(text).get("event", {}).get("id") == event_id:
+                return int(idx)
+        raise LedgerError(f"no event with id {event_id!r}")
+
+    def iter_rows(
+        self, start: int = 0, end: int | None = None, chunk: int = 50_000, *, events: bool = True
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Chunks of ``(idx, event, leaf_hash)`` rows (``(idx, leaf_hash)`` without ``events``)
+        in index order, read with one cursor (the verifier's bulk path)."""
+        cols = "idx, event, leaf_hash" if events else "idx, leaf_hash"
+        raw = self._reader()
+        try:
+            cur = raw.cursor()
+            bound = "" if end is None else f" AND idx < {int(end)}"
+            cur.execute(
+                f"SELECT {cols} FROM audit_log WHERE idx >= {int(start)}{bound} ORDER BY idx"
+            )
+            while True:
+                rows = cur.fetchmany(chunk)
+                if not rows:
+                    break
+                yield rows
+            raw.rollback()
+        finally:
+            raw.close()
+
+    def checkpoints(self) -> list[tuple[int, bytes, str]]:
+        """Checkpoints recorded in the store: ``(size, root, note text)``, oldest first."""
+        raw = self._reader()
+        try:
+            cur = raw.cursor()
+            cur.execute("SELECT size, root, note FROM audit_checkpoints ORDER BY id")
+            rows = [(int(s), bytes(r), str(n)) for s, r, n in cur.fetchall()]
+            raw.rollback()
+            return rows
+        finally:
+            raw.close()
+
+    def record_checkpoint(self, size: int, root: bytes, note: str) -> None:
+        ph = self._ph
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO audit_checkpoints (size, root, created_at, note) "
+                f"VALUES ({ph}, {ph}, {ph}, {ph})",
+                (size, root, self._ts_param(datetime.now(UTC)), note),
+            )
+
+
+class SubtreeReader:
+    """MTH of any range [start, end) whose pieces are aligned complete subtrees, from the cached
+    nodes (levels 8, 16, 24) and leaf hashes: at most a few hundred rows per piece."""
+
+    def __init__(self, cur: Any, ph: str) -> None:
+        self.cur = cur
+        self.ph = ph
+
+    def perfect(self, start: int, size: int) -> bytes:
+        height = size.bit_length() - 1
+        level = max((lv for lv in NODE_LEVELS if lv <= height), default=0)
+        lo, hi = start >> level, (start + size) >> level
+        ph = self.ph
+        if level == 0:
+            self.cur.execute(
+                f"SELECT leaf_hash FROM audit_log WHERE idx >= {ph} AND idx < {ph} ORDER BY idx",
+                (lo, hi),
+            )
+        else:
+            self.cur.execute(
+                f"SELECT hash FROM audit_nodes WHERE level = {ph} AND idx >= {ph} AND idx < {ph} "
+                "ORDER BY idx",
+                (level, lo, hi),
+            )
+        hashes = [bytes(r[0]) for r in self.cur.fetchall()]
+        if len(hashes) != hi - lo:
+            raise LedgerError(
+                f"the store lacks hashes for leaves {start}..{start + size - 1} "
+                f"(level {level}: {len(hashes)} of {hi - lo})"
+            )
+        return root_of(hashes)
+
+    def range_hash(self, start: int, end: int) -> bytes:
+        return fold_pieces([self.perfect(s, n) for s, n in perfect_pieces(start, end)])
+
+
+def _rollback(raw: Any) -> None:
+    # the connection may be gone; the write failed anyway
+    with contextlib.suppress(Exception):
+        raw.rollback()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

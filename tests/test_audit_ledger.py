@@ -1,0 +1,152 @@
+"""The ledger's append contract on both backends: indexes without gaps, durable receipts, the
+cached subtree nodes agreeing with a tree recomputed from the rows, concurrent writers (threads
+and processes), append-only triggers, and AuditWriteError when the store is gone."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from leakwarden.audit.events import AuditEvent
+from leakwarden.audit.ledger import AuditWriteError, Ledger
+from leakwarden.audit.merkle import root_of
+
+
+def _event(i: int, actor: str = "alice") -> AuditEvent:
+    return AuditEvent(
+        action="gateway.query",
+        outcome="success",
+        actor=actor,
+        dataset="crm/customers",
+        columns=["phone"],
+        rows=i,
+        customers=1,
+        customer_ids=[f"c{i}"],
+        timestamp=datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+        event_id=f"ev{i}",
+    )
+
+
+def _sha_leaf(data: bytes) -> bytes:
+    # RFC 9162 2.1.1 written out here, independently of leakwarden.audit.merkle
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def test_append_returns_consecutive_indexes_and_rfc_leaf_hashes(db_url: str) -> None:
+    with Ledger.open(db_url) as ledger:
+        receipts = [ledger.append(_event(i)) for i in range(3)]
+        assert [r.index for r in receipts] == [0, 1, 2]
+        for i, r in enumerate(receipts):
+            text, stored = ledger.leaf(i)
+            assert stored == r.leaf_hash == _sha_leaf(text.encode())
+            assert AuditEvent.from_ecs(__import__("json").loads(text)) == _event(i)
+        assert ledger.size() == 3
+
+
+def test_cached_nodes_agree_with_a_tree_recomputed_from_rows(db_url: str) -> None:
+    with Ledger.open(db_url) as ledger:
+        # batches that straddle the 256-leaf blocks, so nodes are completed from rows on disk
+        sizes = [100, 200, 57, 300, 1, 255, 700]
+        i = 0
+        for n in sizes:
+            ledger.append_many(_event(i + k) for k in range(n))
+            i += n
+        hashes = [h for chunk in ledger.iter_rows(events=False) for _, h in chunk]
+        hashes = [bytes(h) for h in hashes]
+        assert len(hashes) == i == ledger.size()
+        for size in (1, 2, 255, 256, 257, 511, 512, 1000, 1024, i):
+            assert ledger.root(size) == root_of(hashes[:size])
+        with ledger.engine.connect() as conn:
+            n8 = conn.execute(sa.text("SELECT count(*) FROM audit_nodes WHERE level = 8"))
+            assert n8.scalar() == i // 256
+
+
+def test_many_threads_share_transactions_without_gaps(db_url: str) -> None:
+    import threading
+
+    with Ledger.open(db_url) as ledger:
+        got: list[int] = []
+        lock = threading.Lock()
+
+        def work(t: int) -> None:
+            for k in range(40):
+                r = ledger.append(_event(t * 1000 + k, actor=f"t{t}"))
+                with lock:
+                    got.append(r.index)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert sorted(got) == list(range(320))
+        hashes = [bytes(h) for chunk in ledger.iter_rows(events=False) for _, h in chunk]
+        assert ledger.root() == root_of(hashes)
+
+
+def _writer_process(url: str, worker: int, count: int) -> None:
+    with Ledger.open(url, migrate=False) as ledger:
+        for k in range(0, count, 10):
+            ledger.append_many(_event(worker * 10_000 + k + j, f"p{worker}") for j in range(10))
+
+
+def test_processes_append_concurrently_and_the_tree_stays_consistent(db_url: str) -> None:
+    Ledger.open(db_url).close()  # migrate once
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer_process, args=(db_url, w, 300)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    with Ledger.open(db_url) as ledger:
+        assert ledger.size() == 900
+        rows = [r for chunk in ledger.iter_rows() for r in chunk]
+        assert [r[0] for r in rows] == list(range(900))
+        hashes = [bytes(r[2]) for r in rows]
+        assert all(_sha_leaf(r[1].encode()) == h for r, h in zip(rows, hashes, strict=True))
+        assert ledger.root() == root_of(hashes)
+        with ledger.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM audit_nodes")).scalar() == 3
+
+
+def test_update_and_delete_are_refused_by_the_database(db_url: str) -> None:
+    with Ledger.open(db_url) as ledger:
+        ledger.append(_event(0))
+        for sql in (
+            "UPDATE audit_log SET actor = 'mallory'",
+            "DELETE FROM audit_log",
+        ):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                with ledger.engine.begin() as conn:
+                    conn.execute(sa.text(sql))
+        assert ledger.leaf(0)[0].count("alice") == 1
+
+
+def test_write_failure_raises_audit_write_error(tmp_path: object) -> None:
+    from pathlib import Path
+
+    url = f"sqlite:///{Path(str(tmp_path)) / 'a.db'}"
+    ledger = Ledger.open(url)
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE audit_log"))
+    with pytest.raises(AuditWriteError, match="not written"):
+        ledger.append(_event(0))
+    with pytest.raises(AuditWriteError):
+        ledger.append_many([_event(1)])
+    ledger.close()
+    with pytest.raises(AuditWriteError, match="closed"):
+        ledger.append(_event(2))
+
+
+def test_event_refuses_naive_time_and_bad_ip() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        AuditEvent(action="a", outcome="success", actor="x", timestamp=datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="source_ip"):
+        AuditEvent(action="a", outcome="success", actor="x", source_ip="999.1.1.1")
+    with pytest.raises(ValueError):
+        AuditEvent(action="a", outcome="maybe", actor="x")  # type: ignore[arg-type]
