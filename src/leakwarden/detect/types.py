@@ -41,6 +41,13 @@ by :func:`parse_mask`):
 ``address``
     Keep the administrative divisions up to the district/county (省/市/区/县) level, mask the
     rest (street, building, room); for Latin addresses keep city, region and postcode.
+``name``
+    A person's name: Chinese names keep the first and, from three characters, the last
+    character (``张*``, ``张*明``); Latin names keep the first letter of each word.
+``full``
+    Every letter and digit becomes ``*``, separators stay (same length, nothing kept).
+
+``leakwarden.protect.masking`` implements every one of them.
 """
 
 from __future__ import annotations
@@ -133,7 +140,7 @@ _TYPES: tuple[PIType, ...] = (
             "sfz",
             "sfzh",
         ),
-        default_mask="keep:3,4",
+        default_mask="keep:6,4",
         base_score=0.5,
         validated_score=0.95,
         extra={"needs_context": r"\d{15}"},
@@ -605,7 +612,7 @@ _TYPES: tuple[PIType, ...] = (
             "recipient",
             "consignee",
         ),
-        default_mask="keep:1,0",
+        default_mask="name",
         base_score=0.6,
         validated_score=0.6,
     ),
@@ -699,7 +706,16 @@ class MaskSpec:
     args: tuple[int, ...] = ()
 
 
-_MASK_ARITY = {"redact": 0, "keep": 2, "email": 1, "ip": 1, "year": 0, "address": 0}
+_MASK_ARITY = {
+    "redact": 0,
+    "keep": 2,
+    "email": 1,
+    "ip": 1,
+    "year": 0,
+    "address": 0,
+    "name": 0,
+    "full": 0,
+}
 
 
 def parse_mask(spec: str) -> MaskSpec:
