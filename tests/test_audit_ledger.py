@@ -121,9 +121,11 @@ def test_update_and_delete_are_refused_by_the_database(db_url: str) -> None:
             "UPDATE audit_log SET actor = 'mallory'",
             "DELETE FROM audit_log",
         ):
-            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
-                with ledger.engine.begin() as conn:
-                    conn.execute(sa.text(sql))
+            with (
+                pytest.raises(sa.exc.DBAPIError, match="append-only"),
+                ledger.engine.begin() as conn,
+            ):
+                conn.execute(sa.text(sql))
         assert ledger.leaf(0)[0].count("alice") == 1
 
 

@@ -89,7 +89,7 @@ class Signer:
         text = text.strip()
         if not text.startswith(_PRIVATE_PREFIX):
             raise KeyFileError("not a signed-note private key (PRIVATE+KEY+name+id+key)")
-        parts = text[len(_PRIVATE_PREFIX) :].split("+")
+        parts = text[len(_PRIVATE_PREFIX) :].split("+", 2)  # base64 may hold "+"
         if len(parts) != 3:
             raise KeyFileError("a private key reads PRIVATE+KEY+name+hexid+base64key")
         name, hex_id, blob = parts

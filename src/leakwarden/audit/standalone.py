@@ -175,7 +175,7 @@ class VerifierKey:
 
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # the base64 key may hold "+"
         if len(parts) != 3:
             raise VerificationError("a verifier key reads name+hexid+base64key")
         name, hex_id, blob = parts
