@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from leakwarden.detect.ner import NameAddressTagger
 from leakwarden.detect.ner import _crfc as crfc
+from leakwarden.detect.ner.corpora import spans_from_codes, spans_from_tags, tag_codes
 from leakwarden.detect.ner.fastcrf import FastCRF
 from leakwarden.detect.ner.synthetic import zh_records
 
@@ -124,3 +125,19 @@ def test_marginals_known_answer() -> None:
 def test_unknown_backend_is_refused(tagger: NameAddressTagger) -> None:
     with pytest.raises(ValueError, match="unknown CRF backend 'c'"):
         FastCRF(tagger._model, tagger._featurizer, backend="c")
+
+
+TAGS = ("O", "B-ADDR", "I-ADDR", "B-PER", "I-PER")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(TAGS), max_size=40))
+def test_spans_from_codes_same_as_from_tags(tags: list[str]) -> None:
+    table = tag_codes(TAGS)
+    codes = bytes(table[TAGS.index(t)] for t in tags).decode("ascii")
+    assert spans_from_codes(codes) == spans_from_tags(tags)
+
+
+def test_tag_codes_refuse_unknown_labels() -> None:
+    with pytest.raises(ValueError, match="unknown tag 'B-ORG'"):
+        tag_codes(("O", "B-ORG"))

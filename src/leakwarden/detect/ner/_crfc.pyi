@@ -19,3 +19,10 @@ def marginals_many(
     wanted: npt.NDArray[np.uint8],
     exp_trans: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]: ...
+def hash_rows(
+    keys: npt.NDArray[np.int64],
+    slot_keys: npt.NDArray[np.int64],
+    slot_rows: npt.NDArray[np.int32],
+    bits: int,
+    missing: int,
+) -> npt.NDArray[np.int32]: ...

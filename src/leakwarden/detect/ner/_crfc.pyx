@@ -16,7 +16,7 @@ NumPy reference.
 """
 
 from libc.math cimport exp
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
 import numpy as np
 
@@ -199,3 +199,39 @@ cdef void _marginals(
             total = total + alpha[at + t, j]
         for j in range(n_labels):
             alpha[at + t, j] = alpha[at + t, j] / total
+
+
+def hash_rows(
+    const int64_t[::1] keys,
+    const int64_t[::1] slot_keys,
+    const int32_t[::1] slot_rows,
+    int bits,
+    int32_t missing,
+):
+    """Row of each key in an open-addressing table (``fastcrf._HashTable``: Fibonacci hash to
+    ``bits`` bits, linear probing, empty slots hold key -1); ``missing`` for unknown keys."""
+    cdef Py_ssize_t n = keys.shape[0], i
+    cdef uint64_t mask = (<uint64_t>1 << bits) - 1
+    cdef int shift = 64 - bits
+    cdef uint64_t h
+    cdef int64_t k, s
+    if bits < 1 or bits > 62 or slot_keys.shape[0] != (<Py_ssize_t>1 << bits):
+        raise ValueError("hash table size is not 2**bits")
+    if slot_rows.shape[0] != slot_keys.shape[0]:
+        raise ValueError("hash table keys and rows differ in length")
+    out_arr = np.empty(n, dtype=np.int32)
+    cdef int32_t[::1] out = out_arr
+    with nogil:
+        for i in range(n):
+            k = keys[i]
+            h = (<uint64_t>k * <uint64_t>0x9E3779B97F4A7C15) >> shift
+            while True:
+                s = slot_keys[h]
+                if s == k:
+                    out[i] = slot_rows[h]
+                    break
+                if s == -1:
+                    out[i] = missing
+                    break
+                h = (h + 1) & mask
+    return out_arr

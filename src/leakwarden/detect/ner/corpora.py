@@ -78,6 +78,22 @@ def spans_from_tags(tags: Sequence[str]) -> list[Span]:
     ]
 
 
+def tag_codes(labels: Sequence[str]) -> bytes:
+    """The one-letter code of each label of a model, for :func:`spans_from_codes` (a table to
+    index with label ids)."""
+    try:
+        return "".join(map(_TAG_CODE.__getitem__, labels)).encode("ascii")
+    except KeyError as exc:
+        raise ValueError(f"unknown tag {exc.args[0]!r}; expected one of {TAGS}") from None
+
+
+def spans_from_codes(codes: str) -> list[Span]:
+    """:func:`spans_from_tags` of a tag sequence already written in :func:`tag_codes` letters."""
+    return [
+        Span(_CODE_LABEL[m.group()[0]], m.start(), m.end()) for m in _CODE_SPAN_RE.finditer(codes)
+    ]
+
+
 def _iter_json_objects(path: Path) -> Iterator[tuple[object, int]]:
     """(object, first line) for each JSON value in a file of concatenated values or JSON lines."""
     raw = path.read_text(encoding="utf-8")

@@ -226,14 +226,14 @@ class FastCRF:
         self._table = table
         self._missing = len(keys)
         self._attr_id = {a: i for i, a in enumerate(w.attributes)}
-        self._by_key = _HashTable(keys, np.arange(len(keys))[:, None], self._missing)
+        self._by_key = _HashTable(keys, np.arange(len(keys))[:, None], self._missing, self._c)
         # One probe per bigram gives its attribute ids under all four bigram templates.
         bigram = (keys >> _TEMPLATE_SHIFT >= 3) & (keys >> _TEMPLATE_SHIFT <= 6)
         body = keys & ((1 << _TEMPLATE_SHIFT) - 1)
         uniq, inverse = np.unique(body[bigram], return_inverse=True)
         ids = np.full((len(uniq), 4), self._missing, dtype=np.int64)
         ids[inverse, (keys[bigram] >> _TEMPLATE_SHIFT) - 3] = np.flatnonzero(bigram)
-        self._by_bigram = _HashTable(uniq, ids, self._missing)
+        self._by_bigram = _HashTable(uniq, ids, self._missing, self._c)
         self._trans = w.transitions
         self._exp_trans = np.exp(w.transitions)
         self._exp_trans_t = np.ascontiguousarray(self._exp_trans.T)
@@ -300,7 +300,7 @@ class FastCRF:
         if np.any(unique == -1):  # the hash table's empty-slot marker (odds 2**-64 a place)
             self._place_end = None
             return
-        self._place_set = _HashTable(unique, np.zeros((len(unique), 1), dtype=np.int64), 1)
+        self._place_set = _HashTable(unique, np.zeros((len(unique), 1), dtype=np.int64), 1, self._c)
         self._place_maxlen = max(len(p) for p in places)
         powers = [pow(_POLY_INT, k, 1 << 64) for k in range(self._place_maxlen)]
         self._place_powers = np.array(powers, dtype=np.uint64)
@@ -616,8 +616,12 @@ class _HashTable:
     The slots hold a row number (int32) into the compact value table, whose extra last row is
     ``missing``: small arrays, so lookups mostly hit the cache."""
 
-    def __init__(self, keys: IntArray, values: IntArray, missing: int) -> None:
+    def __init__(
+        self, keys: IntArray, values: IntArray, missing: int, compiled: Any = None
+    ) -> None:
         bits = max(10, len(keys).bit_length() + 1)
+        self._bits = bits
+        self._c = compiled
         self._shift = np.uint64(64 - bits)
         self._mask = (1 << bits) - 1
         self._keys = np.full(1 << bits, -1, dtype=np.int64)
@@ -634,6 +638,16 @@ class _HashTable:
 
     def lookup(self, keys: IntArray) -> IntArray:
         """(len(keys), width) values; ``missing`` in every column of an unknown key."""
+        if self._c is not None:
+            found = self._c.hash_rows(
+                np.ascontiguousarray(keys, dtype=np.int64),
+                self._keys,
+                self._rows,
+                self._bits,
+                len(self._values) - 1,
+            )
+            by_row: IntArray = self._values[found]
+            return by_row
         pos = self._hash(keys)
         slot = self._keys[pos]
         rows = self._rows[pos]  # empty slots point at the ``missing`` row

@@ -19,9 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from leakwarden.detect.model import Finding
 from leakwarden.detect.ner import resources
-from leakwarden.detect.ner.corpora import spans_from_tags
+from leakwarden.detect.ner.corpora import Span, spans_from_codes, spans_from_tags, tag_codes
 from leakwarden.detect.ner.fastcrf import FastCRF, ModelFormatError
 from leakwarden.detect.ner.features import Featurizer, has_cjk
 from leakwarden.detect.ner.latin import LatinRules
@@ -84,6 +86,7 @@ class NameAddressTagger:
         if fast:
             try:
                 self._fast = FastCRF(model, featurizer)
+                self._codes = np.frombuffer(tag_codes(self._fast.labels), dtype=np.uint8)
             except ModelFormatError as exc:  # crfsuite still decodes it, only more slowly
                 logging.getLogger(__name__).warning("NumPy CRF decoder unavailable: %s", exc)
 
@@ -114,9 +117,15 @@ class NameAddressTagger:
         for batch in _batches(text):
             segments = [seg for _, seg in batch]
             if fast is not None:
+                codes = self._codes
                 for (offset, seg), dec in zip(batch, fast.decode(segments), strict=True):
-                    if dec.marginals is not None:  # None: every label is O
-                        findings.extend(self._spans(dec.tags, dec.marginal, text, offset, seg))
+                    if dec.marginals is None:  # every label is O
+                        continue
+                    ids = dec.label_ids
+                    # the marginal of each character's own label, read once per segment
+                    chosen = dec.marginals[np.arange(len(ids)), ids].tolist()
+                    spans = spans_from_codes(codes[ids].tobytes().decode("ascii"))
+                    findings.extend(self._found(spans, chosen, text, offset, seg))
                 continue
             crf = self._crf()
             all_features = self._featurizer.features_many(segments)
@@ -134,8 +143,17 @@ class NameAddressTagger:
         seg: str,
     ) -> list[Finding]:
         """Spans of one tagged segment, scored by the smallest marginal of their tags."""
+        scores = [marginal(tag, i) for i, tag in enumerate(tags)]
+        return NameAddressTagger._found(spans_from_tags(tags), scores, text, offset, seg)
+
+    @staticmethod
+    def _found(
+        spans: Sequence[Span], scores: Sequence[float], text: str, offset: int, seg: str
+    ) -> list[Finding]:
+        """Findings of one segment's spans, each scored by the smallest of its tags' marginals
+        (``scores[i]``: the marginal of character i's label)."""
         out: list[Finding] = []
-        for span in spans_from_tags(tags):
+        for span in spans:
             start, end = span.start, span.end
             # Never report surrounding blanks as part of a span.
             while start < end and seg[start].isspace():
@@ -144,7 +162,7 @@ class NameAddressTagger:
                 end -= 1
             if start == end:
                 continue
-            score = min(marginal(tags[i], i) for i in range(span.start, span.end))
+            score = min(scores[span.start : span.end])
             out.append(
                 Finding(
                     _TYPE_OF[span.label],
