@@ -9,6 +9,7 @@ AuditEvent          stored field                    notes
 ==================  ==============================  ==========================================
 timestamp           ``@timestamp``                  UTC, ISO 8601, microseconds, ``Z``
 event_id            ``event.id``                    random UUID (hex) unless given
+(leaf index)        ``event.sequence``              set by the ledger: the event's position
 action              ``event.action``                e.g. ``gateway.query``, ``export.approve``
 outcome             ``event.outcome``               ``success``/``failure``; ``denied`` is
                                                     stored as ``failure`` with ``event.type``
@@ -37,6 +38,9 @@ level, no whitespace (separators ``,`` and ``:``), non-ASCII characters written 
 whole encoded as UTF-8 (:func:`canonical_bytes`).  The Merkle leaf is exactly these bytes; its
 hash is ``SHA-256(0x00 || bytes)`` (RFC 9162 section 2.1.1).
 
+The ledger adds ``event.sequence`` (the leaf index) to the stored text, so a row moved to
+another position no longer matches its place, even when its hash is recomputed.
+
 An event never holds clear personal information: ids, counts, column names, never values.
 """
 
@@ -58,6 +62,7 @@ _OUTCOME_OF_TYPE: dict[str, Outcome] = {
     "denied": "denied",
     "error": "failure",
 }
+_MARK = -7_777_777  # stands in for the sequence number in canonical_template
 _LEAKWARDEN_FIELDS = (
     "purpose",
     "dataset",
@@ -127,8 +132,9 @@ class AuditEvent(BaseModel):
         except ValueError:
             raise ValueError(f"source_ip {value!r} is not an IPv4 or IPv6 address") from None
 
-    def to_ecs(self) -> dict[str, Any]:
-        """The stored document (ECS field names, ``None``/empty fields left out)."""
+    def to_ecs(self, sequence: int | None = None) -> dict[str, Any]:
+        """The stored document (ECS field names, ``None``/empty fields left out);
+        ``sequence`` is the leaf index the ledger gives the event."""
         ecs_outcome = "success" if self.outcome == "success" else "failure"
         event: dict[str, Any] = {
             "id": self.event_id,
@@ -136,6 +142,8 @@ class AuditEvent(BaseModel):
             "outcome": ecs_outcome,
             "type": ["access", _TYPE_OF_OUTCOME[self.outcome]],
         }
+        if sequence is not None:
+            event["sequence"] = sequence
         if self.reason is not None:
             event["reason"] = self.reason
         user: dict[str, Any] = {"id": self.actor}
@@ -188,9 +196,30 @@ class AuditEvent(BaseModel):
             **{name: lw[name] for name in _LEAKWARDEN_FIELDS if name in lw},
         )
 
-    def canonical(self) -> bytes:
+    def canonical(self, sequence: int | None = None) -> bytes:
         """The bytes that are stored and hashed: :func:`canonical_bytes` of :meth:`to_ecs`."""
-        return canonical_bytes(self.to_ecs())
+        return canonical_bytes(self.to_ecs(sequence))
+
+    def canonical_template(self) -> tuple[str, str]:
+        """The canonical text split around the sequence number: ``head + str(n) + tail`` is
+        ``canonical(n)`` (the ledger learns ``n`` only inside its write turn)."""
+        text = canonical_bytes(self.to_ecs(_MARK)).decode()
+        head, _, tail = text.partition(f'"sequence":{_MARK},')
+        return head + '"sequence":', "," + tail
+
+
+def sequence_of(text: str) -> int | None:
+    """``event.sequence`` read from a stored canonical text without parsing the JSON (the
+    first ``"sequence":`` is the event's: ``event`` sorts before every other object that could
+    hold such a key, and quotes inside strings are escaped)."""
+    at = text.find('"sequence":')
+    if at < 0:
+        return None
+    start = at + len('"sequence":')
+    end = start
+    while end < len(text) and text[end].isdigit():
+        end += 1
+    return int(text[start:end]) if end > start else None
 
 
 def canonical_bytes(doc: dict[str, Any]) -> bytes:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 from leakwarden.audit.events import AuditEvent
@@ -35,7 +36,6 @@ from leakwarden.audit.merkle import (
     consistency_proof,
     fold_pieces,
     inclusion_proof,
-    leaf_hash,
     perfect_pieces,
     root_of,
 )
@@ -74,8 +74,8 @@ class AppendReceipt:
 @dataclass(frozen=True)
 class _Prepared:
     event: AuditEvent
-    data: str
-    hash: bytes
+    head: str
+    tail: str
 
 
 @dataclass
@@ -87,8 +87,8 @@ class _Waiting:
 def _prepare(event: AuditEvent) -> _Prepared:
     if not isinstance(event, AuditEvent):
         raise TypeError(f"Ledger.append takes an AuditEvent, not {type(event).__name__}")
-    data = event.canonical()
-    return _Prepared(event, data.decode(), leaf_hash(data))
+    head, tail = event.canonical_template()
+    return _Prepared(event, head, tail)
 
 
 class Ledger:
@@ -234,6 +234,8 @@ class Ledger:
                 if row is None:
                     raise AuditWriteError("the audit store has no head row (not migrated?)")
                 start = int(row[0])
+                texts = [f"{it.head}{start + i}{it.tail}" for i, it in enumerate(items)]
+                hashes = [sha256(b"\x00" + t.encode()).digest() for t in texts]
                 rows = [
                     (
                         start + i,
@@ -242,8 +244,8 @@ class Ledger:
                         it.event.action,
                         it.event.outcome,
                         it.event.dataset,
-                        it.data,
-                        it.hash,
+                        texts[i],
+                        hashes[i],
                     )
                     for i, it in enumerate(items)
                 ]
@@ -252,7 +254,7 @@ class Ledger:
                     f"leaf_hash) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
                     rows,
                 )
-                nodes = self._completed_nodes(cur, start, [it.hash for it in items])
+                nodes = self._completed_nodes(cur, start, hashes)
                 if nodes:
                     cur.executemany(
                         f"INSERT INTO audit_nodes (level, idx, hash) VALUES ({ph}, {ph}, {ph})",
@@ -272,7 +274,8 @@ class Ledger:
         finally:
             raw.close()
         return [
-            AppendReceipt(start + i, it.hash, it.event.event_id, size) for i, it in enumerate(items)
+            AppendReceipt(start + i, hashes[i], it.event.event_id, size)
+            for i, it in enumerate(items)
         ]
 
     def _ts_param(self, ts: datetime) -> Any:
@@ -429,7 +432,11 @@ class Ledger:
         cols = "idx, event, leaf_hash" if events else "idx, leaf_hash"
         raw = self._reader()
         try:
-            cur = raw.cursor()
+            if self.dialect == "postgresql":
+                cur = raw.driver_connection.cursor(name="leakwarden_audit_rows")
+                cur.itersize = chunk
+            else:
+                cur = raw.cursor()
             bound = "" if end is None else f" AND idx < {int(end)}"
             cur.execute(
                 f"SELECT {cols} FROM audit_log WHERE idx >= {int(start)}{bound} ORDER BY idx"
