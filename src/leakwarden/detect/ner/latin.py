@@ -130,6 +130,13 @@ class LatinRules:
             rf",?[ \t]*\n?[ \t]*\b{_UK_POSTCODE}\Z"
         )
         self._uk_postcode_re = re.compile(rf"\b{_UK_POSTCODE}\b")
+        # Cheap finders of where the patterns above can match at all (see _addresses): each
+        # starts with a literal or a character class, so ``re`` skips ahead without trying the
+        # whole pattern at every position.
+        self._us_digits_re = re.compile(r"\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?[A-Z]")
+        self._us_unit_re = re.compile(r"Apt|Unit|Suite|Flat|Level")
+        self._city_zip_anchor_re = re.compile(rf",[ \t]+(?:{states})[ \t]+\d{{5}}")
+        self._uk_postcode_gate_re = re.compile(_UK_POSTCODE)
 
     # -- names ------------------------------------------------------------------------------
     def _names(self, text: str) -> list[LatinSpan]:
@@ -177,20 +184,67 @@ class LatinRules:
         return out
 
     # -- addresses --------------------------------------------------------------------------
+    def _us_matches(self, text: str) -> list[re.Match[str]]:
+        """``list(self._us_re.finditer(text))``, trying the pattern only where a match can start.
+
+        A match starts at a word boundary with either a unit word (Apt, Unit, ...) or a digit
+        run; the digit run, or the one after its ``n/`` prefix, is where ``_us_digits_re`` (the
+        pattern up to the first street-name letter) matches (a digit after a word character is
+        no boundary, so a match of it inside a longer run is never a start either).  The
+        starts are a superset of the real ones; trying them in order from the end of the last
+        match is what ``finditer`` does at every position."""
+        starts: set[int] = set()
+        for m in self._us_digits_re.finditer(text):
+            q = m.start()
+            starts.add(q)
+            if q >= 2 and text[q - 1] == "/":  # "12/345 Main St": the match starts at 12
+                starts.update(range(max(0, q - 6), q - 1))
+        starts.update(m.start() for m in self._us_unit_re.finditer(text))
+        out: list[re.Match[str]] = []
+        last = 0
+        match = self._us_re.match
+        for p in sorted(starts):
+            if p < last:
+                continue
+            found = match(text, p)
+            if found is not None:
+                out.append(found)
+                last = found.end()
+        return out
+
+    def _city_zip_matches(self, text: str) -> list[re.Match[str]]:
+        """``list(self._city_zip_re.finditer(text))``, run only over the lines that hold its
+        ", ST 12345" part (the pattern has no line break in it, so no match spans lines; ``\\b``
+        sees the line break before ``pos`` and after ``endpos``, as in the whole text)."""
+        out: list[re.Match[str]] = []
+        done = -1
+        for a in self._city_zip_anchor_re.finditer(text):
+            if a.start() < done:
+                continue
+            lo = text.rfind("\n", 0, a.start()) + 1
+            hi = text.find("\n", a.end())
+            hi = len(text) if hi < 0 else hi
+            out.extend(self._city_zip_re.finditer(text, lo, hi))
+            done = hi
+        return out
+
     def _addresses(self, text: str) -> list[LatinSpan]:
         found: list[LatinSpan] = []
-        for m in self._us_re.finditer(text):
+        for m in self._us_matches(text):
             full = m.group().count(",") >= 1 and re.search(r"\d{5}", m.group()[3:]) is not None
             found.append(LatinSpan("address", m.start(), m.end(), 0.9 if full else 0.75))
         # UK lines end in a postcode: find those first (cheap), then match the address only in a
         # window that ends at the postcode.  Running the address pattern over the whole text
         # costs seconds per 100 kB of capitalised words.
-        for pc in self._uk_postcode_re.finditer(text):
+        postcodes = (
+            self._uk_postcode_re.finditer(text) if self._uk_postcode_gate_re.search(text) else ()
+        )
+        for pc in postcodes:
             lo = max(0, pc.start() - _UK_WINDOW)
             uk = self._uk_re.search(text, lo, pc.end())
             if uk is not None:
                 found.append(LatinSpan("address", uk.start(), uk.end(), 0.85))
-        for m in self._city_zip_re.finditer(text):
+        for m in self._city_zip_matches(text):
             found.append(LatinSpan("address", m.start(), m.end(), 0.6))
         return found
 

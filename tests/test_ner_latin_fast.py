@@ -1,0 +1,95 @@
+"""The address finders' shortcuts in ``LatinRules`` against the plain patterns they stand for:
+``_us_matches`` / ``_city_zip_matches`` must return exactly ``finditer`` of ``_us_re`` /
+``_city_zip_re`` (same spans, same order) on generated text built from address parts."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leakwarden.detect.ner import NameAddressTagger
+from leakwarden.detect.ner.latin import LatinRules
+
+PARTS = [
+    "12",
+    "123456",
+    "1234567",
+    "12/345",
+    "4/1234567",
+    "0",
+    "７",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    ", ",
+    ",",
+    ".",
+    "Apt 4 ",
+    "Unit 2B ",
+    "Suite 100",
+    "Level 3 ",
+    "Flat 1 ",
+    "United ",
+    "N ",
+    "Main",
+    "St",
+    "Street",
+    "Ave.",
+    "Oak",
+    "Springfield",
+    "New York",
+    "IL",
+    "NY",
+    "NSW",
+    "62704",
+    "62704-1234",
+    "2000",
+    "Sydney",
+    "abc",
+    "a1",
+    "地址",
+    "，",
+    "SW1A 2AA",
+    "#",
+    "Springfield, IL 62704",
+    ", NY 10001-1234",
+    "123 Main St",
+    "7 N. Oak Ave",
+    "Lake City, CA 90210",
+]
+
+TEXTS = st.lists(st.sampled_from(PARTS), max_size=40).map("".join)
+
+
+@pytest.fixture(scope="module")
+def rules() -> LatinRules:
+    return NameAddressTagger.load()._latin
+
+
+def _spans(matches: object) -> list[tuple[int, int]]:
+    return [m.span() for m in matches]  # type: ignore[attr-defined]
+
+
+@settings(max_examples=600, deadline=None)
+@given(TEXTS)
+def test_us_matches_equal_finditer(rules: LatinRules, text: str) -> None:
+    assert _spans(rules._us_matches(text)) == _spans(rules._us_re.finditer(text))
+
+
+@settings(max_examples=600, deadline=None)
+@given(TEXTS)
+def test_city_zip_matches_equal_finditer(rules: LatinRules, text: str) -> None:
+    assert _spans(rules._city_zip_matches(text)) == _spans(rules._city_zip_re.finditer(text))
+
+
+def test_known_addresses_still_found(rules: LatinRules) -> None:
+    text = (
+        "ship to 123 Main St, Apt 4, Springfield, IL 62704 today\n"
+        "or 12/345 Oak Street, Sydney NSW 2000\nvisit Springfield, IL 62704\n"
+    )
+    us = [text[a:b] for a, b in _spans(rules._us_matches(text))]
+    assert us == ["123 Main St, Apt 4, Springfield, IL 62704", "12/345 Oak Street, Sydney NSW 2000"]
+    cz = [text[a:b] for a, b in _spans(rules._city_zip_matches(text))]
+    assert cz == ["Springfield, IL 62704", "Springfield, IL 62704"]
