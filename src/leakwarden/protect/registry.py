@@ -9,8 +9,9 @@ Spec grammar (what ``leakwarden protect`` rules, the gateway and the waybill pri
     ``mask:email:1``, ``mask:name``, ``mask:full``, ``mask:redact``.
 ``hmac:<key>``
     Keyed pseudonym (HMAC-SHA-256) under the named key's current version; needs ``keys``.
-``ff1:<key>``
-    Format-preserving encryption (NIST SP 800-38G FF1), type-valid output; reversible; ``keys``.
+``ff1:<key>`` / ``ff1:<key>@<version>``
+    Format-preserving encryption (NIST SP 800-38G FF1), type-valid output (``protect.fpe``);
+    reversible; needs ``keys``.  Without ``@version`` the key's current version.
 ``token:<key>``
     Random token from the token vault (values encrypted under the named key); reversible only
     through the vault's audited ``detokenize``; needs ``vault``.
@@ -98,8 +99,10 @@ def build_operator(
                 from leakwarden.protect.pseudonym import HmacOperator
 
                 return HmacOperator(name, keys)
-            raise ValueError(f"operator spec {spec!r}: ff1 is not available in this build yet")
-        except KeyRingError as exc:
+            from leakwarden.protect.fpe import FpeOperator
+
+            return FpeOperator(name, keys)
+        except (KeyRingError, ValueError) as exc:
             raise ValueError(f"operator spec {spec!r}: {exc}") from None
     if kind == "token":
         name = need_arg("a key name")
