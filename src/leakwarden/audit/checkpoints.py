@@ -61,6 +61,10 @@ class Publisher:
             except (OSError, VerificationError):
                 self._last_size = -1
 
+    @property
+    def last_size(self) -> int:
+        return self._last_size
+
     def due(self, size: int) -> bool:
         if size <= self._last_size:
             return False

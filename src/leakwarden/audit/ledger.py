@@ -143,7 +143,20 @@ class Ledger:
             self._cv.notify_all()
         if self._thread is not None:
             self._thread.join()
+        if self.publisher is not None:
+            size = self.size()
+            if size > self.publisher.last_size:
+                self._after_commit_forced(size)
         self.engine.dispose()
+
+    def _after_commit_forced(self, size: int) -> None:
+        assert self.publisher is not None
+        try:
+            self.publisher.publish(self, size)
+        except Exception:  # the events are committed; only the checkpoint is late
+            import logging
+
+            logging.getLogger(__name__).exception("checkpoint publication failed")
 
     def __enter__(self) -> Ledger:
         return self
