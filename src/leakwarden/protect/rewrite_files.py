@@ -117,12 +117,20 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("leakwarden_protect") else None
 
 
+def key_version(op: Operator) -> int | str | None:
+    """The key version an operator uses (operators name it ``version`` or ``key_version``)."""
+    version = getattr(op, "key_version", None)
+    if version is None:
+        version = getattr(op, "version", None)
+    return version if isinstance(version, int | str) else None
+
+
 def _key_versions(operators: dict[str, Operator]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for spec, op in operators.items():
         key = spec_key(spec)
         if key is not None:
-            out[spec] = {"key": key, "version": getattr(op, "key_version", None)}
+            out[spec] = {"key": key, "version": key_version(op)}
     return out
 
 
@@ -173,10 +181,15 @@ def protect_file(
     rules_digest: str = "",
     progress: ProgressCallback | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    manifest: bool = True,
+    before_commit: Callable[[FileResult], None] | None = None,
 ) -> FileResult:
     """Protect the columns ``rules`` name in the file at ``path``.
 
-    ``output`` is the new file (``None``: rewrite ``path`` in place).  Raises
+    ``output`` is the new file (``None``: rewrite ``path`` in place).  ``manifest=False``
+    writes no manifest and skips the re-run checks (``reveal`` writes clear output through the
+    same code).  ``before_commit`` is called with the result once the new output is complete
+    and before it replaces the old one; an exception there leaves the old output.  Raises
     :class:`~leakwarden.protect._cells.RewriteError` (a ``BadValueError`` under the ``fail``
     policy) naming the file, line/row and column; the old output is then left as it was.
     """
@@ -189,7 +202,7 @@ def protect_file(
         raise RewriteError(f"{src}: no rule names a column of this file")
     fmt = _format(src)
     operators = {r.operator: make_operator(r.operator) for r in rules}
-    skip = _up_to_date(src, target, rules_digest)
+    skip = _up_to_date(src, target, rules_digest) if manifest else None
     if skip is not None:
         result = FileResult(str(src), str(target), fmt, "unchanged", notes=[skip])
         result.manifest = str(manifest_path(target))
@@ -207,7 +220,7 @@ def protect_file(
         result.rows = rows
         result.bytes_in = src.stat().st_size
         result.columns = [p.counts for p in protectors]
-        manifest = {
+        record = {
             "leakwarden_protect": MANIFEST_VERSION,
             "format": fmt,
             "input": {"path": str(src), "sha256": in_hash, "bytes": result.bytes_in},
@@ -219,13 +232,16 @@ def protect_file(
             "rows": rows,
             "columns": [c.as_dict() for c in result.columns],
         }
-        # Before the rename: a crash in between leaves a manifest whose output hash matches
-        # nothing on disk, which the next run ignores.
-        write_atomic(
-            manifest_path(target),
-            json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
-        )
-    result.manifest = str(manifest_path(target))
+        if before_commit is not None:
+            before_commit(result)
+        if manifest:
+            # Before the rename: a crash in between leaves a manifest whose output hash matches
+            # nothing on disk, which the next run ignores.
+            write_atomic(
+                manifest_path(target),
+                json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
+            )
+    result.manifest = str(manifest_path(target)) if manifest else ""
     result.seconds = time.perf_counter() - started
     return result
 

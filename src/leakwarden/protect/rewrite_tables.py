@@ -275,7 +275,9 @@ def _check_log(
 
 
 def _version(p: ColumnProtector) -> str | None:
-    v = getattr(p.operator, "key_version", None)
+    from leakwarden.protect.rewrite_files import key_version
+
+    v = key_version(p.operator)
     return None if v is None else str(v)
 
 

@@ -1,0 +1,137 @@
+"""``reveal``: an explicit key and a reason, the audit record written before anything is
+released, fail closed when it cannot be written, never a clear value in the record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from leakwarden.audit.ledger import AuditWriteError, Ledger
+from leakwarden.protect._reveal import RevealDenied, RevealRequest, reveal_file, reveal_value
+from leakwarden.protect.command import reveal_command
+from protect_doubles import Last4, Swap
+
+REQUEST = RevealRequest("ff1", "test", "customer complaint #88 needs a call back", "alice")
+
+
+def swap(value: str) -> str:
+    return "".join(str(9 - int(c)) for c in value)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Any:
+    led = Ledger.open(f"sqlite:///{tmp_path / 'audit.db'}")
+    yield led
+    led.close()
+
+
+class BrokenLedger:
+    def append(self, event: Any) -> Any:
+        raise AuditWriteError("disk full")
+
+
+class Recorder:
+    """Appends to a real ledger and remembers whether the output existed at that moment."""
+
+    def __init__(self, ledger: Any, watch: Path | None = None) -> None:
+        self.ledger, self.watch, self.seen = ledger, watch, []
+
+    def append(self, event: Any) -> Any:
+        self.seen.append(self.watch.exists() if self.watch is not None else None)
+        return self.ledger.append(event)
+
+
+def test_reveal_value_is_recorded_first(ledger: Any) -> None:
+    clear, receipt = reveal_value("86187654321", REQUEST, lambda s: Swap(), ledger)
+    assert clear == "13812345678"
+    text, _ = ledger.leaf(receipt.index)
+    event = json.loads(text)
+    assert event["event"]["action"] == "protect.reveal"
+    assert event["event"]["outcome"] == "success"
+    assert event["event"]["reason"] == REQUEST.reason
+    assert event["user"]["id"] == "alice"
+    assert event["labels"] == {"key": "test", "operator": "ff1"}
+    assert "13812345678" not in text and "86187654321" not in text
+
+
+def test_reveal_fails_closed_when_audit_cannot_be_written() -> None:
+    with pytest.raises(RevealDenied, match=r"could not be recorded.*disk full"):
+        reveal_value("86187654321", REQUEST, lambda s: Swap(), BrokenLedger())
+
+
+def test_reveal_refuses_without_key_reason_or_reversible_operator(ledger: Any) -> None:
+    for request, message in [
+        (RevealRequest("ff1", "test", "  ", "alice"), "reason is required"),
+        (RevealRequest("ff1", "", "why", "alice"), "explicit key"),
+        (RevealRequest("hmac", "test", "why", "alice"), "cannot be reversed"),
+    ]:
+        with pytest.raises(RevealDenied, match=message):
+            reveal_value("1", request, lambda s: Swap(), ledger)
+    with pytest.raises(RevealDenied, match="not reversible"):
+        reveal_value("1", REQUEST, lambda s: Last4(), ledger)
+    assert ledger.size() == 0
+
+
+def test_value_that_does_not_reverse_is_a_recorded_failure(ledger: Any) -> None:
+    with pytest.raises(RevealDenied, match="does not reverse"):
+        reveal_value("not-digits", REQUEST, lambda s: Swap(), ledger)
+    event = json.loads(ledger.leaf(0)[0])
+    assert event["event"]["outcome"] == "failure" and "not-digits" not in ledger.leaf(0)[0]
+
+
+def test_reveal_file_column(tmp_path: Path, ledger: Any) -> None:
+    src = tmp_path / "p.csv"
+    src.write_text("id,mobile\n1,86187654321\n2,\n3,86099998888\n")
+    out = tmp_path / "clear.csv"
+    recorder = Recorder(ledger, out)
+    _result, receipt = reveal_file(src, "mobile", out, REQUEST, lambda s: Swap(), recorder)
+    assert out.read_text() == "id,mobile\n1,13812345678\n2,\n3,13900001111\n"
+    assert recorder.seen == [False]  # recorded before the output appeared
+    event = json.loads(ledger.leaf(receipt.index)[0])
+    assert event["leakwarden"]["rows"] == 2 and event["leakwarden"]["columns"] == ["mobile"]
+    assert not Path(str(out) + ".leakwarden.json").exists()
+
+
+def test_reveal_file_fails_closed(tmp_path: Path) -> None:
+    src = tmp_path / "p.csv"
+    src.write_text("id,mobile\n1,86187654321\n")
+    out = tmp_path / "clear.csv"
+    with pytest.raises(RevealDenied, match="could not be recorded"):
+        reveal_file(src, "mobile", out, REQUEST, lambda s: Swap(), BrokenLedger())
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]
+
+
+app = typer.Typer()
+app.command("reveal")(reveal_command)
+app.command("noop")(lambda: None)
+
+
+def test_cli_requires_key_and_reason(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    res = CliRunner().invoke(app, ["reveal", "123", "--reason", "x", "--db", db])
+    assert res.exit_code == 2 and "--key is required" in res.output
+    res = CliRunner().invoke(app, ["reveal", "123", "--key", "k", "--db", db])
+    assert res.exit_code == 2 and "--reason is required" in res.output
+    res = CliRunner().invoke(
+        app, ["reveal", "--file", "x.csv", "--key", "k", "--reason", "r", "--db", db]
+    )
+    assert res.exit_code == 2 and "--column and --out" in res.output
+
+
+def test_cli_without_master_key_reveals_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LEAKWARDEN_MASTER_KEY", raising=False)
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    res = CliRunner().invoke(
+        app, ["reveal", "86187654321", "--key", "k", "--reason", "r", "--db", db]
+    )
+    assert res.exit_code == 2 and "LEAKWARDEN_MASTER_KEY" in res.output
+    with Ledger.open(db) as led:
+        assert led.size() == 0
