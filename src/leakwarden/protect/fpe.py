@@ -12,7 +12,8 @@ Per type (the FF1 key is the named key's ``"ff1"`` subkey, AES-256):
     (python-stdnum's GB/T 2260 years, cut to 1900-01-01 .. 2025-12-31, the range fixed so that
     outputs do not change with the calendar), FF1 over its bits with cycle walking, tweak = the
     region code.  The sequence's parity (the holder's sex) is kept, except for a code in use for
-    under ~5.5 years, where the whole sequence is needed to reach FF1's minimum domain.  The
+    under ~5.5 years, where the whole sequence is needed to reach FF1's minimum domain (and for
+    one in use under 1,000 days, encrypted among all such codes, region included).  The
     MOD 11-2 check character is recomputed, so the result passes
     ``validators.cn_resident_id_ok`` and ``stdnum.cn.ric``.
     With ``id_regions=True`` the region is encrypted too, within the current county-level codes
@@ -119,21 +120,44 @@ def _merge(spans: list[tuple[int | None, int | None]]) -> _Segments | None:
 
 
 @cache
+def _code_spans() -> dict[str, list[tuple[int | None, int | None]]]:
+    """Years each GB/T 2260 county-level code was in use (stdnum's ``cn/loc.dat``, as read by
+    ``leakwarden.demo.regions``, the one reader of that table)."""
+    from leakwarden.demo.regions import _all_codes
+
+    spans: dict[str, list[tuple[int | None, int | None]]] = {}
+    for code, _province, code_spans in _all_codes():
+        if not code.endswith("00"):
+            spans.setdefault(code, []).extend((a, b) for a, b, _name in code_spans)
+    return spans
+
+
+@cache
 def _region_days(code: str) -> _Segments:
     """Days a region code may appear as a birth date on an ID (stdnum's years; all of
-    1900-2025 when stdnum does not know the code, e.g. 港澳台 permit codes)."""
-    from stdnum import numdb
+    1900-2025 when the table does not have the code, e.g. 港澳台 permit codes)."""
+    full = _merge([(None, None)])
+    assert full is not None
+    return _merge(_code_spans().get(code, [])) or full
 
-    info = {k: v for _part, props in numdb.get("cn/loc").info(code) for k, v in props.items()}
-    spans: list[tuple[int | None, int | None]] = []
-    for entry in info.get("county", "").split(","):
-        if entry.startswith("["):
-            years = entry[1:].split("]", 1)[0]
-            start, _, end = years.partition("-")
-            spans.append((int(start) if start else None, int(end) if end else None))
-        elif entry:
-            spans.append((None, None))
-    return _merge(spans or [(None, None)]) or _merge([(None, None)])  # type: ignore[return-value]
+
+@cache
+def _short_regions(historic_only: bool) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Codes in use too briefly for FF1 on their own (under 1,000 days), with prefix sums of
+    their days: such IDs are encrypted among each other (region included).  With
+    ``historic_only`` (region mode) current counties are left out: those take the region mode."""
+    current = set(_all_regions()[0]) if historic_only else set()
+    codes = tuple(
+        sorted(
+            c
+            for c in _code_spans()
+            if _region_days(c).total * 1000 < MIN_DOMAIN and c not in current
+        )
+    )
+    prefix = [0]
+    for code in codes:
+        prefix.append(prefix[-1] + _region_days(code).total)
+    return codes, tuple(prefix)
 
 
 @cache
@@ -220,7 +244,7 @@ class TypedFpe:
             local = (self._bin.decrypt_int if decrypt else self._bin.encrypt_int)(
                 local, bound, tweak
             )
-        else:
+        elif days.total * 1000 >= MIN_DOMAIN:
             # a code in use for under ~5.5 years: the whole sequence (sex not kept) is needed to
             # reach FF1's minimum domain; decided by the region alone, so decryption agrees
             whole = day_index * 1000 + seq
@@ -230,6 +254,20 @@ class TypedFpe:
             )
             day_index, seq = divmod(whole, 1000)
             local = day_index * _PER_DAY + seq // 2
+        else:
+            # in use under 1,000 days: encrypted among all such codes (region included); the
+            # output is again such a code, so decryption takes this branch too
+            short, sprefix = _short_regions(self.id_regions)
+            pos = bisect.bisect_left(short, region)
+            whole = (sprefix[pos] + day_index) * 1000 + seq
+            whole = (self._bin.decrypt_int if decrypt else self._bin.encrypt_int)(
+                whole, sprefix[-1] * 1000, b"cn_resident_id|brief"
+            )
+            total_day, seq = divmod(whole, 1000)
+            pos = bisect.bisect_right(sprefix, total_day) - 1
+            region = short[pos]
+            days = _region_days(region)
+            local = (total_day - sprefix[pos]) * _PER_DAY + seq // 2
         day_index, half = divmod(local, _PER_DAY)
         day = datetime.date.fromordinal(days.ordinal(day_index))
         first17 = f"{region}{day:%Y%m%d}{half * 2 + seq % 2:03d}"
