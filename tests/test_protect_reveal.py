@@ -135,3 +135,67 @@ def test_cli_without_master_key_reveals_nothing(
     assert res.exit_code == 2 and "LEAKWARDEN_MASTER_KEY" in res.output
     with Ledger.open(db) as led:
         assert led.size() == 0
+
+
+def test_cli_round_trip_with_real_ff1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import os
+
+    from leakwarden.protect.command import protect_command
+    from leakwarden.protect.keys import KeyRing, MasterKey
+
+    monkeypatch.setenv("LEAKWARDEN_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    with KeyRing.open(db, MasterKey.from_env("LEAKWARDEN_MASTER_KEY")) as ring:
+        ring.create("pi")
+    both = typer.Typer()
+    both.command("protect")(protect_command)
+    both.command("reveal")(reveal_command)
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "rules:\n  - file: '*.csv'\n    column: mobile\n    operator: ff1:pi\n    type: cn_mobile\n"
+    )
+    src = tmp_path / "c.csv"
+    clear = "id,mobile\n1,13812345678\n2,15900001111\n"
+    src.write_text(clear)
+    enc = tmp_path / "enc.csv"
+    res = CliRunner().invoke(
+        both, ["protect", str(src), "--rules", str(rules), "--out", str(enc), "--db", db]
+    )
+    assert res.exit_code == 0, res.output
+    cipher = [line.split(",")[1] for line in enc.read_text().splitlines()[1:]]
+    assert all(len(c) == 11 and c.isdigit() and c[0] == "1" for c in cipher)
+    assert "13812345678" not in enc.read_text()
+    reason = ["--key", "pi", "--reason", "courier cannot reach the customer", "--db", db]
+    one = CliRunner().invoke(
+        both, ["reveal", cipher[0], "--type", "cn_mobile", *reason, "--actor", "bob"]
+    )
+    assert one.exit_code == 0, one.output
+    assert one.stdout.strip() == "13812345678"
+    back = tmp_path / "back.csv"
+    whole = CliRunner().invoke(
+        both,
+        [
+            "reveal",
+            "--file",
+            str(enc),
+            "--column",
+            "mobile",
+            "--out",
+            str(back),
+            "--type",
+            "cn_mobile",
+            *reason,
+            "--format",
+            "json",
+        ],
+    )
+    assert whole.exit_code == 0, whole.output
+    assert back.read_text() == clear
+    with Ledger.open(db) as led:
+        events = [json.loads(led.leaf(i)[0]) for i in range(led.size())]
+    reveals = [e for e in events if e["event"]["action"] == "protect.reveal"]
+    assert len(reveals) == 2 and reveals[0]["user"]["id"] == "bob"
+    assert reveals[1]["leakwarden"]["rows"] == 2
+    assert all(e["event"]["reason"] == "courier cannot reach the customer" for e in reveals)
+    assert "13812345678" not in json.dumps(events, ensure_ascii=False)
