@@ -289,8 +289,11 @@ def _method(cpu: int | None, repeat: int, presidio_repeat: int, doc_bytes: int) 
         ),
         "documents": f"about {doc_bytes} bytes each; both systems get the same documents",
         "leakwarden": (
-            "default_detector().find (names/addresses on) and Detector(use_ner=False).find, "
-            "fed by leakwarden.detect.normalize.decode_bytes (encoding detection included)"
+            "default_detector().find_many (names/addresses on) and "
+            "Detector(use_ner=False).find_many over the list of decoded documents (the same "
+            "findings as .find per document; the CRF decodes segments of many documents "
+            "together), each document decoded by leakwarden.detect.normalize.decode_bytes "
+            "(encoding detection included)"
         ),
         "presidio": (
             "AnalyzerEngine.analyze(language='en', score_threshold=0) with CreditCard, Email, "

@@ -190,6 +190,26 @@ def leakwarden_finder(use_ner: bool) -> Callable[[str], list[Pred]]:
     return find
 
 
+def leakwarden_finder_many(use_ner: bool) -> Callable[[list[str]], list[list[Pred]]]:
+    """As :func:`leakwarden_finder`, over a list of documents with ``Detector.find_many`` (the
+    name/address CRF decodes the segments of many documents together; same findings)."""
+    from leakwarden.detect.engine import Detector, default_detector
+
+    detector = default_detector() if use_ner else Detector(use_ner=False)
+    if not hasattr(detector, "find_many"):  # an older leakwarden: one document at a time
+        return lambda texts: [
+            [Pred(f.type, f.start, f.end, f.score) for f in detector.find(t)] for t in texts
+        ]
+
+    def find_many(texts: list[str]) -> list[list[Pred]]:
+        return [
+            [Pred(f.type, f.start, f.end, f.score) for f in doc]
+            for doc in detector.find_many(texts)
+        ]
+
+    return find_many
+
+
 def leakwarden_decode() -> Callable[[bytes], str]:
     """leakwarden's own decoding (encoding detection + decode) when it exists, else UTF-8."""
     try:
@@ -205,4 +225,11 @@ SYSTEMS: dict[str, Callable[[], Callable[[str], list[Pred]]]] = {
     "presidio-tokens": lambda: presidio_finder("tokens"),
     "presidio-noop": lambda: presidio_finder("noop"),
     "presidio-default-regions": lambda: presidio_finder("noop-default-regions"),
+}
+# Systems with a batch entry point, which the worker then uses: a scanner hands leakwarden many
+# texts at once.  Presidio's BatchAnalyzerEngine only loops over analyze(), so it keeps the
+# per-document call.
+BATCH_SYSTEMS: dict[str, Callable[[], Callable[[list[str]], list[list[Pred]]]]] = {
+    "leakwarden": lambda: leakwarden_finder_many(use_ner=True),
+    "leakwarden-no-ner": lambda: leakwarden_finder_many(use_ner=False),
 }

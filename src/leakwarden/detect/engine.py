@@ -40,7 +40,7 @@ import itertools
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Protocol
@@ -65,6 +65,7 @@ _TRIM = " \t\r\n,，.。;；:：、|/\\\"'()（）[]【】<>《》-_"
 
 class _Tagger(Protocol):
     def tag(self, text: str) -> list[Finding]: ...
+    def tag_many(self, texts: Sequence[str]) -> list[list[Finding]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,12 +302,24 @@ class Detector:
         """Findings in ``text``, one per span, sorted by start; offsets index ``text`` itself."""
         if not text:
             return []
-        candidates = self._pattern_candidates(text) if self._compiled.database is not None else []
-        chosen = _resolve(candidates)
+        return self.find_many([text])[0]
+
+    def find_many(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """:meth:`find` of each text, with the name/address tagger run over all of them at once
+        (its CRF decodes the segments of many texts together: fewer, larger array operations).
+        The findings are the same as text by text."""
+        compiled = self._compiled.database is not None
+        chosen = [_resolve(self._pattern_candidates(t)) if compiled and t else [] for t in texts]
         if self._tagger is not None:
-            chosen = self._merge_tagged(fold_for_matching(text), chosen)
+            norms = [fold_for_matching(t) for t in texts]
+            tagged = self._tagger.tag_many(norms)
+            chosen = [
+                self._merge_tagged(norm, c, found)
+                for norm, c, found in zip(norms, chosen, tagged, strict=True)
+            ]
         return [
-            Finding(c.rule.type.id, c.start, c.end, text[c.start : c.end], c.score) for c in chosen
+            [Finding(c.rule.type.id, c.start, c.end, text[c.start : c.end], c.score) for c in cs]
+            for text, cs in zip(texts, chosen, strict=True)
         ]
 
     # --- pattern candidates ------------------------------------------------------------------
@@ -462,12 +475,13 @@ class Detector:
 
     # --- names and addresses -----------------------------------------------------------------
 
-    def _merge_tagged(self, norm: str, chosen: list[_Candidate]) -> list[_Candidate]:
-        assert self._tagger is not None
+    def _merge_tagged(
+        self, norm: str, chosen: list[_Candidate], tagged: list[Finding]
+    ) -> list[_Candidate]:
         starts = [c.start for c in chosen]
         ends = [c.end for c in chosen]
         extra: list[_Candidate] = []
-        for f in self._tagger.tag(norm):
+        for f in tagged:
             if f.type not in self._ner_types or f.score < self.min_score:
                 continue
             piece = _free_piece(norm, f.start, f.end, starts, ends)
