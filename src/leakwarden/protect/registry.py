@@ -32,8 +32,7 @@ from leakwarden.protect.operator import Operator
 
 if TYPE_CHECKING:
     from leakwarden.protect.keys import KeyRing
-
-    TokenVault = object  # the token vault (``leakwarden.protect.vault``) lands next
+    from leakwarden.protect.vault import TokenVault
 
 __all__ = ["OPERATOR_KINDS", "SuppressOperator", "build_operator"]
 
@@ -108,7 +107,12 @@ def build_operator(
         name = need_arg("a key name")
         if vault is None:
             raise ValueError(f"operator spec {spec!r}: 'token' needs a token vault (vault=...)")
-        raise ValueError(f"operator spec {spec!r}: token is not available in this build yet")
+        from leakwarden.protect.keys import KeyRingError
+
+        try:
+            return vault.operator(name)
+        except KeyRingError as exc:
+            raise ValueError(f"operator spec {spec!r}: {exc}") from None
     raise ValueError(
         f"operator spec {spec!r}: unknown operator {kind!r}; known: {', '.join(OPERATOR_KINDS)}"
     )
