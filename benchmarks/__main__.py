@@ -68,13 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         default=detect_vs_presidio.RESULTS_DIR,
         help="folder for the JSON and Markdown results",
     )
-    parser.add_argument("--only", choices=("detect", "columns"), default=None)
+    parser.add_argument("--only", choices=("detect", "columns", "audit"), default=None)
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("LEAKWARDEN_BENCH_PG_URL"),
         help="PostgreSQL database for the table cases of the column benchmark (it is written to)",
     )
     args = parser.parse_args(argv)
+    if args.only == "audit":  # audit ledger: appends, proofs, verification (its own options)
+        from benchmarks import audit_ledger
+
+        return audit_ledger.main(["--out", str(args.out)])
     status = 0
     if args.only != "columns":
         status = run_detect(args)

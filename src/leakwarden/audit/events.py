@@ -8,7 +8,7 @@ from the Elastic Common Schema where one fits and ``leakwarden.*`` where none do
 AuditEvent          stored field                    notes
 ==================  ==============================  ==========================================
 timestamp           ``@timestamp``                  UTC, ISO 8601, microseconds, ``Z``
-event_id            ``event.id``                    random UUID (hex) unless given
+event_id            ``event.id``                    128 random bits (hex) unless given
 (leaf index)        ``event.sequence``              set by the ledger: the event's position
 action              ``event.action``                e.g. ``gateway.query``, ``export.approve``
 outcome             ``event.outcome``               ``success``/``failure``; ``denied`` is
@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import uuid
+import secrets
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -81,12 +81,13 @@ def _now() -> datetime:
 
 
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # 128 random bits, as a UUID4 has (uuid4() is 10x slower)
 
 
 def format_timestamp(ts: datetime) -> str:
     """``2026-11-23T14:39:11.123456Z``: always UTC, always six fraction digits."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class AuditEvent(BaseModel):
@@ -203,7 +204,7 @@ class AuditEvent(BaseModel):
     def canonical_template(self) -> tuple[str, str]:
         """The canonical text split around the sequence number: ``head + str(n) + tail`` is
         ``canonical(n)`` (the ledger learns ``n`` only inside its write turn)."""
-        text = canonical_bytes(self.to_ecs(_MARK)).decode()
+        text = _ENCODER.encode(self.to_ecs(_MARK))
         head, _, tail = text.partition(f'"sequence":{_MARK},')
         return head + '"sequence":', "," + tail
 
@@ -224,4 +225,8 @@ def sequence_of(text: str) -> int | None:
 
 def canonical_bytes(doc: dict[str, Any]) -> bytes:
     """JSON, keys sorted, no whitespace, UTF-8 (non-ASCII characters not escaped)."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(doc).encode()
+
+
+# One encoder, made once (json.dumps with options builds a new one per call).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)

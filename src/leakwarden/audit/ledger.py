@@ -293,7 +293,8 @@ class Ledger:
 
     def _ts_param(self, ts: datetime) -> Any:
         if self.dialect == "sqlite":
-            return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+            return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         return ts
 
     def _completed_nodes(
