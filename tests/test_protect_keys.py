@@ -166,3 +166,38 @@ def test_hmac_pseudonym_format_and_stability(url: str) -> None:
 def test_normalisation() -> None:
     assert normalize_for_mac("11010519491231002x", "cn_resident_id") == "11010519491231002X"
     assert normalize_for_mac(" Zhang@Example.COM ", "email") == "zhang@example.com"
+
+
+def test_keys_cli(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from leakwarden.protect.keys_command import keys_app
+
+    runner = CliRunner()
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    key_file = tmp_path / "master.key"
+    r = runner.invoke(keys_app, ["master-file", str(key_file)])
+    assert r.exit_code == 0, r.output
+    secret = key_file.read_text().strip()
+    common = ["--db", db, "--master-file", str(key_file)]
+    assert runner.invoke(keys_app, ["create", "customers", *common]).exit_code == 0
+    r = runner.invoke(keys_app, ["rotate", "customers", *common])
+    assert r.exit_code == 0 and "version 2" in r.output
+    r = runner.invoke(keys_app, ["list", "--json", *common])
+    assert r.exit_code == 0
+    rows = json.loads(r.output)
+    assert [(x["name"], x["version"], x["current"]) for x in rows] == [
+        ("customers", 1, False),
+        ("customers", 2, True),
+    ]
+    r = runner.invoke(keys_app, ["list", *common])
+    assert "customers" in r.output and secret not in r.output
+    r = runner.invoke(keys_app, ["rotate", "nope", *common])
+    assert r.exit_code == 2 and "no key named 'nope'" in r.output
+    other = tmp_path / "other.key"
+    MasterKey.write_file(other)
+    r = runner.invoke(keys_app, ["list", "--db", db, "--master-file", str(other)])
+    assert r.exit_code == 2 and "does not open this key ring" in r.output
+    assert secret not in r.output
