@@ -4,12 +4,42 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leakwarden.detect.ner import NameAddressTagger
-from leakwarden.detect.ner.latin import LatinRules
+from leakwarden.detect.ner.latin import _RUN_RE, _WORD, LatinRules
+
+# The run pattern as first written (word boundary first): _RUN_RE must find the same runs.
+PLAIN_RUN_RE = re.compile(rf"\b{_WORD}(?:[ \t]+(?:{_WORD}|[A-Z]\.))*[ \t]+{_WORD}\b|\b{_WORD}\b")
+NAME_PARTS = [
+    "John",
+    "Smith",
+    "Mary-Jane",
+    "O'Brien",
+    "McDonald",
+    "xJohn",
+    "é",
+    "Émile",
+    "J.",
+    "A.",
+    "  ",
+    "\t",
+    " ",
+    "\n",
+    "1",
+    "_Ann",
+    "Ann_",
+    "张伟",
+    "Dr.",
+    "mr",
+    "ÀB",
+    "Bob's",
+    "ßA",
+]
 
 PARTS = [
     "12",
@@ -93,3 +123,14 @@ def test_known_addresses_still_found(rules: LatinRules) -> None:
     assert us == ["123 Main St, Apt 4, Springfield, IL 62704", "12/345 Oak Street, Sydney NSW 2000"]
     cz = [text[a:b] for a, b in _spans(rules._city_zip_matches(text))]
     assert cz == ["Springfield, IL 62704", "Springfield, IL 62704"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(NAME_PARTS), max_size=20).map("".join))
+def test_run_pattern_equals_plain_word_boundary_form(text: str) -> None:
+    assert _spans(_RUN_RE.finditer(text)) == _spans(PLAIN_RUN_RE.finditer(text))
+
+
+def test_run_pattern_known_runs() -> None:
+    text = "Dear John Smith, xJohn Doe and Émile Zola"
+    assert [m.group() for m in _RUN_RE.finditer(text)] == ["Dear John Smith", "Doe", "Émile Zola"]

@@ -69,7 +69,12 @@ _UP = "A-ZÀ-ÖØ-Þ"
 _LO = "a-zß-öø-ÿ"
 # Every letter run is bounded: unbounded ones made "O'BO'B..." (90k chars) take minutes.
 _WORD = rf"[{_UP}][{_LO}]{{0,30}}(?:['-]?[{_UP}][{_LO}]{{1,30}}){{0,3}}(?<=[{_LO}])"
-_RUN_RE = re.compile(rf"\b{_WORD}(?:[ \t]+(?:{_WORD}|[A-Z]\.))*[ \t]+{_WORD}\b|\b{_WORD}\b")
+# A run's first word, with the word boundary before it checked after its capital letter: a
+# capital is a word character, so "\b" there means "no word character before it", which is
+# (?<!\w.) one character later.  Starting with a character class lets ``re`` skip ahead to the
+# next capital instead of trying the pattern at every character (2x on mixed text).
+_FIRST_WORD = rf"[{_UP}](?<!\w.)[{_LO}]{{0,30}}(?:['-]?[{_UP}][{_LO}]{{1,30}}){{0,3}}(?<=[{_LO}])"
+_RUN_RE = re.compile(rf"{_FIRST_WORD}(?:[ \t]+(?:{_WORD}|[A-Z]\.))*[ \t]+{_WORD}\b|{_FIRST_WORD}\b")
 _WORD_RE = re.compile(rf"{_WORD}|[A-Z]\.")
 _TITLE_BEFORE_RE = re.compile(_TITLES + r"[ \t]+$")
 
