@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         default=detect_vs_presidio.RESULTS_DIR,
         help="folder for the JSON and Markdown results",
     )
-    parser.add_argument("--only", choices=("detect", "columns", "audit"), default=None)
+    parser.add_argument("--only", choices=("detect", "columns", "audit", "protect"), default=None)
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("LEAKWARDEN_BENCH_PG_URL"),
@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import audit_ledger
 
         return audit_ledger.main(["--out", str(args.out)])
+    if args.only == "protect":  # protect: rows/s and peak memory of the rewrite (its own options)
+        from benchmarks import protect_rewrite
+
+        extra = ["--pg-url", args.pg_url] if args.pg_url else []
+        return protect_rewrite.main(["--out", str(args.out), *extra])
     status = 0
     if args.only != "columns":
         status = run_detect(args)

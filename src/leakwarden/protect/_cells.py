@@ -8,6 +8,7 @@ writes ``*`` per character, ``suppress`` writes an empty value.  Never the clear
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,8 +83,12 @@ def value_shape(value: str) -> str:
     return f"{len(value)} characters: {', '.join(classes)}"
 
 
+#: U+FFFD (a decoder's replacement) or a lone surrogate from ``surrogateescape`` decoding.
+_UNDECODABLE = re.compile("[\udc80-\udcff\ufffd]")
+
+
 def _undecodable(value: str) -> bool:
-    return "\ufffd" in value or any(0xDC80 <= ord(c) <= 0xDCFF for c in value)
+    return not value.isascii() and _UNDECODABLE.search(value) is not None
 
 
 class ColumnProtector:
