@@ -87,7 +87,7 @@ def _new_id() -> str:
 def format_timestamp(ts: datetime) -> str:
     """``2026-11-23T14:39:11.123456Z``: always UTC, always six fraction digits."""
     utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return utc.isoformat(timespec="microseconds")[:-6] + "Z"  # cut "+00:00"
 
 
 class AuditEvent(BaseModel):
@@ -203,10 +203,50 @@ class AuditEvent(BaseModel):
 
     def canonical_template(self) -> tuple[str, str]:
         """The canonical text split around the sequence number: ``head + str(n) + tail`` is
-        ``canonical(n)`` (the ledger learns ``n`` only inside its write turn)."""
-        text = _ENCODER.encode(self.to_ecs(_MARK))
-        head, _, tail = text.partition(f'"sequence":{_MARK},')
-        return head + '"sequence":', "," + tail
+        ``canonical(n)`` (the ledger learns ``n`` only inside its write turn).
+
+        Written out by hand in the canonical key order (the ledger's hot path: about three times
+        faster than building the document and encoding it); a property test holds it equal to
+        :func:`canonical_bytes` of :meth:`to_ecs`."""
+        q = _quote
+        out = ['{"@timestamp":"', format_timestamp(self.timestamp), '","event":{"action":']
+        out += [q(self.action), ',"id":', q(self.event_id), ',"outcome":']
+        out.append('"success"' if self.outcome == "success" else '"failure"')
+        if self.reason is not None:
+            out += [',"reason":', q(self.reason)]
+        out.append(',"sequence":')
+        head = "".join(out)
+        out = [',"type":["access","', _TYPE_OF_OUTCOME[self.outcome], '"]}']
+        if self.extra:
+            out.append(',"labels":{')
+            out.append(",".join(q(k) + ":" + q(v) for k, v in sorted(self.extra.items())))
+            out.append("}")
+        lw = []
+        if self.columns:
+            lw.append('"columns":[' + ",".join(map(q, self.columns)) + "]")
+        if self.customer_ids:
+            lw.append('"customer_ids":[' + ",".join(map(q, self.customer_ids)) + "]")
+        if self.customers is not None:
+            lw.append(f'"customers":{int(self.customers)}')
+        for name in ("dataset", "export_id", "purpose", "query_fingerprint"):
+            value = getattr(self, name)
+            if value is not None:
+                lw.append(f'"{name}":{q(value)}')
+        if self.rows is not None:
+            lw.append(f'"rows":{int(self.rows)}')
+        if self.ticket is not None:
+            lw.append('"ticket":' + q(self.ticket))
+        if lw:
+            out += [',"leakwarden":{', ",".join(lw), "}"]
+        if self.policy is not None:
+            out += [',"rule":{"name":', q(self.policy), "}"]
+        if self.source_ip is not None:
+            out += [',"source":{"ip":', q(self.source_ip), "}"]
+        out.append(',"user":{')
+        if self.on_behalf_of is not None:
+            out += ['"effective":{"id":', q(self.on_behalf_of), "},"]
+        out += ['"id":', q(self.actor), "}}"]
+        return head, "".join(out)
 
 
 def sequence_of(text: str) -> int | None:
@@ -227,6 +267,8 @@ def canonical_bytes(doc: dict[str, Any]) -> bytes:
     """JSON, keys sorted, no whitespace, UTF-8 (non-ASCII characters not escaped)."""
     return _ENCODER.encode(doc).encode()
 
+
+_quote = json.encoder.encode_basestring  # the C escaper json.dumps itself uses
 
 # One encoder, made once (json.dumps with options builds a new one per call).
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -28,7 +28,13 @@ _APPEND_ONLY = ("audit_log", "audit_nodes", "audit_checkpoints")
 def upgrade() -> None:
     op.create_table(
         "audit_log",
-        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        # INTEGER on SQLite: idx is then the rowid itself, not a second B-tree beside it
+        sa.Column(
+            "idx",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("ts", _TS, nullable=False),
         sa.Column("actor", sa.Text(), nullable=False),
         sa.Column("action", sa.Text(), nullable=False),

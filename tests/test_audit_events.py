@@ -1,0 +1,78 @@
+"""The event's canonical form: a hand-checked example of the documented serialisation, the ECS
+round trip, and the ledger's fast writer held equal to the plain JSON encoding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leakwarden.audit.events import AuditEvent, canonical_bytes, sequence_of
+
+
+def test_canonical_form_of_a_known_event() -> None:
+    e = AuditEvent(
+        action="gateway.export",
+        outcome="denied",
+        actor="emp0042",
+        timestamp=datetime(2026, 11, 23, 20, 30, 1, 5, tzinfo=timezone(timedelta(hours=8))),
+        event_id="e1",
+        reason="quota exceeded",
+        dataset="crm/customers",
+        rows=0,
+        customers=0,
+        policy="bulk-export",
+        source_ip="10.0.0.7",
+        extra={"b": "2", "a": "é"},
+    )
+    # written by hand from the documented mapping: sorted keys, no spaces, UTF-8, UTC "Z"
+    expected = (
+        '{"@timestamp":"2026-11-23T12:30:01.000005Z",'
+        '"event":{"action":"gateway.export","id":"e1","outcome":"failure",'
+        '"reason":"quota exceeded","sequence":9,"type":["access","denied"]},'
+        '"labels":{"a":"é","b":"2"},'
+        '"leakwarden":{"customers":0,"dataset":"crm/customers","rows":0},'
+        '"rule":{"name":"bulk-export"},"source":{"ip":"10.0.0.7"},"user":{"id":"emp0042"}}'
+    )
+    assert e.canonical(9) == expected.encode("utf-8")
+    head, tail = e.canonical_template()
+    assert (head + "9" + tail).encode() == expected.encode()
+    assert sequence_of(expected) == 9
+    assert AuditEvent.from_ecs(json.loads(expected)) == e
+    leaf = hashlib.sha256(b"\x00" + expected.encode()).hexdigest()
+    assert len(leaf) == 64
+
+
+text = st.text(max_size=12)
+opt = st.none() | text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    action=text.filter(bool),
+    actor=text.filter(bool),
+    outcome=st.sampled_from(["success", "failure", "denied"]),
+    reason=opt,
+    purpose=opt,
+    dataset=opt,
+    columns=st.lists(text, max_size=3),
+    rows=st.none() | st.integers(0, 10**12),
+    customers=st.none() | st.integers(0, 10**9),
+    customer_ids=st.lists(text, max_size=3),
+    ticket=opt,
+    export_id=opt,
+    policy=opt,
+    on_behalf_of=opt,
+    query_fingerprint=opt,
+    extra=st.dictionaries(text, text, max_size=3),
+    seq=st.integers(0, 10**12),
+    micro=st.integers(0, 999_999),
+)
+def test_fast_writer_equals_plain_json(seq: int, micro: int, **fields: object) -> None:
+    e = AuditEvent(timestamp=datetime(2026, 1, 2, 3, 4, 5, micro, tzinfo=UTC), **fields)  # type: ignore[arg-type]
+    head, tail = e.canonical_template()
+    assert (head + str(seq) + tail).encode() == canonical_bytes(e.to_ecs(seq))
+    assert sequence_of(head + str(seq) + tail) == seq
