@@ -141,3 +141,20 @@ def test_spans_from_codes_same_as_from_tags(tags: list[str]) -> None:
 def test_tag_codes_refuse_unknown_labels() -> None:
     with pytest.raises(ValueError, match="unknown tag 'B-ORG'"):
         tag_codes(("O", "B-ORG"))
+
+
+def test_decode_tagged_is_decode_filtered(pair: tuple[FastCRF, FastCRF]) -> None:
+    segments = [
+        "今天天气很好。",
+        "",
+        "收件人：张伟，地址：浙江省杭州市西湖区文三路90号",
+        "abc",
+        "王芳来了",
+    ]
+    for crf in pair:
+        full = crf.decode(segments)
+        tagged = crf.decode_tagged(segments)
+        assert [i for i, _ in tagged] == [i for i, d in enumerate(full) if d.marginals is not None]
+        assert 2 in [i for i, _ in tagged] and 0 not in [i for i, _ in tagged]
+        for i, d in tagged:
+            assert d.label_ids.tolist() == full[i].label_ids.tolist()

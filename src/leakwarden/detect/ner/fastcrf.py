@@ -435,21 +435,30 @@ class FastCRF:
         The segments are featurised together, joined with the featurizer's separator exactly as
         :meth:`Featurizer.features_many` does, so each one's attributes are its own.
         """
+        return [d for d in self._decode(segments, tagged_only=False) if d is not None]
+
+    def decode_tagged(self, segments: Sequence[str]) -> list[tuple[int, Decoded]]:
+        """(index, decoding) of the segments with a label other than ``O``, in order: what
+        :meth:`decode` gives them, without building an answer for every all-``O`` segment."""
+        out = self._decode(segments, tagged_only=True)
+        return [(i, d) for i, d in enumerate(out) if d is not None and d.marginals is not None]
+
+    def _decode(self, segments: Sequence[str], tagged_only: bool) -> list[Decoded | None]:
         out: list[Decoded | None] = [None] * len(segments)
         lengths = np.array([len(s) for s in segments], dtype=np.int64)
         nonempty = np.flatnonzero(lengths)
         for i in np.flatnonzero(lengths == 0).tolist():
             out[i] = Decoded(self.labels, np.zeros(0, dtype=np.int64), None)
         if nonempty.size == 0:
-            return [d for d in out if d is not None]
+            return out
         sep = _features._SEPARATOR
         emis = self.emissions(sep.join(segments[i] for i in nonempty.tolist()))
         lens = lengths[nonempty]
         starts = np.zeros(len(lens), dtype=np.int64)
         starts[1:] = np.cumsum(lens + len(sep))[:-1]
         if self._c is not None:
-            self._decode_compiled(emis, starts, lens, nonempty, out)
-            return [d for d in out if d is not None]
+            self._decode_compiled(emis, starts, lens, nonempty, out, tagged_only)
+            return out
         order = np.argsort(lens, kind="stable")
         for group in _buckets(lens[order]):
             members = order[group]
@@ -461,7 +470,7 @@ class FastCRF:
                     labels[row, :n],
                     None if margs is None or margs[row] is None else margs[row],
                 )
-        return [d for d in out if d is not None]
+        return out
 
     def _decode_compiled(
         self,
@@ -470,8 +479,10 @@ class FastCRF:
         lens: IntArray,
         nonempty: IntArray,
         out: list[Decoded | None],
+        tagged_only: bool,
     ) -> None:
-        """Viterbi for every segment, marginals for those with a label other than ``O``."""
+        """Viterbi for every segment, marginals for those with a label other than ``O``
+        (``tagged_only``: answers for those segments alone)."""
         c = self._c
         labels = c.viterbi(emis, starts, lens, self._trans)
         bounds = np.zeros(len(lens) + 1, dtype=np.int64)
@@ -480,12 +491,15 @@ class FastCRF:
         np.cumsum(labels != self._outside, out=tagged[1:])
         any_tag = (tagged[bounds[1:]] - tagged[bounds[:-1]]) > 0
         margs = c.marginals_many(emis, starts, lens, any_tag.view(np.uint8), self._exp_trans)
-        for m, (lo, hi, has) in enumerate(
-            zip(bounds[:-1].tolist(), bounds[1:].tolist(), any_tag.tolist(), strict=True)
-        ):
-            out[int(nonempty[m])] = Decoded(
-                self.labels, labels[lo:hi], margs[lo:hi] if has else None
-            )
+        los, his, where = bounds[:-1].tolist(), bounds[1:].tolist(), nonempty.tolist()
+        if tagged_only:
+            for m in np.flatnonzero(any_tag).tolist():
+                lo, hi = los[m], his[m]
+                out[where[m]] = Decoded(self.labels, labels[lo:hi], margs[lo:hi])
+            return
+        for m, has in enumerate(any_tag.tolist()):
+            lo, hi = los[m], his[m]
+            out[where[m]] = Decoded(self.labels, labels[lo:hi], margs[lo:hi] if has else None)
 
     def _decode_padded(
         self, emis: FloatArray, starts: IntArray, lens: IntArray

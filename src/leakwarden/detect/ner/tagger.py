@@ -47,6 +47,9 @@ def _segments(text: str) -> Iterator[tuple[int, str]]:
         if not seg or not has_cjk(seg):
             continue
         start = m.start()
+        if len(seg) <= _MAX_SEGMENT:
+            yield start, seg
+            continue
         while len(seg) > _MAX_SEGMENT:
             cut = _MAX_SEGMENT
             for b in _SOFT_BREAK_RE.finditer(seg, _MAX_SEGMENT // 2, _MAX_SEGMENT):
@@ -145,10 +148,10 @@ class NameAddressTagger:
     ) -> None:
         assert self._fast is not None
         codes = self._codes
-        decoded = self._fast.decode([seg for _, _, seg in batch])
-        for (i, offset, seg), dec in zip(batch, decoded, strict=True):
-            if dec.marginals is None:  # every label is O
-                continue
+        decoded = self._fast.decode_tagged([seg for _, _, seg in batch])
+        for k, dec in decoded:  # segments with a label other than O
+            i, offset, seg = batch[k]
+            assert dec.marginals is not None
             ids = dec.label_ids
             # the marginal of each character's own label, read once per segment
             chosen = dec.marginals[np.arange(len(ids)), ids].tolist()
