@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         default=detect_vs_presidio.RESULTS_DIR,
         help="folder for the JSON and Markdown results",
     )
-    parser.add_argument("--only", choices=("detect", "columns", "audit", "protect"), default=None)
+    parser.add_argument(
+        "--only", choices=("detect", "columns", "audit", "protect", "operators"), default=None
+    )
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("LEAKWARDEN_BENCH_PG_URL"),
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import audit_ledger
 
         return audit_ledger.main(["--out", str(args.out)])
+    if args.only == "operators":  # protect operators per second (mask, HMAC, FF1, vault)
+        from benchmarks import protect_operators
+
+        return protect_operators.main(["--out", str(args.out)])
     if args.only == "protect":  # protect: rows/s and peak memory of the rewrite (its own options)
         from benchmarks import protect_rewrite
 

@@ -67,7 +67,9 @@ class FF1:
     def _ciph(self, block: bytes) -> bytes:
         return self._ecb.update(block)
 
-    def _rounds(self, n: int, tweak: bytes) -> tuple[int, int, int, int, bytes, int]:
+    def _rounds(self, n: int, tweak: bytes) -> tuple[int, int, int, int, int, bytes]:
+        """u, v, b, d, the CBC-MAC state after P and the constant blocks of Q, and the constant
+        head of Q's last block (``T || 0^pad`` split at the last block boundary)."""
         if n < 2 or self.radix**n < MIN_DOMAIN:
             raise FF1Error(
                 f"FF1 domain too small: radix {self.radix} ** length {n} is below {MIN_DOMAIN:,}"
@@ -85,19 +87,26 @@ class FF1:
             + n.to_bytes(4, "big")
             + len(tweak).to_bytes(4, "big")
         )
-        state = self._ciph(p)  # CBC-MAC state after the first block P
-        return u, v, b, d, state, (-len(tweak) - b - 1) % 16
+        state = int.from_bytes(self._ciph(p), "big")  # CBC-MAC state after the block P
+        head = tweak + bytes((-len(tweak) - b - 1) % 16)  # T || [0]^pad: the same every round
+        cut = len(head) + 1 + b - 16 if b < 16 else len(head) - len(head) % 16
+        for k in range(0, cut, 16):
+            block = int.from_bytes(head[k : k + 16], "big")
+            state = int.from_bytes(self._ciph((state ^ block).to_bytes(16, "big")), "big")
+        return u, v, b, d, state, head[cut:]
 
-    def _y(self, state0: bytes, tweak: bytes, pad: int, i: int, num_b: int, b: int, d: int) -> int:
-        q = tweak + bytes(pad) + bytes([i]) + num_b.to_bytes(b, "big")
-        state = state0
+    def _y(self, state: int, tail: bytes, i: int, num_b: int, b: int, d: int) -> int:
+        q = tail + bytes([i]) + num_b.to_bytes(b, "big")
         for k in range(0, len(q), 16):
-            block = q[k : k + 16]
-            state = self._ciph(bytes(x ^ y for x, y in zip(state, block, strict=True)))
-        s = state
+            block = int.from_bytes(q[k : k + 16], "big")
+            state = int.from_bytes(self._ciph((state ^ block).to_bytes(16, "big")), "big")
+        r = state.to_bytes(16, "big")
+        if d <= 16:
+            return int.from_bytes(r[:d], "big")
+        s = r
         j = 1
         while len(s) < d:
-            s += self._ciph(bytes(x ^ y for x, y in zip(state, j.to_bytes(16, "big"), strict=True)))
+            s += self._ciph((state ^ j).to_bytes(16, "big"))
             j += 1
         return int.from_bytes(s[:d], "big")
 
@@ -114,17 +123,17 @@ class FF1:
         if any(not 0 <= x < radix for x in xs):
             raise FF1Error(f"a numeral is outside radix {radix}")
         n = len(xs)
-        u, v, b, d, state0, pad = self._rounds(n, tweak)
+        u, v, b, d, state0, tail = self._rounds(n, tweak)
         a, bb = _num(xs[:u], radix), _num(xs[u:], radix)
         mod_u, mod_v = radix**u, radix**v
         if not decrypt:
             for i in range(_ROUNDS):
-                y = self._y(state0, tweak, pad, i, bb, b, d)
+                y = self._y(state0, tail, i, bb, b, d)
                 m_mod = mod_u if i % 2 == 0 else mod_v
                 a, bb = bb, (a + y) % m_mod
         else:
             for i in range(_ROUNDS - 1, -1, -1):
-                y = self._y(state0, tweak, pad, i, a, b, d)
+                y = self._y(state0, tail, i, a, b, d)
                 m_mod = mod_u if i % 2 == 0 else mod_v
                 a, bb = (bb - y) % m_mod, a
         return _str(a, radix, u) + _str(bb, radix, v)

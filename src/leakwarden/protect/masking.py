@@ -68,8 +68,8 @@ def mask_keep(value: str, first: int, last: int, *, keep_separators: bool = True
     When ``first + last`` would leave less than a third of the characters hidden, both shrink
     until at least a third (rounded up) are hidden: ``keep:3,4`` on five digits keeps ``1**45``.
     """
-    positions = [i for i, c in enumerate(value) if not (keep_separators and c in SEPARATORS)]
-    n = len(positions)
+    plain = not keep_separators or SEPARATORS.isdisjoint(value)
+    n = len(value) if plain else sum(1 for c in value if c not in SEPARATORS)
     if n == 0:
         return value
     hidden = n - first - last
@@ -79,6 +79,9 @@ def mask_keep(value: str, first: int, last: int, *, keep_separators: bool = True
         elif last:
             last -= 1
         hidden = n - first - last
+    if plain:
+        return value[:first] + "*" * hidden + value[len(value) - last :]
+    positions = [i for i, c in enumerate(value) if c not in SEPARATORS]
     masked = set(positions[first : n - last])
     return "".join("*" if i in masked else c for i, c in enumerate(value))
 
@@ -306,6 +309,7 @@ class MaskOperator:
     def __init__(self, spec: str, mask: MaskSpec | None = None) -> None:
         self.spec = spec
         self._mask = mask
+        self._defaults: dict[str, MaskSpec] = {}
 
     def __repr__(self) -> str:
         return f"MaskOperator({self.spec!r})"
@@ -315,7 +319,9 @@ class MaskOperator:
         if mask is None:
             if type_id is None:
                 raise OperatorError("'mask' needs the value's type to choose its default mask")
-            mask = parse_mask(get_type(type_id).default_mask)
+            mask = self._defaults.get(type_id)
+            if mask is None:
+                mask = self._defaults[type_id] = parse_mask(get_type(type_id).default_mask)
         return mask_value(value, mask, type_id)
 
 
