@@ -201,3 +201,37 @@ def test_keys_cli(tmp_path: Path) -> None:
     r = runner.invoke(keys_app, ["list", "--db", db, "--master-file", str(other)])
     assert r.exit_code == 2 and "does not open this key ring" in r.output
     assert secret not in r.output
+
+
+class FakeKms:
+    """A stand-in for a KMS/HSM adapter: the master key never leaves this object."""
+
+    source = "kms test-key"
+
+    def __init__(self) -> None:
+        self._inner = MasterKey.generate()
+        self.calls = 0
+
+    def fingerprint(self) -> str:
+        return "kms:test-key"
+
+    def wrap(self, data_key: bytes, aad: bytes) -> bytes:
+        self.calls += 1
+        return self._inner.wrap(data_key, aad)
+
+    def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
+        self.calls += 1
+        return self._inner.unwrap(wrapped, aad)
+
+
+def test_a_kms_plugs_in_as_master_key_provider(url: str) -> None:
+    from leakwarden.protect.keys import MasterKeyProvider
+
+    kms = FakeKms()
+    assert isinstance(kms, MasterKeyProvider)
+    with KeyRing.open(url, kms) as ring:
+        sub = ring.create("k").derive("x")
+    with KeyRing.open(url, kms) as ring:
+        assert ring.current("k").derive("x") == sub
+        assert ring.list()[0].master == "kms:test-key"
+    assert kms.calls == 2  # one wrap, one unwrap

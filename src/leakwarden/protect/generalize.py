@@ -1,10 +1,11 @@
 """Generalisation: keep a coarser, less identifying form of a value.
 
-``age_band[:N]``
-    Age in whole years on ``as_of`` (default: today, UTC), in bands of N years (default 10):
-    ``30-39``.  From a date of birth (any layout ``validators.parse_birth_date`` reads; an
-    ambiguous DD/MM vs MM/DD date gives a band only when both readings fall in the same band)
-    or from a resident ID's birth date.
+``age_band[:N][@YYYY-MM-DD]``
+    Age in whole years on the given date (default: today, UTC; give a date to make re-runs on
+    other days give the same bands), in bands of N years (default 10): ``30-39``.  From a date
+    of birth (any layout ``validators.parse_birth_date`` reads; an ambiguous DD/MM vs MM/DD date
+    gives a band only when both readings fall in the same band) or from a resident ID's birth
+    date.
 ``birth_year``
     The year of birth: ``1990``.
 ``province`` / ``city`` / ``district``
@@ -75,7 +76,15 @@ class GeneralizeOperator:
     reversible = False
 
     def __init__(self, how: str, *, as_of: datetime.date | None = None) -> None:
-        name, _, arg = how.partition(":")
+        how_part, _, on = how.partition("@")
+        if on:
+            try:
+                as_of = datetime.date.fromisoformat(on)
+            except ValueError:
+                raise ValueError(
+                    f"generalisation {how!r}: {on!r} is not a YYYY-MM-DD date"
+                ) from None
+        name, _, arg = how_part.partition(":")
         if name not in GENERALIZATIONS:
             raise ValueError(
                 f"unknown generalisation {name!r}; known: {', '.join(GENERALIZATIONS)}"

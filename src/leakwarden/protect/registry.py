@@ -16,8 +16,8 @@ Spec grammar (what ``leakwarden protect`` rules, the gateway and the waybill pri
     Random token from the token vault (values encrypted under the named key); reversible only
     through the vault's audited ``detokenize``; needs ``vault``.
 ``generalize:<how>``
-    ``age_band`` (10-year bands; ``age_band:5`` for 5-year bands), ``birth_year``, ``province``,
-    ``city``, ``district``.
+    ``age_band`` (10-year bands; ``age_band:5`` for 5-year bands; ``age_band:5@2026-01-01`` for
+    ages on a fixed day), ``birth_year``, ``province``, ``city``, ``district``.
 ``suppress``
     Empty output.
 """
