@@ -127,12 +127,14 @@ def test_cli_requires_key_and_reason(tmp_path: Path) -> None:
 def test_cli_without_master_key_reveals_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("LEAKWARDEN_MASTER_KEY", raising=False)
+    monkeypatch.delenv("LW_TEST_NO_SUCH_VAR", raising=False)
     db = f"sqlite:///{tmp_path / 's.db'}"
     res = CliRunner().invoke(
-        app, ["reveal", "86187654321", "--key", "k", "--reason", "r", "--db", db]
-    )
-    assert res.exit_code == 2 and "LEAKWARDEN_MASTER_KEY" in res.output
+        app,
+        ["reveal", "86187654321", "--key", "k", "--reason", "r", "--db", db,
+         "--master-env", "LW_TEST_NO_SUCH_VAR"],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "LW_TEST_NO_SUCH_VAR" in res.output
     with Ledger.open(db) as led:
         assert led.size() == 0
 
@@ -199,3 +201,39 @@ def test_cli_round_trip_with_real_ff1(tmp_path: Path, monkeypatch: pytest.Monkey
     assert reveals[1]["leakwarden"]["rows"] == 2
     assert all(e["event"]["reason"] == "courier cannot reach the customer" for e in reveals)
     assert "13812345678" not in json.dumps(events, ensure_ascii=False)
+
+
+def test_cli_token_vault_round_trip_and_permission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import os
+
+    from leakwarden.protect.command import protect_command
+    from leakwarden.protect.keys import KeyRing, MasterKey
+
+    monkeypatch.setenv("LEAKWARDEN_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    with KeyRing.open(db, MasterKey.from_env("LEAKWARDEN_MASTER_KEY")) as ring:
+        ring.create("vk")
+    both = typer.Typer()
+    both.command("protect")(protect_command)
+    both.command("reveal")(reveal_command)
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n  - file: '*.csv'\n    column: card\n    operator: token:vk\n")
+    src = tmp_path / "c.csv"
+    src.write_text("id,card\n1,6222021234567890123\n2,6222021234567890123\n3,4111111111111111\n")
+    out = tmp_path / "t.csv"
+    res = CliRunner().invoke(
+        both, ["protect", str(src), "--rules", str(rules), "--out", str(out), "--db", db]
+    )
+    assert res.exit_code == 0, res.output
+    tokens = [line.split(",")[1] for line in out.read_text().splitlines()[1:]]
+    assert tokens[0] == tokens[1] != tokens[2] and all(t.startswith("tk_") for t in tokens)
+    ask = ["reveal", tokens[2], "--operator", "token", "--key", "vk", "--reason", "chargeback"]
+    monkeypatch.setenv("LEAKWARDEN_VAULT_REVEAL_ALLOW", "carol")
+    denied = CliRunner().invoke(both, [*ask, "--actor", "mallory", "--db", db])
+    assert denied.exit_code == 2 and "4111111111111111" not in denied.output
+    allowed = CliRunner().invoke(both, [*ask, "--actor", "carol", "--db", db])
+    assert allowed.exit_code == 0, allowed.output
+    assert allowed.stdout.strip() == "4111111111111111"

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from leakwarden.protect.operator import Operator, OperatorError
@@ -122,6 +123,54 @@ class ColumnProtector:
                 f"{value_shape(text)}"
             ) from None
         self.counts.protected += 1
+        return out
+
+    def many(self, values: list[Any], position_of: Callable[[int], str]) -> list[str | None]:
+        """Protected forms of a chunk of values (``position_of(i)`` names value ``i``'s place).
+
+        Operators with ``apply_many`` (the token vault: one store round trip per chunk) get the
+        chunk's good values in one call; if that call rejects a value, the chunk is redone value
+        by value so the policy applies to exactly the values that do not fit.
+        """
+        apply_many = getattr(self.operator, "apply_many", None)
+        if apply_many is None:
+            return [self(v, partial(position_of, i)) for i, v in enumerate(values)]
+        out: list[str | None] = [None] * len(values)
+        todo: list[int] = []
+        texts: list[str] = []
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            text = v if isinstance(v, str) else _text_of(v)
+            if _undecodable(text):
+                out[i] = self(text, partial(position_of, i))
+                continue
+            todo.append(i)
+            texts.append(text)
+        if not texts:
+            self.counts.empty += values.count(None)
+            return out
+        try:
+            done = list(apply_many(texts, self._type))
+        except OperatorError:
+            for i, text in zip(todo, texts, strict=True):
+                out[i] = self(text, partial(position_of, i))
+        except Exception as exc:  # an operator bug: its message may hold a value
+            raise RewriteError(
+                f"{self.where}, {position_of(todo[0])}..{position_of(todo[-1])}, column "
+                f"{self.rule.column!r}: operator {self.rule.operator!r} failed "
+                f"({type(exc).__name__})"
+            ) from None
+        else:
+            if len(done) != len(texts):
+                raise RewriteError(
+                    f"{self.where}: operator {self.rule.operator!r} returned {len(done)} values "
+                    f"for {len(texts)}"
+                )
+            for i, protected in zip(todo, done, strict=True):
+                out[i] = protected
+            self.counts.protected += len(done)
+        self.counts.empty += values.count(None)
         return out
 
     def bad(self, text: str, kind: str, position: Callable[[], str]) -> str:

@@ -74,6 +74,13 @@ def _reverser(request: RevealRequest, make_operator: OperatorFactory) -> Reversi
         raise RevealDenied(str(exc)) from None
     if not (getattr(op, "reversible", False) and isinstance(op, ReversibleOperator)):
         raise RevealDenied(f"operator {request.spec} is not reversible")
+    with_grant = getattr(op, "with_grant", None)
+    if callable(with_grant):  # vault tokens: the vault checks and records the grant itself
+        from leakwarden.protect.vault import RevealGrant
+
+        grant = RevealGrant(request.actor, request.reason, request.purpose, request.ticket)
+        granted: ReversibleOperator = with_grant(grant)
+        return granted
     return op
 
 
@@ -133,9 +140,11 @@ def reveal_value(
     """The clear value of one protected value, once the reveal is recorded."""
     request.check()
     op = _reverser(request, make_operator)
+    from leakwarden.protect.vault import VaultError
+
     try:
         clear = op.reverse(protected, request.type_id)
-    except OperatorError as exc:
+    except (OperatorError, VaultError) as exc:
         _record_failure(ledger, _event(request, "failure", "value", [], 1, "not reversible"))
         raise RevealDenied(f"the value does not reverse under {request.spec}: {exc}") from None
     receipt = _record(ledger, _event(request, "success", "value", [], 1))

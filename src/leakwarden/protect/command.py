@@ -13,9 +13,11 @@ error, unreadable input, missing key, or a store that cannot be reached.
 file.  It needs ``--key`` and ``--reason``, and records the reveal in the audit ledger before
 anything is printed or written; if the record cannot be written nothing is revealed (exit 2).
 
-Keys come from the key ring in the store (``--db``), unlocked by the master key: a file
-(``--master-key-file``), an environment variable holding it (``--master-key-env``, default
-``LEAKWARDEN_MASTER_KEY``), or a passphrase in an environment variable (``--passphrase-env``).
+Keys come from the key ring in the store (``--db``), unlocked by the master key as ``leakwarden
+keys`` takes it (``--master-file``, ``--master-env``, ``--passphrase-env``, else
+``$LEAKWARDEN_MASTER_KEY``, else a prompt).  Vault tokens are detokenised by the vault itself,
+which also checks that the actor is in ``$LEAKWARDEN_VAULT_REVEAL_ALLOW`` and records its own
+event; ``reveal`` records one more with the file and column.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from leakwarden.protect.keys_command import MasterEnv, MasterFile, PassphraseEnv
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -40,7 +44,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_BAD_VALUE = 1
 EXIT_ERROR = 2
-MASTER_ENV = "LEAKWARDEN_MASTER_KEY"
+#: Actors allowed to detokenise vault tokens (comma-separated ids), set by whoever deploys.
+REVEAL_ALLOW_ENV = "LEAKWARDEN_VAULT_REVEAL_ALLOW"
 _DB_HELP = "Store URL (inventory, key ring): default $LEAKWARDEN_DB_URL, else ./leakwarden.db."
 
 
@@ -77,52 +82,50 @@ def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 
 class Operators:
-    """Builds operators from specs, opening the key ring only when a spec needs a key."""
+    """Builds operators from specs, opening the key ring (and the token vault) only when a
+    spec needs them; keys through :func:`leakwarden.protect.keys_command.open_key_ring`."""
 
     def __init__(
         self,
         db: str | None,
-        master_key_file: Path | None,
-        master_key_env: str,
-        passphrase_env: str | None,
+        master_file: Path | None = None,
+        master_env: str | None = None,
+        passphrase_env: str | None = None,
+        *,
+        ledger: Any = None,
+        reveal_allow: tuple[str, ...] = (),
+        namespace: str = "default",
     ) -> None:
         self.db = db
-        self.master_key_file = master_key_file
-        self.master_key_env = master_key_env
+        self.master_file = master_file
+        self.master_env = master_env
         self.passphrase_env = passphrase_env
+        self.ledger = ledger
+        self.reveal_allow = reveal_allow
+        self.namespace = namespace
         self._keys: Any = None
         self._vault: Any = None
         self._cache: dict[str, Operator] = {}
 
-    def _master(self) -> Any:
-        from leakwarden.protect.keys import KeyRingError, MasterKey
-
-        if self.master_key_file is not None:
-            return MasterKey.from_file(self.master_key_file)
-        if self.passphrase_env:
-            phrase = os.environ.get(self.passphrase_env)
-            if not phrase:
-                raise KeyRingError(f"environment variable {self.passphrase_env} is not set")
-            return MasterKey.from_passphrase(phrase)
-        return MasterKey.from_env(self.master_key_env)
-
     def keys(self) -> Any:
         if self._keys is None:
-            from leakwarden.protect.keys import KeyRing
+            from leakwarden.protect.keys_command import open_key_ring
 
-            self._keys = KeyRing.open(self.db, self._master())
+            self._keys = open_key_ring(
+                self.db, self.master_file, self.master_env, self.passphrase_env
+            )
         return self._keys
 
     def vault(self) -> Any:
         if self._vault is None:
-            try:
-                from leakwarden.protect import vault as vault_module  # type: ignore[attr-defined]
-            except ImportError:
-                return None
-            opener = getattr(vault_module.TokenVault, "open", None)
-            if opener is None:
-                return None
-            self._vault = opener(self.db, self.keys())
+            from leakwarden.protect.vault import TokenVault
+
+            self._vault = TokenVault(
+                self.keys(),
+                namespace=self.namespace,
+                ledger=self.ledger,
+                reveal_allow=self.reveal_allow,
+            )
         return self._vault
 
     def __call__(self, spec: str) -> Operator:
@@ -144,10 +147,9 @@ class Operators:
         return op
 
     def close(self) -> None:
-        for thing in (self._vault, self._keys):
-            close = getattr(thing, "close", None)
-            if callable(close):
-                close()
+        close = getattr(self._keys, "close", None)
+        if callable(close):
+            close()
 
 
 def _is_url(target: str) -> bool:
@@ -314,16 +316,9 @@ def protect_command(
         int, typer.Option("--chunk-rows", min=1, help="Rows per chunk/transaction.")
     ] = 5000,
     db: Annotated[str | None, typer.Option("--db", help=_DB_HELP)] = None,
-    master_key_file: Annotated[
-        Path | None, typer.Option("--master-key-file", help="File holding the master key.")
-    ] = None,
-    master_key_env: Annotated[
-        str, typer.Option("--master-key-env", help="Variable holding the master key.")
-    ] = MASTER_ENV,
-    passphrase_env: Annotated[
-        str | None,
-        typer.Option("--passphrase-env", help="Variable holding the master passphrase."),
-    ] = None,
+    master_file: MasterFile = None,
+    master_env: MasterEnv = None,
+    passphrase_env: PassphraseEnv = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = (
         OutputFormat.table
     ),
@@ -348,7 +343,7 @@ def protect_command(
         err.print(f"[yellow]note:[/yellow] {problem}", highlight=False)
     mode = output.value if output is not None else ruleset.output
     digest = ruleset.digest()
-    operators = Operators(db, master_key_file, master_key_env, passphrase_env)
+    operators = Operators(db, master_file, master_env, passphrase_env)
     results: list[dict[str, Any]] = []
     code, error = EXIT_OK, ""
     progress = _progress(err)
@@ -448,20 +443,16 @@ def reveal_command(
         str | None, typer.Option("--actor", help="Who reveals (default $LEAKWARDEN_ACTOR/user).")
     ] = None,
     ticket: Annotated[str | None, typer.Option("--ticket", help="Ticket/approval id.")] = None,
+    namespace: Annotated[
+        str, typer.Option("--namespace", help="Token vault namespace (--operator token).")
+    ] = "default",
     db: Annotated[str | None, typer.Option("--db", help=_DB_HELP)] = None,
     audit_db: Annotated[
         str | None, typer.Option("--audit-db", help="Audit ledger store URL (default: --db).")
     ] = None,
-    master_key_file: Annotated[
-        Path | None, typer.Option("--master-key-file", help="File holding the master key.")
-    ] = None,
-    master_key_env: Annotated[
-        str, typer.Option("--master-key-env", help="Variable holding the master key.")
-    ] = MASTER_ENV,
-    passphrase_env: Annotated[
-        str | None,
-        typer.Option("--passphrase-env", help="Variable holding the master passphrase."),
-    ] = None,
+    master_file: MasterFile = None,
+    master_env: MasterEnv = None,
+    passphrase_env: PassphraseEnv = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = (
         OutputFormat.table
     ),
@@ -482,14 +473,22 @@ def reveal_command(
     if file is not None and (column is None or out is None):
         raise _fail("--file needs --column and --out (a revealed file is never written in place)")
     request = RevealRequest(kind.value, key.strip(), reason.strip(), _actor(actor), type_id, ticket)
-    operators = Operators(db, master_key_file, master_key_env, passphrase_env)
     from leakwarden.audit.ledger import AuditWriteError, Ledger
 
     try:
         ledger = Ledger.open(audit_db or db)
     except AuditWriteError as exc:
-        operators.close()
         raise _fail(f"nothing revealed: {exc}") from None
+    allow = tuple(a.strip() for a in os.environ.get(REVEAL_ALLOW_ENV, "").split(",") if a.strip())
+    operators = Operators(
+        db,
+        master_file,
+        master_env,
+        passphrase_env,
+        ledger=ledger,
+        reveal_allow=allow,
+        namespace=namespace,
+    )
     try:
         if value is not None:
             clear, receipt = reveal_value(value, request, operators, ledger)

@@ -96,6 +96,14 @@ def _at(unit: str, number: int) -> str:
     return f"{unit} {number}"
 
 
+def _line_of(lines: list[int], k: int) -> str:
+    return f"line {lines[k]}"
+
+
+def _row_of(base: int, k: int) -> str:
+    return f"row {base + k + 1}"
+
+
 def manifest_path(output: str | Path) -> Path:
     p = Path(output)
     return p.with_name(p.name + MANIFEST_SUFFIX)
@@ -418,12 +426,12 @@ def _rewrite_csv(
                 ) from None
             if not chunk:
                 break
+            where = partial(_line_of, lines)
             for idx, protect in plan:
-                for k, row in enumerate(chunk):
+                cells = [row[idx] if idx < len(row) else None for row in chunk]
+                for row, cell in zip(chunk, protect.many(cells, where), strict=True):
                     if idx < len(row):
-                        row[idx] = protect(row[idx], partial(_at, "line", lines[k])) or ""
-                    else:
-                        protect.counts.empty += 1
+                        row[idx] = cell or ""
             writer.writerows(chunk)
             rows += len(chunk)
         fout.flush()
@@ -604,8 +612,7 @@ def _rewrite_parquet(
             columns = list(batch.columns)
             base = rows
             for i, protect in plan:
-                values = columns[i].to_pylist()
-                out = [protect(v, partial(_at, "row", base + k + 1)) for k, v in enumerate(values)]
+                out = protect.many(columns[i].to_pylist(), partial(_row_of, base))
                 columns[i] = pa.array(out, type=out_schema.field(i).type)
             writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=out_schema))
             rows += batch.num_rows

@@ -201,6 +201,10 @@ def _bare(col: Any) -> Any:
     return element if element is not None else col
 
 
+def _label_at(key: list[Any], labels: list[tuple[Any, ...]], i: int) -> str:
+    return _row_label(key, labels[i])
+
+
 def _row_label(key: list[Any], values: Sequence[Any]) -> str:
     names = [getattr(k, "name", "key") for k in key]
     return "row " + ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
@@ -332,18 +336,26 @@ def _into_columns(
             if not rows:
                 break
             nk = len(key)
+            labels = [tuple(row[:nk]) for row in rows]
+            found: dict[int, dict[int, str | None]] = {}
+            for j, p in enumerate(protectors):
+                waiting = [
+                    i
+                    for i, row in enumerate(rows)
+                    if row[nk + 2 * j + 1] is None and row[nk + 2 * j] is not None
+                ]
+                protected = p.many(
+                    [rows[i][nk + 2 * j] for i in waiting],
+                    partial(_label_at, key, [labels[i] for i in waiting]),
+                )
+                found[j] = dict(zip(waiting, protected, strict=True))
             params: dict[tuple[int, ...], list[dict[str, Any]]] = {}
-            for row in rows:
-                keys = row[:nk]
-                values: dict[str, Any] = {f"_k{i}": v for i, v in enumerate(keys)}
-                todo: list[int] = []
-                for j, p in enumerate(protectors):
-                    clear, done = row[nk + 2 * j], row[nk + 2 * j + 1]
-                    if done is not None or clear is None:
-                        continue
-                    values[f"_v{j}"] = p(clear, partial(_row_label, key, keys))
-                    todo.append(j)
-                params.setdefault(tuple(todo), []).append(values)
+            for i, keys in enumerate(labels):
+                todo = tuple(j for j in range(len(protectors)) if i in found[j])
+                values: dict[str, Any] = {f"_k{n}": v for n, v in enumerate(keys)}
+                for j in todo:
+                    values[f"_v{j}"] = found[j][i]
+                params.setdefault(todo, []).append(values)
             for columns, batch in params.items():
                 if not columns:
                     continue
@@ -437,13 +449,12 @@ def _into_table(
             ).all()
             if not rows:
                 break
-            batch = []
-            for r in rows:
-                keys = r[:nk]
-                record = dict(zip(names, r[nk:], strict=True))
-                for i, p in plan:
-                    record[names[i]] = p(r[nk + i], partial(_row_label, key, keys))
-                batch.append(record)
+            batch = [dict(zip(names, r[nk:], strict=True)) for r in rows]
+            where = partial(_label_at, key, [tuple(r[:nk]) for r in rows])
+            for i, p in plan:
+                protected = p.many([r[nk + i] for r in rows], where)
+                for record, value in zip(batch, protected, strict=True):
+                    record[names[i]] = value
             conn.execute(insert(out), batch)
             last = tuple(rows[-1][:nk])
         result.rows += len(rows)
