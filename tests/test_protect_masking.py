@@ -50,6 +50,13 @@ def test_explicit_mask_spec_applies_to_any_type() -> None:
     assert build_operator("mask:redact").apply("x@y.cn", "email") == "[email]"
 
 
+def test_unknown_type_is_an_operator_error() -> None:
+    with pytest.raises(OperatorError, match="unknown type 'nope'"):
+        build_operator("mask").apply("x", "nope")
+    with pytest.raises(OperatorError, match="needs the value's type"):
+        build_operator("mask").apply("x")
+
+
 def test_short_values_never_come_back_in_clear() -> None:
     # keep:3,4 on 5 digits would keep everything: at least a third is hidden instead
     assert mask_keep("12345", 3, 4) == "1**45"

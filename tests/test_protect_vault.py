@@ -130,3 +130,20 @@ def test_real_ledger_and_the_operator(ring: KeyRing, url: str) -> None:
         assert ledger.size() == before + 1
         with pytest.raises(ValueError, match="'token:nokey'"):
             build_operator("token:nokey", vault=vault)
+
+
+def test_key_ring_and_vault_on_each_backend(db_url: str) -> None:
+    """SQLite and PostgreSQL (conftest's db_url): wrapped keys, JSON kdf, binary ciphertexts."""
+    with KeyRing.open(
+        db_url, MasterKey.from_passphrase("pw", time_cost=1, memory_cost=8, parallelism=1)
+    ) as ring:
+        ring.create("v")
+        ring.rotate("v")
+        vault = TokenVault(ring, ledger=RecordingLedger(), reveal_allow={"a"})
+        token = vault.tokenize("张三", "person_name", "v")
+        assert vault.tokenize_many(["张三"], "person_name", "v") == [token]
+    pw = MasterKey.from_passphrase("pw", time_cost=1, memory_cost=8, parallelism=1)
+    with KeyRing.open(db_url, pw) as ring:
+        assert [i.version for i in ring.list()] == [1, 2]
+        vault = TokenVault(ring, ledger=RecordingLedger(), reveal_allow={"a"})
+        assert vault.detokenize(token, actor="a", reason="test") == "张三"

@@ -321,7 +321,11 @@ class MaskOperator:
                 raise OperatorError("'mask' needs the value's type to choose its default mask")
             mask = self._defaults.get(type_id)
             if mask is None:
-                mask = self._defaults[type_id] = parse_mask(get_type(type_id).default_mask)
+                try:
+                    pi_type = get_type(type_id)
+                except KeyError:
+                    raise OperatorError(f"'mask': unknown type {type_id!r}") from None
+                mask = self._defaults[type_id] = parse_mask(pi_type.default_mask)
         return mask_value(value, mask, type_id)
 
 

@@ -181,7 +181,7 @@ def make_label(
     address = _first(record, "recipient_address", "ship_to_address")
     ref = _first(record, "waybill_no", "order_id", "id")
     if not phone or not address:
-        raise OperatorError(f"record {ref or '(no id)'}: recipient phone or address missing")
+        raise OperatorError("recipient phone or address missing")  # no waybill no. (PI) here
     line = ext = ""
     if relay is not None:
         line, ext = relay.assign(ref, phone)
