@@ -146,3 +146,30 @@ def test_codes_of_every_lifetime_round_trip(fpe: TypedFpe) -> None:
             out = fpe.encrypt(number, "cn_resident_id")
             assert ric.is_valid(out) and validators.cn_resident_id_ok(out)
             assert fpe.decrypt(out, "cn_resident_id") == number
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["010-", "021-", "0755-", "0571-", "(020) "]),
+    st.integers(min_value=2, max_value=8),
+    st.text(alphabet="0123456789", min_size=7, max_size=7),
+)
+def test_landline_keeps_area_code_and_validity(area: str, first: int, rest: str) -> None:
+    value = f"{area}{first}{rest}"
+    if not validators.cn_landline_ok(value):
+        return  # only valid numbers are promised a valid image
+    out = FPE.encrypt(value, "cn_landline")
+    assert out.startswith(area) and validators.cn_landline_ok(out)
+    assert FPE.decrypt(out, "cn_landline") == value
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.from_regex(r"[0-8][0-9]{2}-[0-9]{2}-[0-9]{4}", fullmatch=True))
+def test_ssn_cycle_walks_to_a_valid_ssn(value: str) -> None:
+    if not validators.us_ssn_ok(value):
+        with pytest.raises(OperatorError, match="does not validate"):
+            FPE.encrypt(value, "us_ssn")
+        return
+    out = FPE.encrypt(value, "us_ssn")
+    assert validators.us_ssn_ok(out) and out[3] == "-" and out[6] == "-"
+    assert FPE.decrypt(out, "us_ssn") == value

@@ -27,6 +27,11 @@ Per type (the FF1 key is the named key's ``"ff1"`` subkey, AES-256):
 ``bank_card``
     The BIN (first six digits) stays, the digits between BIN and check digit are encrypted
     (tweak = BIN and length), and the Luhn check digit is recomputed; grouping stays.
+``cn_landline``, ``us_ssn``, ``phone``
+    The area code (landline) or first three digits (international phone) stay, the other digits
+    are encrypted and encrypted again (cycle walking, at most 200 times) until the result passes
+    the type's validator, so the output is a valid number of the type and decryption walks back
+    to exactly the input; a value that does not validate is refused.
 anything else
     The decimal digits of the value are encrypted in place (at least six are needed), every
     other character stays: a format-preserving but not type-aware fallback.
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -172,6 +178,27 @@ def _all_regions() -> tuple[tuple[str, ...], tuple[int, ...]]:
     return codes, tuple(prefix)
 
 
+#: Types whose digits are encrypted by cycle walking until the result validates again (dense
+#: enough that a few FF1 calls suffice), and how many leading digits stay (area/country code).
+_WALK_TYPES: dict[str, int] = {"cn_landline": -1, "us_ssn": 0, "phone": 3}
+_MAX_WALK = 200
+
+
+def _kept_head(digits: str, type_id: str | None) -> int:
+    keep = _WALK_TYPES.get(type_id or "", 0)
+    if keep == -1:  # cn_landline: the area code (010, 02x: three digits; others four)
+        return 3 if digits.startswith(("01", "02")) else 4 if digits.startswith("0") else 0
+    return keep
+
+
+def _walk_validator(type_id: str | None) -> Callable[[str], bool] | None:
+    if type_id not in _WALK_TYPES:
+        return None
+    from leakwarden.detect.types import PI_TYPES
+
+    return PI_TYPES[type_id].validator
+
+
 class TypedFpe:
     """FF1 per type under one AES key (see the module docstring)."""
 
@@ -197,7 +224,7 @@ class TypedFpe:
                 return self._mobile(value, decrypt)
             if type_id == "bank_card":
                 return self._card(value, decrypt)
-            return self._digits(value, decrypt, b"digits|" + (type_id or "").encode())
+            return self._digits(value, decrypt, type_id)
         except FF1Error as exc:
             raise OperatorError(f"ff1: {exc}") from None
 
@@ -307,15 +334,32 @@ class TypedFpe:
 
     # --- fallback ----------------------------------------------------------------------------
 
-    def _digits(self, value: str, decrypt: bool, tweak: bytes) -> str:
+    def _digits(self, value: str, decrypt: bool, type_id: str | None) -> str:
         positions = [i for i, c in enumerate(value) if "0" <= c <= "9"]
-        if len(positions) < 6:
-            raise OperatorError(
-                f"ff1: needs at least 6 digits to encrypt, the value has {len(positions)}"
-            )
         digits = "".join(value[i] for i in positions)
-        new = self._dec.decrypt(digits, tweak) if decrypt else self._dec.encrypt(digits, tweak)
-        return self._place(value, positions, new)
+        keep = _kept_head(digits, type_id)
+        head, body = digits[:keep], digits[keep:]
+        if len(body) < 6:
+            raise OperatorError(
+                f"ff1: needs at least 6 digits to encrypt, the value has {len(body)}"
+                + (f" after the {keep} kept" if keep else "")
+            )
+        tweak = b"digits|" + (type_id or "").encode() + b"|" + head.encode()
+        step = self._dec.decrypt if decrypt else self._dec.encrypt
+        validator = _walk_validator(type_id)
+        if validator is None:
+            return self._place(value, positions, head + step(body, tweak))
+        if not validator(value):
+            raise OperatorError(
+                f"ff1 {type_id}: the value does not validate, so its image could not either"
+            )
+        # cycle walking: FF1 again until the result is valid; a permutation of the valid values
+        for _ in range(_MAX_WALK):
+            body = step(body, tweak)
+            out = self._place(value, positions, head + body)
+            if validator(out):
+                return out
+        raise OperatorError(f"ff1 {type_id}: no valid image within {_MAX_WALK} steps")
 
     @staticmethod
     def _place(value: str, positions: list[int], digits: str) -> str:
