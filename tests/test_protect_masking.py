@@ -81,6 +81,9 @@ def test_address_prefix_levels() -> None:
     assert address_prefix("深圳市福田区华强北", "district") == "深圳市福田区"
     assert address_prefix("上海浦东新区世纪大道", "district") == "上海浦东新区"
     assert address_prefix("不是地址", "district") == ""
+    long_name = "甘肃省临夏回族自治州积石山保安族东乡族撒拉族自治县"  # a 15-character county
+    assert address_prefix(long_name + "吹麻滩镇") == long_name
+    assert address_prefix("内蒙古呼和浩特市新城区") == "内蒙古呼和浩特市新城区"
 
 
 def test_suppress_and_generalize() -> None:

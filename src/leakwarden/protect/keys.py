@@ -393,11 +393,21 @@ class KeyRing:
     # --- keys ------------------------------------------------------------------------------
 
     def _add_version(self, name: str, purpose: str, *, new: bool) -> DataKey:
+        from sqlalchemy.exc import IntegrityError
+
+        check_key_name(name)
+        try:
+            return self._insert_version(name, purpose, new=new)
+        except IntegrityError:
+            raise KeyRingError(
+                f"key {name!r} was changed by another process at the same moment; retry"
+            ) from None
+
+    def _insert_version(self, name: str, purpose: str, *, new: bool) -> DataKey:
         from sqlalchemy import func, insert, select
 
         from leakwarden.store.protect_tables import ProtectKey
 
-        check_key_name(name)
         t = ProtectKey.__table__
         with self._engine.begin() as conn:
             last = conn.execute(select(func.max(t.c.version)).where(t.c.name == name)).scalar()

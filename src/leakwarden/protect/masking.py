@@ -209,7 +209,7 @@ def _regions() -> _Regions:
 
 def _longest(text: str, pos: int, names: object) -> str | None:
     """The longest of ``names`` (a container of strings) that ``text`` has at ``pos``."""
-    for length in range(min(12, len(text) - pos), 1, -1):
+    for length in range(min(16, len(text) - pos), 1, -1):  # 积石山保安族东乡族撒拉族自治县: 15
         if text[pos : pos + length] in names:  # type: ignore[operator]
             return text[pos : pos + length]
     return None
