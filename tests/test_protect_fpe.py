@@ -116,6 +116,13 @@ def test_operator_through_the_registry_with_versions(tmp_path: Path) -> None:
         old = build_operator("ff1:ids@1", keys=ring)
         assert isinstance(old, ReversibleOperator)
         assert old.reverse(out, "cn_mobile") == "13812345678"
+        regions = build_operator("ff1:ids@2+regions", keys=ring)
+        assert isinstance(regions, ReversibleOperator)
+        out_id = regions.apply("11010519491231002X", "cn_resident_id")
+        assert ric.is_valid(out_id)
+        assert regions.reverse(out_id, "cn_resident_id") == "11010519491231002X"
+        with pytest.raises(ValueError, match="unknown ff1 option"):
+            build_operator("ff1:ids+cities", keys=ring)
         with pytest.raises(ValueError, match="'ff1:ids@x'"):
             build_operator("ff1:ids@x", keys=ring)
 

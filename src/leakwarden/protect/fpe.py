@@ -1,8 +1,10 @@
 """Typed format-preserving encryption: FF1 whose output is still a valid value of its type.
 
 ``ff1:<key>`` (current key version) or ``ff1:<key>@<version>`` (a pinned version, to decrypt
-data made before a rotation).  A format-preserving output has no room for a key version, so the
-version is a property of the rule (the rewrite records the spec it used), not of each value.
+data made before a rotation); ``+regions`` at the end (``ff1:ids@2+regions``) also encrypts the
+region of resident IDs (see below).  A format-preserving output has no room for a key
+version, so the version is a property of the rule (the rewrite records the spec it used), not
+of each value.
 
 Per type (the FF1 key is the named key's ``"ff1"`` subkey, AES-256):
 
@@ -16,9 +18,10 @@ Per type (the FF1 key is the named key's ``"ff1"`` subkey, AES-256):
     one in use under 1,000 days, encrypted among all such codes, region included).  The
     MOD 11-2 check character is recomputed, so the result passes
     ``validators.cn_resident_id_ok`` and ``stdnum.cn.ric``.
-    With ``id_regions=True`` the region is encrypted too, within the current county-level codes
-    (date and region chosen together, so the pair stays valid); an ID with a historic code keeps
-    its code (always date mode), which is how decryption tells the cases apart.
+    With ``+regions`` (``id_regions=True``) the region is encrypted too, within the current
+    county-level codes (date and region chosen together, so the pair stays valid); an ID with a
+    historic code keeps its code (always date mode), which is how decryption tells the cases
+    apart.
     (Encrypting the sequence alone is not offered: 1,000 values are far below FF1's minimum
     domain of a million.)
 ``cn_mobile``
@@ -375,7 +378,12 @@ class FpeOperator:
     reversible = True
 
     def __init__(self, key_spec: str, keys: KeyRing, *, id_regions: bool = False) -> None:
-        name, _, version = key_spec.partition("@")
+        base, plus, option = key_spec.partition("+")
+        if plus:
+            if option != "regions":
+                raise ValueError(f"unknown ff1 option {option!r}; known: regions")
+            id_regions = True
+        name, _, version = base.partition("@")
         if version and not version.isdigit():
             raise ValueError(f"key version {version!r} is not a number")
         key = keys.get(name, int(version)) if version else keys.current(name)

@@ -9,9 +9,10 @@ Spec grammar (what ``leakwarden protect`` rules, the gateway and the waybill pri
     ``mask:email:1``, ``mask:name``, ``mask:full``, ``mask:redact``.
 ``hmac:<key>``
     Keyed pseudonym (HMAC-SHA-256) under the named key's current version; needs ``keys``.
-``ff1:<key>`` / ``ff1:<key>@<version>``
+``ff1:<key>`` / ``ff1:<key>@<version>`` / ``ff1:<key>[@<version>]+regions``
     Format-preserving encryption (NIST SP 800-38G FF1), type-valid output (``protect.fpe``);
-    reversible; needs ``keys``.  Without ``@version`` the key's current version.
+    reversible; needs ``keys``.  Without ``@version`` the key's current version; ``+regions``
+    also encrypts resident IDs' region codes.
 ``token:<key>``
     Random token from the token vault (values encrypted under the named key); reversible only
     through the vault's audited ``detokenize``; needs ``vault``.
