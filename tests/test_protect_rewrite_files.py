@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leakwarden.protect._cells import BadValueError, RewriteError
 from leakwarden.protect.rewrite_files import manifest_path, protect_file
@@ -279,3 +281,58 @@ def test_parquet_batches_keep_schema(tmp_path: Path) -> None:
     assert got.column("tel")[5].as_py() == "86099999994"
     assert res.rows == n and any("tel: int64 written as string" in x for x in res.notes)
     assert pq.ParquetFile(out).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_crash_between_manifest_and_rename_is_harmless(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import leakwarden.fileio
+
+    src = tmp_path / "c.csv"
+    src.write_text("id,mobile\n1,13812345678\n")
+    real_replace = os.replace
+
+    def replace(a: str, b: str) -> None:
+        if Path(b) == src:  # the manifest lands, the output's rename "crashes"
+            raise OSError("power cut")
+        real_replace(a, b)
+
+    monkeypatch.setattr(leakwarden.fileio.os, "replace", replace)
+    with pytest.raises(OSError, match="power cut"):
+        protect_file(src, [rule("mobile", "ff1:test")], factory, rules_digest="d")
+    monkeypatch.undo()
+    assert src.read_text() == "id,mobile\n1,13812345678\n"
+    assert manifest_path(src).exists()  # claims an output that never landed
+    res = protect_file(src, [rule("mobile", "ff1:test")], factory, rules_digest="d")
+    assert res.status == "protected"
+    assert src.read_text() == "id,mobile\n1,86187654321\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
+            st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+        ),
+        max_size=20,
+    )
+)
+def test_other_columns_survive_any_content(rows: list[tuple[str, str]]) -> None:
+    import csv
+    import io
+    import tempfile
+
+    def as_csv(table: list[tuple[str, str]]) -> bytes:
+        # Every field quoted: a bare CR or LF in a note is then data, not a line break.
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(table)
+        return buf.getvalue().encode("utf-8")
+
+    with tempfile.TemporaryDirectory() as folder:
+        src, out = Path(folder) / "c.csv", Path(folder) / "o.csv"
+        src.write_bytes(as_csv([("note", "mobile"), *rows]))
+        protect_file(src, [rule("mobile")], factory, output=out)
+        got = out.read_bytes()
+    masked = [(note, "*******" + m[-4:]) for note, m in rows]
+    assert got == as_csv([("note", "mobile"), *masked])
