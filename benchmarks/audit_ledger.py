@@ -66,6 +66,7 @@ def _writer(url: str, n: int, seed: int, start: Any, done: Any) -> None:
     events = _events(n, seed)
     ledger = Ledger.open(url, migrate=False)
     ledger.size()  # connect before the clock
+    done.put("ready")
     start.wait()
     for i in range(0, n, BATCH):
         ledger.append_many(events[i : i + BATCH])
@@ -86,7 +87,8 @@ def append_processes(url: str, writers: int, total: int) -> dict[str, Any]:
     ]
     for p in procs:
         p.start()
-    time.sleep(2.0 + 0.5 * writers)  # let every writer build its events and connect
+    for _ in procs:  # every writer has built its events and connected
+        assert done.get(timeout=600) == "ready"
     t0 = time.perf_counter()
     start.set()
     ends = [done.get(timeout=600) for _ in procs]

@@ -197,3 +197,25 @@ def test_tampered_cached_node_is_reported(db_url: str, tmp_path: Path) -> None:
         _sql(ledger, "UPDATE audit_nodes SET hash = :h WHERE level = 8", h=b"\x00" * 32)
         first = verify_ledger(ledger).first_bad
         assert first is not None and (first.kind, first.index, first.last) == ("node", 0, 255)
+
+
+def test_parallel_scan_agrees(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leakwarden.audit import verify as verify_mod
+
+    monkeypatch.setattr(verify_mod, "CHUNK", 512)
+    monkeypatch.setattr(verify_mod, "PARALLEL_FROM", 1000)
+    generate_keys("audit.test", tmp_path / "log.key", tmp_path / "log.pub")
+    signer, key = Signer.load(tmp_path / "log.key"), load_verifier(tmp_path / "log.pub")
+    cps = tmp_path / "cps"
+    pub = Publisher(cps, signer, origin="t", every_events=700, every_seconds=None)
+    with Ledger.open(db_url, publisher=pub) as ledger:
+        for start in range(0, 3000, 350):
+            ledger.append_many(_event(i) for i in range(start, min(start + 350, 3000)))
+    with Ledger.open(db_url) as ledger:
+        report = verify_ledger(ledger, [cps], [key], workers=2)
+        assert report.ok, report.problems
+        assert report.rows == 3000 and report.checkpoints_matching == report.checkpoints >= 4
+        _drop_triggers(ledger)
+        _sql(ledger, "UPDATE audit_log SET event = replace(event, 'bob', 'eve') WHERE idx = 2101")
+        first = verify_ledger(ledger, [cps], [key], workers=2).first_bad
+        assert first is not None and (first.kind, first.index) == ("changed", 2101)

@@ -22,6 +22,8 @@ closed (release nothing).
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
@@ -76,6 +78,7 @@ class _Prepared:
     event: AuditEvent
     head: str
     tail: str
+    ts: Any  # the timestamp as the backend's parameter
 
 
 @dataclass
@@ -84,11 +87,18 @@ class _Waiting:
     future: Future[list[AppendReceipt]]
 
 
-def _prepare(event: AuditEvent) -> _Prepared:
+def _prepare(event: AuditEvent, sqlite: bool) -> _Prepared:
     if not isinstance(event, AuditEvent):
         raise TypeError(f"Ledger.append takes an AuditEvent, not {type(event).__name__}")
     head, tail = event.canonical_template()
-    return _Prepared(event, head, tail)
+    ts = _sqlite_ts(event.timestamp) if sqlite else event.timestamp
+    return _Prepared(event, head, tail, ts)
+
+
+def _sqlite_ts(ts: datetime) -> str:
+    """How SQLAlchemy stores a UTC datetime in SQLite (``UTCDateTime`` drops the zone)."""
+    utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+    return utc.isoformat(sep=" ", timespec="microseconds")[:-6]
 
 
 class Ledger:
@@ -103,6 +113,10 @@ class Ledger:
         self._queue: list[_Waiting] = []
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._lock_path: str | None = None
+        database = engine.url.database
+        if self.dialect == "sqlite" and database not in (None, "", ":memory:"):
+            self._lock_path = f"{database}-auditlock"
 
     # ------------------------------------------------------------------ opening and closing
 
@@ -169,7 +183,7 @@ class Ledger:
     def append(self, event: AuditEvent) -> AppendReceipt:
         """Append one event; return once it is durably committed.  Concurrent calls share
         transactions (group commit).  :class:`AuditWriteError` if it could not be written."""
-        item = _prepare(event)
+        item = _prepare(event, self.dialect == "sqlite")
         waiting = _Waiting([item], Future())
         with self._cv:
             if self._closed:
@@ -185,7 +199,7 @@ class Ledger:
 
     def append_many(self, events: Iterable[AuditEvent]) -> list[AppendReceipt]:
         """Append events in one transaction, in order; return once all are committed."""
-        items = [_prepare(e) for e in events]
+        items = [_prepare(e, self.dialect == "sqlite") for e in events]
         if self._closed:
             raise AuditWriteError("the audit ledger is closed")
         if not items:
@@ -234,6 +248,7 @@ class Ledger:
             raw = self.engine.raw_connection()
         except Exception as exc:
             raise AuditWriteError(f"cannot reach the audit store: {_reason(exc)}") from None
+        lock_fd = self._take_file_lock()
         try:
             cur = raw.cursor()
             try:
@@ -252,7 +267,7 @@ class Ledger:
                 rows = [
                     (
                         start + i,
-                        self._ts_param(it.event.timestamp),
+                        it.ts,
                         it.event.actor,
                         it.event.action,
                         it.event.outcome,
@@ -262,11 +277,17 @@ class Ledger:
                     )
                     for i, it in enumerate(items)
                 ]
-                cur.executemany(
-                    "INSERT INTO audit_log (idx, ts, actor, action, outcome, dataset, event, "
-                    f"leaf_hash) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
-                    rows,
-                )
+                cols = "idx, ts, actor, action, outcome, dataset, event, leaf_hash"
+                if self.dialect == "postgresql":
+                    with cur.copy(f"COPY audit_log ({cols}) FROM STDIN") as copy:
+                        for r in rows:
+                            copy.write_row(r)
+                else:
+                    cur.executemany(
+                        f"INSERT INTO audit_log ({cols}) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, "
+                        f"{ph}, {ph}, {ph})",
+                        rows,
+                    )
                 nodes = self._completed_nodes(cur, start, hashes)
                 if nodes:
                     cur.executemany(
@@ -286,16 +307,33 @@ class Ledger:
             raise AuditWriteError(f"audit event not written: {_reason(exc)}") from None
         finally:
             raw.close()
+            if lock_fd is not None:
+                os.close(lock_fd)  # releases the lock
         return [
             AppendReceipt(start + i, hashes[i], it.event.event_id, size)
             for i, it in enumerate(items)
         ]
 
+    def _take_file_lock(self) -> int | None:
+        """SQLite file: an exclusive ``flock`` on ``<db>-auditlock`` before ``BEGIN IMMEDIATE``.
+        Writers then queue in the kernel and take turns at once; SQLite's own busy handler
+        would have them poll with sleeps of up to 100 ms.  One open file per turn, so threads
+        of one process exclude each other too."""
+        if self._lock_path is None:
+            return None
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return None  # read-only folder: SQLite's own locking still keeps writers apart
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+
     def _ts_param(self, ts: datetime) -> Any:
-        if self.dialect == "sqlite":
-            utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
-            return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-        return ts
+        return _sqlite_ts(ts) if self.dialect == "sqlite" else ts
 
     def _completed_nodes(
         self, cur: Any, start: int, hashes: list[bytes]
@@ -439,11 +477,29 @@ class Ledger:
         raise LedgerError(f"no event with id {event_id!r}")
 
     def iter_rows(
-        self, start: int = 0, end: int | None = None, chunk: int = 50_000, *, events: bool = True
+        self,
+        start: int = 0,
+        end: int | None = None,
+        chunk: int = 50_000,
+        *,
+        events: bool = True,
+        as_bytes: bool = False,
     ) -> Iterator[list[tuple[Any, ...]]]:
         """Chunks of ``(idx, event, leaf_hash)`` rows (``(idx, leaf_hash)`` without ``events``)
-        in index order, read with one cursor (the verifier's bulk path)."""
+        in index order, read with one cursor (the verifier's bulk path).  ``as_bytes``:
+        ``(idx, 0x00 || event bytes, leaf_hash, sequence matches idx)``, never decoded."""
         cols = "idx, event, leaf_hash" if events else "idx, leaf_hash"
+        if as_bytes and events:
+            # 0x00 || the event's UTF-8 bytes (the leaf hash input), and whether the text holds
+            # "sequence":<idx>, both computed by the database in C
+            seq = "'\"sequence\":' || idx || ','"
+            if self.dialect == "sqlite":
+                cols = f"idx, CAST(X'00' || event AS BLOB), leaf_hash, instr(event, {seq}) > 0"
+            else:
+                cols = (
+                    "idx, '\\x00'::bytea || convert_to(event, 'UTF8'), leaf_hash, "
+                    f"position(({seq}) in event) > 0"
+                )
         raw = self._reader()
         try:
             if self.dialect == "postgresql":

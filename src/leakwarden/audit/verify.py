@@ -26,7 +26,6 @@ What each check catches:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -40,7 +39,7 @@ from leakwarden.audit.standalone import VerifierKey
 
 _ORDER_KINDS = ("deleted", "reordered", "duplicate")
 CHUNK = 1 << 16  # rows per read; a multiple of 256 so chunks stay aligned to level-8 nodes
-_SEQ = re.compile(r'"sequence":(\d+),')
+PARALLEL_FROM = 4 * CHUNK  # smaller logs are checked in this process
 
 
 @dataclass(frozen=True)
@@ -106,42 +105,24 @@ def _problem_json(p: Problem) -> dict[str, Any]:
 
 
 class _Tree:
-    """Level-8/16/24 node hashes built while the rows stream by, plus the leaves of the current
-    chunk, enough to compute the root at any size inside the chunk."""
+    """Node hashes of levels 8, 16 and 24 (complete subtrees of 256, 65536 and 16.7 million
+    leaves) made from the level-8 hashes the scan computed; roots at any size from them plus
+    at most 255 stored leaf hashes read for the last, incomplete block."""
 
-    def __init__(self) -> None:
-        self.levels: dict[int, list[bytes]] = {lv: [] for lv in NODE_LEVELS}
-        self.window: list[bytes] = []  # leaves from window_start on
-        self.window_start = 0
-
-    def add(self, leaves: list[bytes]) -> None:
-        # keep the not-yet-complete block of the previous chunk in front
-        keep = len(self.window) % 256
-        self.window_start += len(self.window) - keep
-        self.window = self.window[len(self.window) - keep :] + leaves
-        full = len(self.window) - len(self.window) % 256
-        level = self.window[:full]
-        # the carried part was not made into a node yet (it was < 256), so start at its block
-        for _ in range(8):
-            level = level_up(level)
-        self.levels[8].extend(level)
-        self._carry_up(16)
-        self._carry_up(24)
-        self._made_upto = self.window_start + full
-
-    def _carry_up(self, level: int) -> None:
-        below = self.levels[level - 8]
-        have = self.levels[level]
-        while (len(have) + 1) * 256 <= len(below):
-            j = len(have)
-            have.append(root_of(below[j * 256 : (j + 1) * 256]))
+    def __init__(self, level8: list[bytes], read_leaves: Callable[[int, int], list[bytes]]):
+        self.levels: dict[int, list[bytes]] = {8: level8, 16: [], 24: []}
+        for level in (16, 24):
+            below = self.levels[level - 8]
+            self.levels[level] = [
+                root_of(below[j * 256 : (j + 1) * 256]) for j in range(len(below) // 256)
+            ]
+        self.read_leaves = read_leaves
 
     def perfect(self, start: int, size: int) -> bytes:
         height = size.bit_length() - 1
         level = max((lv for lv in NODE_LEVELS if lv <= height), default=0)
         if level == 0:
-            off = start - self.window_start
-            return root_of(self.window[off : off + size])
+            return root_of(self.read_leaves(start, start + size))
         return root_of(self.levels[level][start >> level : (start + size) >> level])
 
     def root(self, size: int) -> bytes:
@@ -150,16 +131,107 @@ class _Tree:
         return fold_pieces([self.perfect(s, n) for s, n in perfect_pieces(0, size)])
 
 
+@dataclass
+class _Scan:
+    """What one scan of a range of rows found."""
+
+    start: int
+    rows: int = 0
+    level8: list[bytes] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _scan(
+    ledger: Ledger, start: int, end: int | None, progress: Callable[[int], None] | None = None
+) -> _Scan:
+    """Rows ``start`` .. ``end`` (exclusive; None: to the end), in chunks: indexes, leaf hashes,
+    sequence numbers, and the level-8 node hashes over them (``start`` is a multiple of 256)."""
+    out = _Scan(start)
+    expected = start
+    window: list[bytes] = []
+    sha = sha256
+    for rows in ledger.iter_rows(start, end, chunk=CHUNK, as_bytes=True):
+        n = len(rows)
+        idxs = [r[0] for r in rows]
+        texts = [r[1] for r in rows]
+        stored = [bytes(r[2]) for r in rows]
+        kinds = {p.kind for p in out.problems}
+        if idxs != list(range(expected, expected + n)) and not kinds & set(_ORDER_KINDS):
+            _report_gap(idxs, expected, out.problems)
+        computed = [sha(t).digest() for t in texts]  # texts start with the 0x00 leaf prefix
+        if computed != stored and "changed" not in kinds:
+            _report_changed(ledger, rows, computed, stored, out.problems)
+        if not all([r[3] for r in rows]) and not kinds & set(_ORDER_KINDS):
+            _report_sequence(rows, out.problems)
+        window += stored
+        full = len(window) - len(window) % 256
+        level = window[:full]
+        for _ in range(8):
+            level = level_up(level)
+        out.level8 += level
+        del window[:full]
+        expected += n
+        out.rows = expected - start
+        if progress is not None:
+            progress(expected)
+    return out
+
+
+def _scan_worker(url: str, start: int, end: int | None) -> _Scan:
+    ledger = Ledger.open(url, migrate=False)
+    try:
+        return _scan(ledger, start, end)
+    finally:
+        ledger.close()
+
+
+def _scan_all(ledger: Ledger, workers: int, progress: Callable[[int], None] | None) -> _Scan:
+    """The whole log: in this process for small logs, else in ``workers`` processes over
+    contiguous ranges (hashing is the work; each process has its own connection)."""
+    with ledger.engine.connect() as conn:
+        top = conn.exec_driver_sql("SELECT max(idx) FROM audit_log").scalar()
+    total = 0 if top is None else int(top) + 1
+    if workers <= 1 or total < PARALLEL_FROM:
+        return _scan(ledger, 0, None, progress)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    per = -(-total // workers)
+    per = -(-per // CHUNK) * CHUNK  # ranges aligned to chunks (so to 256-leaf blocks)
+    bounds = [i * per for i in range(workers) if i * per < total]
+    ends: list[int | None] = [*bounds[1:], None]
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(bounds), mp_context=ctx) as pool:
+        futures = [pool.submit(_scan_worker, url, a, b) for a, b in zip(bounds, ends, strict=True)]
+        parts = []
+        done = 0
+        for f in futures:
+            parts.append(f.result())
+            done += parts[-1].rows
+            if progress is not None:
+                progress(done)
+    merged = _Scan(0)
+    for part in parts:
+        merged.rows += part.rows
+        merged.level8 += part.level8
+        merged.problems += part.problems
+    return merged
+
+
 def verify_ledger(
     ledger: Ledger,
     checkpoint_dirs: Sequence[str | Path] = (),
     keys: Sequence[VerifierKey] = (),
     *,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Check every row, the cached nodes and every published checkpoint (see the module doc).
     ``keys``: the ledger's verifier key first; every key given must have signed a checkpoint for
-    it to count.  ``progress`` is called with the number of rows read so far."""
+    it to count.  ``progress`` is called with the number of rows read so far.  ``workers``:
+    processes for large logs (default: one per CPU)."""
+    import os
     import time
 
     began = time.perf_counter()
@@ -168,35 +240,18 @@ def verify_ledger(
     for text in unreadable:
         report.problems.append(Problem("checkpoint", text))
     by_size = _check_forks(published, report)
-    pending_sizes = sorted(by_size)
-    tree = _Tree()
-    expected = 0
+    scan = _scan_all(ledger, workers or os.cpu_count() or 1, progress)
+    report.problems += scan.problems
+    report.rows = scan.rows
+
+    def read_leaves(lo: int, hi: int) -> list[bytes]:
+        return [bytes(r[1]) for chunk in ledger.iter_rows(lo, hi, events=False) for r in chunk]
+
+    tree = _Tree(scan.level8, read_leaves)
     good_sizes: list[int] = []
-    deletion_reported = False
-    for rows in ledger.iter_rows(chunk=CHUNK):
-        n = len(rows)
-        idxs = [r[0] for r in rows]
-        texts = [r[1] for r in rows]
-        stored = [bytes(r[2]) for r in rows]
-        if idxs != list(range(expected, expected + n)) and not deletion_reported:
-            deletion_reported = _report_gap(idxs, expected, report)
-        sha = sha256
-        computed = [sha(b"\x00" + t.encode()).digest() for t in texts]
-        if computed != stored and not any(p.kind == "changed" for p in report.problems):
-            _report_changed(ledger, rows, computed, stored, report)
-        seqs = _SEQ.findall("\n".join(texts))
-        wanted = [str(i) for i in idxs]
-        if seqs != wanted and not any(p.kind in _ORDER_KINDS for p in report.problems):
-            _report_sequence(rows, report)
-        tree.add(stored)
-        expected += n
-        report.rows = expected
-        while pending_sizes and pending_sizes[0] <= expected:
-            size = pending_sizes.pop(0)
-            root = tree.root(size)
-            _check_checkpoint_root(size, root, by_size[size], good_sizes, report)
-        if progress is not None:
-            progress(expected)
+    for size in sorted(by_size):
+        if size <= report.rows:
+            _check_checkpoint_root(size, tree.root(size), by_size[size], good_sizes, report)
     if report.rows != report.size:
         report.problems.append(
             Problem(
@@ -205,7 +260,9 @@ def verify_ledger(
                 min(report.size, report.rows),
             )
         )
-    for size in pending_sizes:  # checkpoints beyond the end of the log
+    for size in sorted(by_size):  # checkpoints beyond the end of the log
+        if size <= report.rows:
+            continue
         report.problems.append(
             Problem(
                 "truncated",
@@ -290,12 +347,12 @@ def _check_checkpoint_root(
         )
 
 
-def _report_gap(idxs: list[int], expected: int, report: Report) -> bool:
+def _report_gap(idxs: list[int], expected: int, problems: list[Problem]) -> bool:
     for pos, idx in enumerate(idxs):
         want = expected + pos
         if idx != want:
             if idx > want:
-                report.problems.append(
+                problems.append(
                     Problem(
                         "deleted",
                         f"entries {want}..{idx - 1} are missing (rows deleted)",
@@ -304,7 +361,7 @@ def _report_gap(idxs: list[int], expected: int, report: Report) -> bool:
                     )
                 )
             else:
-                report.problems.append(
+                problems.append(
                     Problem("duplicate", f"index {idx} appears again after {want - 1}", idx)
                 )
             return True
@@ -319,12 +376,16 @@ _COPIES = (
 
 
 def _report_changed(
-    ledger: Ledger, rows: list[Any], computed: list[bytes], stored: list[bytes], report: Report
+    ledger: Ledger,
+    rows: list[Any],
+    computed: list[bytes],
+    stored: list[bytes],
+    problems: list[Problem],
 ) -> None:
     for row, c, s in zip(rows, computed, stored, strict=True):
         if c == s:
             continue
-        idx, text = row[0], row[1]
+        idx, text = row[0], _text(row[1])
         detail = "its bytes no longer hash to the stored leaf hash (a field was changed)"
         try:
             doc = json.loads(text)
@@ -335,7 +396,7 @@ def _report_changed(
             changed = _disagreeing_copies(ledger, idx, doc)
             if changed:
                 detail += "; " + changed
-        report.problems.append(Problem("changed", f"event {idx}: {detail}", idx))
+        problems.append(Problem("changed", f"event {idx}: {detail}", idx))
         return  # the first one is what matters
 
 
@@ -362,18 +423,18 @@ def _disagreeing_copies(ledger: Ledger, idx: int, doc: dict[str, Any]) -> str:
     return "; ".join(notes)
 
 
-def _report_sequence(rows: list[Any], report: Report) -> None:
+def _report_sequence(rows: list[Any], problems: list[Problem]) -> None:
     from leakwarden.audit.events import sequence_of
 
     for pos, row in enumerate(rows):
-        idx, text = row[0], row[1]
+        idx, text = row[0], _text(row[1])
         seq = sequence_of(text)
         if seq == idx:
             continue
         if seq is None:
             msg = f"event {idx} has no event.sequence (not written by the ledger)"
         elif seq > idx:
-            nxt = [sequence_of(r[1]) for r in rows[pos : pos + 3]]
+            nxt = [sequence_of(_text(r[1])) for r in rows[pos : pos + 3]]
             gap = seq - idx
             shifted = all(
                 s is not None and s - r[0] == gap
@@ -388,8 +449,15 @@ def _report_sequence(rows: list[Any], report: Report) -> None:
         else:
             msg = f"the row at index {idx} holds event {seq}: rows were reordered or copied"
         kind = "deleted" if seq is not None and seq > idx and "deleted" in msg else "reordered"
-        report.problems.append(Problem(kind, msg, idx))
+        problems.append(Problem(kind, msg, idx))
         return
+
+
+def _text(value: str | bytes) -> str:
+    """A row's event as text (the bulk read hands it over as 0x00 || UTF-8 bytes)."""
+    if isinstance(value, bytes):
+        return value[1:].decode("utf-8", "replace")
+    return value
 
 
 def _check_nodes(ledger: Ledger, tree: _Tree, report: Report) -> None:
