@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leakwarden.protect.keys import DataKey, KeyRing, KeyRingError, MasterKey
 from leakwarden.protect.pseudonym import normalize_for_mac
@@ -161,6 +163,14 @@ def test_hmac_pseudonym_format_and_stability(url: str) -> None:
         assert p2.startswith("cn_mobile:2:") and p2 != p
         with pytest.raises(ValueError, match="'hmac:missing'"):
             build_operator("hmac:missing", keys=ring)
+
+
+@given(st.binary(min_size=32, max_size=32), st.text(max_size=30))
+def test_pseudonym_text_is_rfc4648_base32_of_the_mac(key: bytes, value: str) -> None:
+    from leakwarden.protect.pseudonym import pseudonym
+
+    mac = hmac.new(key, normalize_for_mac(value, None).encode(), hashlib.sha256).digest()
+    assert pseudonym(key, 3, value, None) == "value:3:" + base64.b32encode(mac).decode()[:26]
 
 
 def test_normalisation() -> None:

@@ -17,7 +17,6 @@ case for e-mail addresses, NFKC and trimmed for everything else.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import unicodedata
 from typing import TYPE_CHECKING
@@ -31,6 +30,9 @@ __all__ = ["PSEUDONYM_CHARS", "HmacOperator", "normalize_for_mac", "pseudonym"]
 
 #: Base32 characters of a pseudonym (130 bits).
 PSEUDONYM_CHARS = 26
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_PAIRS = [a + b for a in _B32 for b in _B32]
+_SHIFTS = tuple(range(120, -1, -10))
 
 _NUMBER_TYPES = frozenset(
     {"cn_resident_id", "cn_mobile", "cn_landline", "bank_card", "phone", "us_ssn"}
@@ -53,7 +55,10 @@ def normalize_for_mac(value: str, type_id: str | None) -> str:
 def pseudonym(key: bytes, version: int, value: str, type_id: str | None) -> str:
     """The pseudonym of ``value`` under HMAC key ``key`` (see the module docstring)."""
     mac = hmac.digest(key, normalize_for_mac(value, type_id).encode("utf-8"), "sha256")
-    b32 = base64.b32encode(mac).decode("ascii")[:PSEUDONYM_CHARS]
+    # the first 130 bits in RFC 4648 base32 (= base64.b32encode(mac)[:26], two letters per
+    # lookup: the stdlib encoder is pure Python and took half the time)
+    bits = int.from_bytes(mac[:17], "big") >> 6
+    b32 = "".join([_PAIRS[(bits >> s) & 1023] for s in _SHIFTS])
     return f"{type_id or 'value'}:{version}:{b32}"
 
 
