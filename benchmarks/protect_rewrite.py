@@ -44,6 +44,9 @@ RULES = (
     ("card_number", f"hmac:{KEY}", "bank_card"),
 )
 TABLE_RULES = (("id_number", f"ff1:{KEY}", "cn_resident_id"), ("mobile", "mask", "cn_mobile"))
+#: ``--ops mask``: the same columns, all masked (the rewrite's own cost, a cheap operator).
+MASK_RULES = tuple((c, "mask", t) for c, _, t in RULES)
+MASK_TABLE_RULES = tuple((c, "mask", t) for c, _, t in TABLE_RULES)
 MASTER_ENV = "LEAKWARDEN_BENCH_MASTER_KEY"
 
 
@@ -64,8 +67,18 @@ def make_store(folder: Path) -> str:
     return url
 
 
-def worker(kind: str, target: str, store: str, extra: str) -> dict[str, Any]:
+def worker(
+    kind: str, target: str, store: str, extra: str, ops_set: str = "mixed"
+) -> dict[str, Any]:
     """One protect run in this process; time, memory and per-column counts."""
+    file_rules, table_rules = (
+        (RULES, TABLE_RULES)
+        if ops_set == "mixed"
+        else (
+            MASK_RULES,
+            MASK_TABLE_RULES,
+        )
+    )
     from leakwarden.protect.command import Operators
 
     ops = Operators(store, None, MASTER_ENV, None)
@@ -73,12 +86,12 @@ def worker(kind: str, target: str, store: str, extra: str) -> dict[str, Any]:
     if kind == "csv":
         from leakwarden.protect.rewrite_files import protect_file
 
-        res: Any = protect_file(target, _rules("file", "*", RULES), ops, output=extra)
+        res: Any = protect_file(target, _rules("file", "*", file_rules), ops, output=extra)
         n = res.rows
     else:
         from leakwarden.protect.rewrite_tables import protect_table
 
-        res = protect_table(target, extra, _rules("table", extra, TABLE_RULES), ops)
+        res = protect_table(target, extra, _rules("table", extra, table_rules), ops)
         n = res.rows
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     ops.close()
@@ -93,9 +106,11 @@ def worker(kind: str, target: str, store: str, extra: str) -> dict[str, Any]:
     }
 
 
-def run_worker(kind: str, target: str, store: str, extra: str, cpu: int | None) -> dict[str, Any]:
+def run_worker(
+    kind: str, target: str, store: str, extra: str, cpu: int | None, ops_set: str = "mixed"
+) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.protect_rewrite", "--worker", kind, target]
-    cmd += ["--store", store, "--extra", extra]
+    cmd += ["--store", store, "--extra", extra, "--ops", ops_set]
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -170,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=os.environ.get("LEAKWARDEN_BENCH_PG_URL"),
                         help="PostgreSQL for the table cases ('auto': a throwaway cluster); "
                         "without it the tables are SQLite files")  # fmt: skip
+    parser.add_argument("--ops", choices=("mixed", "mask"), default="mixed",
+                        help="mixed: mask, FF1, HMAC; mask: every column masked")  # fmt: skip
     parser.add_argument("--name", default="protect_rewrite", help="results file stem")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
@@ -177,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         kind, target = args.worker
-        print(json.dumps(worker(kind, target, args.store, args.extra)))
+        print(json.dumps(worker(kind, target, args.store, args.extra, args.ops)))
         return 0
 
     console = Console(width=None if sys.stdout.isatty() else 140)
@@ -195,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"wrote {path.name}: {n} rows in {time.perf_counter() - t0:.1f} s")
             out = tmp / f"protected-{mb:g}MB.csv"
             with console.status(f"protecting {path.name}"):
-                res = run_worker("csv", str(path), store, str(out), cpu)
+                res = run_worker("csv", str(path), store, str(out), cpu, args.ops)
             res.update(source="csv", bytes=path.stat().st_size, rows=n)
             res["mb_per_s_wall"] = round(path.stat().st_size / 1e6 / res["wall_s"], 2)
             cases.append(res)
@@ -219,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                     target, source = f"sqlite:///{db}", "sqlite"
                 console.print(f"loaded {table} in {time.perf_counter() - t0:.1f} s")
                 with console.status(f"protecting {table}"):
-                    res = run_worker("table", target, store, table, cpu)
+                    res = run_worker("table", target, store, table, cpu, args.ops)
                 res.update(source=source, rows=n_rows, mode="columns", table=table)
                 cases.append(res)
                 console.print(f"  {res['rows_per_s_wall']} rows/s, {res['peak_rss_mib']} MiB")
@@ -229,12 +246,16 @@ def main(argv: list[str] | None = None) -> int:
             if pg is not None:
                 pg.__exit__(None, None, None)
 
+    mixed = args.ops == "mixed"
     result: dict[str, Any] = {
         "benchmark": "protect_rewrite",
         "machine": machine.describe(),
         "method": METHOD.format(cpu=cpu),
-        "rules_csv": [f"{c}: {op} ({t})" for c, op, t in RULES],
-        "rules_table": [f"{c}: {op} ({t})" for c, op, t in TABLE_RULES],
+        "ops": args.ops,
+        "rules_csv": [f"{c}: {op} ({t})" for c, op, t in (RULES if mixed else MASK_RULES)],
+        "rules_table": [
+            f"{c}: {op} ({t})" for c, op, t in (TABLE_RULES if mixed else MASK_TABLE_RULES)
+        ],
         "cases": cases,
         "command": "python -m benchmarks.protect_rewrite " + " ".join(argv or sys.argv[1:]),
     }
