@@ -158,3 +158,15 @@ def test_decode_tagged_is_decode_filtered(pair: tuple[FastCRF, FastCRF]) -> None
         assert 2 in [i for i, _ in tagged] and 0 not in [i for i, _ in tagged]
         for i, d in tagged:
             assert d.label_ids.tolist() == full[i].label_ids.tolist()
+
+
+def test_missing_extension_is_a_clear_error(
+    tagger: NameAddressTagger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "leakwarden.detect.ner._crfc", None)  # import now fails
+    with pytest.raises(ImportError, match=r"compiled CRF decoder .* not built: reinstall"):
+        FastCRF(tagger._model, tagger._featurizer)
+    # the NumPy reference needs no compiled code
+    assert FastCRF(tagger._model, tagger._featurizer, backend="numpy").decode(["张伟"])

@@ -20,6 +20,7 @@ The equality with crfsuite is checked by ``tests/test_ner_fastcrf.py`` on held-o
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import struct
 from collections.abc import Sequence
@@ -183,14 +184,13 @@ BACKENDS = ("compiled", "numpy")
 def _compiled_module() -> Any:
     """The compiled loops (``_crfc``, built by setup.py at install time)."""
     try:
-        from leakwarden.detect.ner import _crfc
+        return importlib.import_module("leakwarden.detect.ner._crfc")
     except ImportError as exc:
         raise ImportError(
             "leakwarden's compiled CRF decoder (leakwarden.detect.ner._crfc) is not built: "
             "reinstall the package (pip install -e .) with a C compiler and Python headers, "
             "or pass backend='numpy' for the slow reference decoder"
         ) from exc
-    return _crfc
 
 
 class FastCRF:
