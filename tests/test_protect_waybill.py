@@ -126,3 +126,26 @@ def test_command_reads_a_waybills_table(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["recipient_address"] == "广东省深圳市南山区" and out["recipient_name"] == "张*明"
+
+
+def test_relay_numbers_expire_and_free_their_slot(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from leakwarden.protect import waybill
+    from leakwarden.protect.vault import VaultError
+
+    monkeypatch.setattr(waybill, "_EXTENSIONS", 1)  # one slot: every waybill wants it
+    vault = TokenVault(ring, namespace="relay", ledger=Sink(), reveal_allow={"switch"})
+    gone = RelayRegistry(ring, vault, lines=["95013"], ttl=timedelta(seconds=-1))
+    first = make_label(RECORD, gone)
+    assert first.dial == "95013 转 0000"
+    with pytest.raises(VaultError, match="expired"):
+        gone.resolve("95013", "0000", actor="switch", reason="call")
+    live = RelayRegistry(ring, vault, lines=["95013"])
+    second = make_label({**RECORD, "waybill_no": "SF2", "recipient_phone": "13900001111"}, live)
+    assert second.dial == "95013 转 0000"  # the expired slot was taken over
+    assert live.resolve("95013", "0000", actor="switch", reason="call") == "13900001111"
+    with pytest.raises(OperatorError, match="no free relay extension"):
+        make_label({**RECORD, "waybill_no": "SF3"}, live)  # the only slot is live

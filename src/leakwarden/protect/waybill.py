@@ -11,8 +11,9 @@ Output (:class:`WaybillLabel`):
   numbers or 170/171 virtual numbers; :data:`DEFAULT_RELAY_LINES` is a placeholder to be
   configured).  The line and the 4-digit extension are derived deterministically from
   ``HMAC-SHA-256(relay key, waybill no || phone)`` so a reprint gives the same number, then
-  registered in ``protect_relay`` against a vault token of the real phone; on a clash with
-  another registration the extension is probed forward (deterministically).  The relay resolves
+  registered in ``protect_relay`` against a vault token of the real phone for 30 days (``ttl``;
+  afterwards the relay refuses it and the slot can be reused); on a clash with another live
+  registration the extension is probed forward (deterministically).  The relay resolves
   it with :meth:`RelayRegistry.resolve`, which goes through the vault's audited, permissioned
   detokenisation: no one reads the real number off the label or the table;
 - the address at the level the courier needs: ``full`` (default: street and house number, needed
@@ -31,7 +32,7 @@ import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -54,6 +55,8 @@ __all__ = [
 
 #: Placeholder relay lines; a deployment configures the lines it rents.
 DEFAULT_RELAY_LINES: tuple[str, ...] = ("95013",)
+#: How long a relay number reaches the recipient (delivery plus returns); then the slot is free.
+DEFAULT_RELAY_TTL = timedelta(days=30)
 ADDRESS_LEVELS = ("full", "district", "city")
 _EXTENSIONS = 10_000
 RELAY_NAMESPACE = "relay"
@@ -89,6 +92,7 @@ class RelayRegistry:
         *,
         key_name: str = "relay",
         lines: Sequence[str] = DEFAULT_RELAY_LINES,
+        ttl: timedelta | None = DEFAULT_RELAY_TTL,
     ) -> None:
         if not lines:
             raise ValueError("the relay needs at least one line")
@@ -96,11 +100,13 @@ class RelayRegistry:
         self.vault = vault
         self.key_name = key_name
         self.lines = tuple(lines)
+        self.ttl = ttl
         self._mac = keys.ensure(key_name, "relay").derive("relay")
 
     def assign(self, waybill_no: str, phone: str) -> tuple[str, str]:
-        """The (line, extension) of this waybill's recipient, registered now or earlier."""
-        from sqlalchemy import insert, select
+        """The (line, extension) of this waybill's recipient, registered now or earlier (an
+        expired registration's slot is taken over)."""
+        from sqlalchemy import insert, select, update
         from sqlalchemy.exc import IntegrityError
 
         from leakwarden.store.protect_tables import RelayNumber
@@ -110,32 +116,46 @@ class RelayRegistry:
         start = int.from_bytes(mac[:8], "big")
         t = RelayNumber.__table__
         slots = len(self.lines) * _EXTENSIONS
+        now = datetime.now(UTC)
+        binding = {
+            "vault_namespace": self.vault.namespace,
+            "token": token,
+            "order_ref": waybill_no,
+            "created_at": now,
+            "expires_at": now + self.ttl if self.ttl is not None else None,
+        }
         for probe in range(64):
             slot = (start + probe) % slots
             line, ext = self.lines[slot // _EXTENSIONS], f"{slot % _EXTENSIONS:04d}"
+            where = (t.c.virtual_number == line, t.c.extension == ext)
             with self.keys.engine.connect() as conn:
                 row = conn.execute(
-                    select(t.c.token, t.c.order_ref).where(
-                        t.c.virtual_number == line, t.c.extension == ext
-                    )
+                    select(t.c.id, t.c.token, t.c.order_ref, t.c.expires_at).where(*where)
                 ).first()
-            if row is not None:
-                if row.token == token and row.order_ref == waybill_no:
-                    return line, ext
-                continue
             try:
                 with self.keys.engine.begin() as conn:
-                    conn.execute(
-                        insert(RelayNumber).values(
-                            virtual_number=line,
-                            extension=ext,
-                            vault_namespace=self.vault.namespace,
-                            token=token,
-                            order_ref=waybill_no,
-                            created_at=datetime.now(UTC),
+                    if row is None:
+                        conn.execute(
+                            insert(RelayNumber).values(
+                                virtual_number=line, extension=ext, **binding
+                            )
                         )
-                    )
-                return line, ext
+                        return line, ext
+                    if row.token == token and row.order_ref == waybill_no:
+                        conn.execute(
+                            update(RelayNumber)
+                            .where(RelayNumber.id == row.id)
+                            .values(expires_at=binding["expires_at"])
+                        )
+                        return line, ext
+                    if row.expires_at is not None and row.expires_at <= now:
+                        done = conn.execute(
+                            update(RelayNumber)
+                            .where(RelayNumber.id == row.id, RelayNumber.expires_at <= now)
+                            .values(**binding)
+                        )
+                        if done.rowcount == 1:
+                            return line, ext
             except IntegrityError:
                 continue
         raise OperatorError("no free relay extension after 64 probes; add relay lines")
@@ -149,12 +169,16 @@ class RelayRegistry:
 
         t = RelayNumber.__table__
         with self.keys.engine.connect() as conn:
-            token = conn.execute(
-                select(t.c.token).where(t.c.virtual_number == line, t.c.extension == extension)
-            ).scalar()
-        if token is None:
+            row = conn.execute(
+                select(t.c.token, t.c.expires_at).where(
+                    t.c.virtual_number == line, t.c.extension == extension
+                )
+            ).first()
+        if row is None:
             raise VaultError(f"relay number {line} ext {extension} is not registered")
-        return self.vault.detokenize(token, actor=actor, reason=reason)
+        if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+            raise VaultError(f"relay number {line} ext {extension} has expired")
+        return self.vault.detokenize(row.token, actor=actor, reason=reason)
 
 
 def _first(record: Mapping[str, Any], *names: str) -> str:

@@ -8,7 +8,7 @@ Changes here need a migration (``0003_protect_keys_vault`` holds this module's t
 - ``protect_vault``: the token vault; ``lookup`` is an HMAC of the value (never the value), the
   value itself is in ``ciphertext`` (AES-GCM, nonce first) under ``key_name`` ``key_version``.
 - ``protect_relay``: virtual relay numbers printed on privacy waybills, mapped to a vault token
-  of the real phone number so the relay can connect calls.
+  of the real phone number so the relay can connect calls, until ``expires_at``.
 """
 
 from __future__ import annotations
@@ -74,3 +74,4 @@ class RelayNumber(Base):
     token: Mapped[str] = mapped_column(String(128))
     order_ref: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]

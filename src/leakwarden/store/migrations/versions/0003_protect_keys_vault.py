@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("token", sa.String(length=128), nullable=False),
         sa.Column("order_ref", sa.Text(), nullable=True),
         sa.Column("created_at", _TS, nullable=False),
+        sa.Column("expires_at", _TS, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_protect_relay")),
         sa.UniqueConstraint(
             "virtual_number",
