@@ -245,3 +245,29 @@ def test_a_kms_plugs_in_as_master_key_provider(url: str) -> None:
         assert ring.current("k").derive("x") == sub
         assert ring.list()[0].master == "kms:test-key"
     assert kms.calls == 2  # one wrap, one unwrap
+
+
+def test_keys_cli_prompts_twice_for_a_new_ring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from leakwarden.protect.keys_command import MASTER_ENV, keys_app
+
+    monkeypatch.delenv(MASTER_ENV, raising=False)
+    original = MasterKey.from_passphrase
+
+    def fast(phrase: str, salt: bytes | None = None, **_: int) -> object:
+        return original(phrase, salt, **FAST)
+
+    monkeypatch.setattr(MasterKey, "from_passphrase", staticmethod(fast))
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    runner = CliRunner()
+    r = runner.invoke(keys_app, ["create", "k", "--db", db], input="s3cret\ns3cret\n")
+    assert r.exit_code == 0, r.output
+    assert "New key ring passphrase" in r.output and "s3cret" not in r.output
+    assert KeyRing.exists(db)
+    r = runner.invoke(keys_app, ["list", "--json", "--db", db], input="s3cret\n")
+    assert r.exit_code == 0 and '"name": "k"' in r.output
+    r = runner.invoke(keys_app, ["list", "--db", db], input="wrong\n")
+    assert r.exit_code == 2 and "wrong passphrase" in r.output

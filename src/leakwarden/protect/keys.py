@@ -317,6 +317,25 @@ class KeyRing:
             raise
         return ring
 
+    @staticmethod
+    def exists(url: str | None) -> bool:
+        """Whether the store at ``url`` already holds a key ring (a master key was bound)."""
+        from sqlalchemy import inspect, select
+
+        from leakwarden.store.db import current_revision, make_engine
+        from leakwarden.store.protect_tables import ProtectMaster
+
+        if current_revision(url) is None:
+            return False
+        engine = make_engine(url)
+        try:
+            if not inspect(engine).has_table(ProtectMaster.__tablename__):
+                return False
+            with engine.connect() as conn:
+                return conn.execute(select(ProtectMaster.id)).first() is not None
+        finally:
+            engine.dispose()
+
     @classmethod
     def on_engine(cls, engine: Engine, master: MasterKeyProvider | PassphraseMasterKey) -> KeyRing:
         """A key ring on an engine the caller owns (already migrated)."""

@@ -68,7 +68,12 @@ def open_key_ring(
         return KeyRing.open(db, MasterKey.from_passphrase(phrase))
     if os.environ.get(MASTER_ENV):
         return KeyRing.open(db, MasterKey.from_env(MASTER_ENV))
-    phrase = typer.prompt("Key ring passphrase", hide_input=True)
+    new = not KeyRing.exists(db)  # a new ring: type the passphrase twice (a typo is forever)
+    phrase = typer.prompt(
+        "New key ring passphrase" if new else "Key ring passphrase",
+        hide_input=True,
+        confirmation_prompt=new,
+    )
     return KeyRing.open(db, MasterKey.from_passphrase(phrase))
 
 
