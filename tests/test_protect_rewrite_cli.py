@@ -181,3 +181,35 @@ def test_protect_from_inventory(tmp_path: Path, keyed: str) -> None:
     assert text[0] == "手机号,备注"
     assert text[1] == "138****0000,hello"  # 1 3 8 00000000 -> keep 3 and 4
     assert text[2] == "148****0001,hello"
+
+
+def test_protect_demo_company_from_inventory(tmp_path: Path, keyed: str) -> None:
+    from leakwarden.scan.scanner import scan_sources
+    from leakwarden.scan.tasks import ScanOptions
+    from leakwarden.store.db import make_engine
+    from leakwarden.store.inventory import InventoryRepo
+
+    company = f"sqlite:///{tmp_path / 'company.db'}"
+    build_company(company, customers=150, seed=9)
+    report = scan_sources([company], ScanOptions())
+    repo = InventoryRepo(make_engine(keyed))
+    for result in report.results:
+        repo.record_scan(result)
+    args = ["protect", company, "--from-inventory", "--key", "pi", "--db", keyed]
+    res = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    done = {(r["table"], c["column"]): c for r in doc["results"] for c in r["columns"]}
+    assert done[("customers", "id_card")]["operator"] == "ff1:pi"
+    assert done[("customers", "mobile")]["operator"] == "mask"
+    con = sqlite3.connect(tmp_path / "company.db")
+    for id_card, enc, mobile, masked in con.execute(
+        "SELECT id_card, id_card_protected, mobile, mobile_protected FROM customers"
+    ):
+        if len(id_card) == 18:  # FF1 keeps a resident ID an 18-character resident ID
+            assert enc != id_card and len(enc) == 18
+        else:  # foreign customers' SSNs do not fit the column's type: masked by the policy
+            assert enc == "*" * len(id_card)
+        assert masked != mobile and masked.count("*") >= 4
+    again = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert {r["status"] for r in json.loads(again.stdout)["results"]} == {"unchanged"}
