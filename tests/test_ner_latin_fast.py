@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leakwarden.detect.ner import NameAddressTagger
-from leakwarden.detect.ner.latin import _RUN_RE, _WORD, LatinRules
+from leakwarden.detect.ner.latin import _RUN_RE, _UK_POSTCODE, _WORD, LatinRules
 
 # The run pattern as first written (word boundary first): _RUN_RE must find the same runs.
 PLAIN_RUN_RE = re.compile(rf"\b{_WORD}(?:[ \t]+(?:{_WORD}|[A-Z]\.))*[ \t]+{_WORD}\b|\b{_WORD}\b")
@@ -134,3 +134,42 @@ def test_run_pattern_equals_plain_word_boundary_form(text: str) -> None:
 def test_run_pattern_known_runs() -> None:
     text = "Dear John Smith, xJohn Doe and Émile Zola"
     assert [m.group() for m in _RUN_RE.finditer(text)] == ["Dear John Smith", "Doe", "Émile Zola"]
+
+
+PLAIN_POSTCODE_RE = re.compile(rf"\b{_UK_POSTCODE}\b")
+POSTCODE_PARTS = [
+    "GIR 0AA",
+    "GIR0AA",
+    "G",
+    "IR",
+    "SW1A 2AA",
+    "SW1A2AA",
+    "W1 1AA",
+    "EC1A 1BB",
+    "x",
+    "1",
+    " ",
+    "A",
+    "B9",
+    "9",
+    "ZZ",
+    "GI",
+    "R 0AA",
+    "é",
+    "_",
+    "-",
+    "M1 1AE",
+    "CR2 6XH",
+    "DN55 1PT",
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(POSTCODE_PARTS), max_size=12).map("".join))
+def test_postcode_pattern_equals_plain_form(rules: LatinRules, text: str) -> None:
+    assert _spans(rules._uk_postcode_re.finditer(text)) == _spans(PLAIN_POSTCODE_RE.finditer(text))
+
+
+def test_postcode_known(rules: LatinRules) -> None:
+    text = "10 Downing Street, London SW1A 2AA; GIR 0AA; xSW1A 2AA; GIR0AAB"
+    assert [m.group() for m in rules._uk_postcode_re.finditer(text)] == ["SW1A 2AA", "GIR 0AA"]

@@ -134,14 +134,17 @@ class LatinRules:
             r"(?:\b\d{1,5}[A-Za-z]?[ \t]+)?\b" + _CAP_WORDS + rf"(?:{_SEP}{_CAP_WORDS}){{0,2}}"
             rf",?[ \t]*\n?[ \t]*\b{_UK_POSTCODE}\Z"
         )
-        self._uk_postcode_re = re.compile(rf"\b{_UK_POSTCODE}\b")
+        # rf"\b{_UK_POSTCODE}\b" written to start with its first capital (the boundary before it
+        # checked just after it, as in _RUN_RE), so ``re`` skips ahead by character class.
+        self._uk_postcode_re = re.compile(
+            r"[A-Z](?<!\w.)(?:(?<=G)IR ?0AA|[A-Z]?[0-9][A-Z0-9]? ?[0-9][A-Z]{2})\b"
+        )
         # Cheap finders of where the patterns above can match at all (see _addresses): each
         # starts with a literal or a character class, so ``re`` skips ahead without trying the
         # whole pattern at every position.
         self._us_digits_re = re.compile(r"\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?[A-Z]")
         self._us_unit_re = re.compile(r"Apt|Unit|Suite|Flat|Level")
         self._city_zip_anchor_re = re.compile(rf",[ \t]+(?:{states})[ \t]+\d{{5}}")
-        self._uk_postcode_gate_re = re.compile(_UK_POSTCODE)
 
     # -- names ------------------------------------------------------------------------------
     def _names(self, text: str) -> list[LatinSpan]:
@@ -241,10 +244,7 @@ class LatinRules:
         # UK lines end in a postcode: find those first (cheap), then match the address only in a
         # window that ends at the postcode.  Running the address pattern over the whole text
         # costs seconds per 100 kB of capitalised words.
-        postcodes = (
-            self._uk_postcode_re.finditer(text) if self._uk_postcode_gate_re.search(text) else ()
-        )
-        for pc in postcodes:
+        for pc in self._uk_postcode_re.finditer(text):
             lo = max(0, pc.start() - _UK_WINDOW)
             uk = self._uk_re.search(text, lo, pc.end())
             if uk is not None:
