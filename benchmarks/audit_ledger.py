@@ -32,7 +32,7 @@ from typing import Any
 
 RESULTS_DIR = Path(__file__).parent / "results"
 STEM = "audit_ledger"
-BATCH = 1000
+BATCH = 5000  # events per append_many call (the committer thread's batch limit too)
 
 
 def _events(n: int, seed: int) -> list[Any]:
