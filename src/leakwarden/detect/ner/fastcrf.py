@@ -1,4 +1,4 @@
-"""A NumPy decoder for the shipped name/address CRF: crfsuite's labels, without crfsuite.
+"""Our decoder for the shipped name/address CRF: crfsuite's labels, without crfsuite.
 
 ``FastCRF`` reads the weights of a crfsuite model (the binary ``lCRF``/``FOMC`` file, parsed here
 so the weights are exact doubles: ``pycrfsuite.Tagger().info()`` goes through a text dump with six
@@ -15,7 +15,11 @@ whole-array operations and no Python loop per character:
   position of the longest segment of a bucket), with crfsuite's tie rule (first best label);
 * per-position marginal probabilities by a scaled forward-backward, for segments with a span.
 
-The equality with crfsuite is checked by ``tests/test_ner_fastcrf.py`` on held-out corpora.
+The per-position loops (emission sums, Viterbi, forward-backward) and the hash lookups run in the
+Cython module ``_crfc`` (built at install; ``backend="compiled"``, the default); the whole-array
+NumPy code described above is ``backend="numpy"``, the reference ``tests/test_ner_crfc.py``
+compares the compiled loops with.  The equality with crfsuite is checked by
+``tests/test_ner_fastcrf.py`` on held-out corpora.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """``NameAddressTagger``: person names and postal addresses in free text, Chinese and Latin.
 
-Chinese: a character-level linear-chain CRF (trained with python-crfsuite; decoded by the NumPy
-:class:`~leakwarden.detect.ner.fastcrf.FastCRF`, which gives crfsuite's labels, or by crfsuite
-itself with ``fast=False``), BIO tags ``PER``/``ADDR``, run only on the lines/sentences that
-contain a CJK character.  A span's score is the smallest CRF
-marginal probability of its tags.  Latin script: :mod:`leakwarden.detect.ner.latin` rules over the
+Chinese: a character-level linear-chain CRF (trained with python-crfsuite; decoded by
+:class:`~leakwarden.detect.ner.fastcrf.FastCRF`, compiled loops that give crfsuite's labels, or by
+crfsuite itself with ``fast=False``), BIO tags ``PER``/``ADDR``, run only on the lines/sentences
+that contain a CJK character.  A span's score is the smallest CRF marginal probability of its
+tags.  Latin script: :mod:`leakwarden.detect.ner.latin` rules over the
 whole text.  The model and word lists are package data (see :mod:`.resources`); nothing is
 downloaded.
 """
