@@ -117,6 +117,8 @@ class Ledger:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._lock_path: str | None = None
+        # Hashes of complete subtrees never change: proofs reuse them (bounded, see SubtreeReader)
+        self._subtree_cache: dict[tuple[int, int], bytes] = {}
         database = engine.url.database
         if self.dialect == "sqlite" and database not in (None, "", ":memory:"):
             self._lock_path = f"{database}-auditlock"
@@ -409,7 +411,7 @@ class Ledger:
             raw.close()
 
     def subtree_reader(self, raw: Any) -> SubtreeReader:
-        return SubtreeReader(raw.cursor(), self._ph)
+        return SubtreeReader(raw.cursor(), self._ph, self._subtree_cache)
 
     def root(self, size: int | None = None) -> bytes:
         """The tree head (MTH) of the first ``size`` events (default: all)."""
@@ -554,11 +556,29 @@ class SubtreeReader:
     """MTH of any range [start, end) whose pieces are aligned complete subtrees, from the cached
     nodes (levels 8, 16, 24) and leaf hashes: at most a few hundred rows per piece."""
 
-    def __init__(self, cur: Any, ph: str) -> None:
+    CACHE_LIMIT = 200_000
+    CACHE_FROM = 16  # subtrees smaller than this are cheaper to read again than to keep
+
+    def __init__(
+        self, cur: Any, ph: str, cache: dict[tuple[int, int], bytes] | None = None
+    ) -> None:
         self.cur = cur
         self.ph = ph
+        self.cache = cache if cache is not None else {}
 
     def perfect(self, start: int, size: int) -> bytes:
+        key = (start, size)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        value = self._perfect(start, size)
+        if size >= self.CACHE_FROM:
+            if len(self.cache) >= self.CACHE_LIMIT:
+                self.cache.clear()
+            self.cache[key] = value
+        return value
+
+    def _perfect(self, start: int, size: int) -> bytes:
         height = size.bit_length() - 1
         level = max((lv for lv in NODE_LEVELS if lv <= height), default=0)
         lo, hi = start >> level, (start + size) >> level
