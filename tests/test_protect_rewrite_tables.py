@@ -6,6 +6,7 @@ back from the database."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,3 +185,22 @@ def test_table_without_primary_key(db_url: str) -> None:
     else:
         with pytest.raises(RewriteError, match="no primary key"):
             protect_table(db_url, "contacts", rules, factory)
+
+
+def test_database_errors_name_the_table_and_hold_no_values(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "ro.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY, mobile TEXT)")
+    con.execute("INSERT INTO contacts VALUES (1, '13812345678')")
+    con.commit()
+    con.close()
+    engine = create_engine(f"sqlite:///file:{db}?mode=ro&uri=true")  # every write fails
+    try:
+        with pytest.raises(RewriteError) as info:
+            protect_table(engine, "contacts", [rule("mobile", table="contacts")], factory)
+    finally:
+        engine.dispose()
+    assert "table contacts: database error: OperationalError: attempt to write" in str(info.value)
+    assert "13812345678" not in str(info.value)

@@ -102,6 +102,7 @@ def protect_table(
     stay committed and a re-run continues after them.
     """
     from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
 
     from leakwarden.store.db import make_engine, redact_url
 
@@ -146,9 +147,20 @@ def protect_table(
         result.columns = [p.counts for p in protectors]
         result.seconds = time.perf_counter() - started
         return result
+    except SQLAlchemyError as exc:
+        # SQLAlchemy's own message carries the statement's parameters (row values): never shown.
+        raise RewriteError(f"table {table}: database error: {_db_reason(exc)}") from None
     finally:
         if owned:
             engine.dispose()
+
+
+def _db_reason(exc: BaseException) -> str:
+    """The driver's first message line (PostgreSQL puts values in DETAIL lines, left out)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    first = text[0] if text and orig is not exc else ""
+    return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
 
 
 def _split(table: str) -> tuple[str | None, str]:
