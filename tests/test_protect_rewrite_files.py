@@ -336,3 +336,16 @@ def test_other_columns_survive_any_content(rows: list[tuple[str, str]]) -> None:
         got = out.read_bytes()
     masked = [(note, "*******" + m[-4:]) for note, m in rows]
     assert got == as_csv([("note", "mobile"), *masked])
+
+
+def test_truncated_parquet_is_a_clear_error(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"mobile": ["13812345678"] * 10}), src)
+    src.write_bytes(src.read_bytes()[:-30])  # footer damaged
+    out = tmp_path / "o.parquet"
+    with pytest.raises(RewriteError, match=r"p\.parquet: cannot read Parquet file"):
+        protect_file(src, [rule("mobile")], factory, output=out)
+    assert not out.exists()

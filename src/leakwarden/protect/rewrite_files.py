@@ -608,7 +608,18 @@ def _rewrite_parquet(
     finally:
         raw.close()
     with pq.ParquetWriter(tmp, out_schema, compression=compression) as writer:
-        for batch in pf.iter_batches(batch_size=max(1, min(chunk_rows * 8, PARQUET_BATCH))):
+        batches = pf.iter_batches(batch_size=max(1, min(chunk_rows * 8, PARQUET_BATCH)))
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise RewriteError(
+                    f"{src}, after row {rows}: Parquet read error ({type(exc).__name__}: "
+                    f"{first[:120]})"
+                ) from None
+            if batch is None:
+                break
             columns = list(batch.columns)
             base = rows
             for i, protect in plan:
