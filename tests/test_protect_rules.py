@@ -128,3 +128,11 @@ def test_rules_from_inventory() -> None:
     assert len(rs.problems) == 1 and "app.log" in rs.problems[0]
     with pytest.raises(RuleError, match="no column-level entries"):
         rules_from_inventory([])
+
+
+def test_file_globs_match_path_tails(tmp_path: Path) -> None:
+    rule = Rule("file", "exports/*.csv", "mobile", "mask")
+    assert rule.matches_file(tmp_path / "exports" / "a.csv")
+    assert rule.matches_file("exports/a.csv")
+    assert not rule.matches_file(tmp_path / "imports" / "a.csv")
+    assert not Rule("table", "exports/*.csv", "mobile", "mask").matches_file("exports/a.csv")

@@ -86,6 +86,8 @@ class Rule:
             return False
         p = Path(path)
         names = {str(p), p.name, str(p.resolve())}
+        parts = p.resolve().parts
+        names.update("/".join(parts[k:]) for k in range(1, len(parts)))  # path tails
         if root is not None:
             with contextlib.suppress(ValueError):
                 names.add(str(p.resolve().relative_to(Path(root).resolve())))
