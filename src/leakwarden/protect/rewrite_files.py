@@ -13,7 +13,9 @@ holds the output's hash, so a crash between the two leaves a manifest that does 
 ignored.  Deterministic operators (mask, HMAC, FF1) give byte-identical output on a re-run.
 
 CSV keeps its encoding (UTF-8 with or without BOM, GB18030/GBK, UTF-16 as sniffed by
-``leakwarden.scan.textio``), delimiter, quote character and line ending; bytes the encoding
+``leakwarden.scan.textio``), delimiter, quote character and line ending (rows are written
+with the first line's ending; quoting is minimal unless the header is fully quoted, so a file
+quoted some other way comes out with the same values but other quotes); bytes the encoding
 cannot decode pass through untouched in columns without a rule and count as bad values in
 columns with one.  JSON Lines keeps every line without a protected field byte for byte.  Parquet
 keeps its schema; a protected non-text column becomes a string column (reported).
