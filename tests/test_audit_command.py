@@ -180,3 +180,44 @@ def test_bad_inputs_are_named(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "readable by others" in res.output
     res = runner.invoke(audit_app, ["prove", "ev1", "--url", url])
     assert res.exit_code == 2 and "no event" in res.output
+
+
+def test_standalone_verifier_imports_only_stdlib_and_cryptography() -> None:
+    import ast
+
+    import leakwarden.audit.standalone as sa_mod
+
+    tree = ast.parse(Path(sa_mod.__file__).read_text(encoding="utf-8"))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            roots.add(node.module.split(".")[0])
+    assert "leakwarden" not in roots
+    assert roots - {"cryptography", "__future__"} <= set(sys.stdlib_module_names)
+
+
+def test_witness_refuses_a_checkpoint_that_forks_from_what_it_cosigned(
+    setup: tuple[str, Path],
+) -> None:
+    import hashlib
+
+    from leakwarden.audit.note import Signer
+    from leakwarden.audit.standalone import Checkpoint
+
+    url, keys = setup
+    cps = keys / "cps"
+    pub = str(keys / "log.example.pub")
+    assert runner.invoke(audit_app, ["keygen", "w", "--out", str(keys)]).exit_code == 0
+    base = ["--key", str(keys / "w.key"), "--log-key", pub, "--state", str(keys / "s.json")]
+    cp13 = sorted(cps.glob("checkpoint.000000000013.*"))[0]
+    assert runner.invoke(audit_app, ["cosign", str(cp13), *base, "--url", url]).exit_code == 0
+    # the log operator signs another history of size 20
+    log_signer = Signer.load(keys / "log.example.key")
+    other = log_signer.sign(Checkpoint("x", 20, hashlib.sha256(b"other").digest()).body())
+    forged = keys / "forged"
+    forged.write_text(other.encode())
+    res = runner.invoke(audit_app, ["cosign", str(forged), *base, "--url", url])
+    assert res.exit_code == 1 and "not co-signing" in res.output
+    assert "w " not in forged.read_text()  # no witness signature was added

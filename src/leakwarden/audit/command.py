@@ -130,6 +130,8 @@ def cosign(
     if state.exists():
         last = json.loads(state.read_text())
         old_size, old_root = int(last["size"]), bytes.fromhex(last["root"])
+        if last.get("origin", cp.origin) != cp.origin:
+            _fail(f"not co-signing: origin {cp.origin!r} is not {last['origin']!r}", 1)
         if cp.size < old_size:
             _fail(f"checkpoint size {cp.size} is older than the co-signed {old_size}")
         with _open(url) as ledger:
@@ -139,7 +141,7 @@ def cosign(
         except VerificationError as exc:
             _fail(f"not co-signing: {exc}", 1)
     write_atomic(checkpoint_file, witness.cosign(note).encode())
-    write_atomic(state, json.dumps({"size": cp.size, "root": cp.root.hex()}))
+    write_atomic(state, json.dumps({"origin": cp.origin, "size": cp.size, "root": cp.root.hex()}))
     typer.echo(f"co-signed {checkpoint_file} (size {cp.size}) as {witness.name}")
 
 
