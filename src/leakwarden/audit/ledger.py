@@ -233,9 +233,14 @@ class Ledger:
             items = [item for w in batch for item in w.items]
             try:
                 receipts = self._commit(items)
-            except AuditWriteError as exc:
+            except Exception as exc:  # never leave a caller waiting: every failure is reported
+                err = (
+                    exc
+                    if isinstance(exc, AuditWriteError)
+                    else AuditWriteError(f"audit event not written: {_reason(exc)}")
+                )
                 for w in batch:
-                    w.future.set_exception(exc)
+                    w.future.set_exception(err)
                 continue
             pos = 0
             for w in batch:
