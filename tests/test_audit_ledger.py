@@ -152,3 +152,48 @@ def test_event_refuses_naive_time_and_bad_ip() -> None:
         AuditEvent(action="a", outcome="success", actor="x", source_ip="999.1.1.1")
     with pytest.raises(ValueError):
         AuditEvent(action="a", outcome="maybe", actor="x")  # type: ignore[arg-type]
+
+
+_CRASH_WRITER = """
+import sys
+from leakwarden.audit.events import AuditEvent
+from leakwarden.audit.ledger import Ledger
+ledger = Ledger.open(sys.argv[1], migrate=False)
+i = 0
+while True:
+    rs = ledger.append_many(
+        AuditEvent(action="a", outcome="success", actor="x", event_id=f"k{i + j}")
+        for j in range(50)
+    )
+    i += 50
+    print(rs[-1].index, rs[-1].event_id, flush=True)
+"""
+
+
+def test_killed_writer_loses_no_acknowledged_event(db_url: str) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from leakwarden.audit.verify import verify_ledger
+
+    Ledger.open(db_url).close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CRASH_WRITER, db_url], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    acked = []
+    deadline = time.monotonic() + 60
+    while len(acked) < 20 and time.monotonic() < deadline:
+        acked.append(proc.stdout.readline().split())
+    proc.send_signal(signal.SIGKILL)  # in the middle of whatever it was doing
+    proc.wait()
+    assert len(acked) == 20
+    with Ledger.open(db_url) as ledger:
+        for index, event_id in acked:
+            text, _ = ledger.leaf(int(index))
+            assert f'"id":"{event_id}"' in text
+        report = verify_ledger(ledger)
+        assert report.ok, report.problems
+        assert report.rows >= int(acked[-1][0]) + 1
