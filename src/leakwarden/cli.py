@@ -11,6 +11,10 @@ from typing import Annotated
 
 import typer
 
+from leakwarden.audit.command import audit_app
+from leakwarden.protect.command import protect_command, reveal_command
+from leakwarden.protect.keys_command import keys_app
+from leakwarden.protect.waybill import waybill_app
 from leakwarden.scan.command import inventory_app, scan_command
 
 app = typer.Typer(
@@ -113,6 +117,11 @@ def demo(
 
 
 app.add_typer(inventory_app, name="inventory")
+app.command("protect")(protect_command)
+app.command("reveal")(reveal_command)
+app.add_typer(keys_app, name="keys")
+app.add_typer(waybill_app, name="waybill")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:
