@@ -197,3 +197,32 @@ def test_killed_writer_loses_no_acknowledged_event(db_url: str) -> None:
         report = verify_ledger(ledger)
         assert report.ok, report.problems
         assert report.rows >= int(acked[-1][0]) + 1
+
+
+def test_environment_configures_checkpoint_publication(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from leakwarden.audit.checkpoints import read_published
+    from leakwarden.audit.note import generate_keys, load_verifier
+
+    tmp = Path(str(tmp_path))
+    generate_keys("env.test", tmp / "k.key", tmp / "k.pub")
+    monkeypatch.setenv("LEAKWARDEN_AUDIT_KEY", str(tmp / "k.key"))
+    monkeypatch.setenv("LEAKWARDEN_AUDIT_CHECKPOINTS", str(tmp / "cps"))
+    monkeypatch.setenv("LEAKWARDEN_AUDIT_CHECKPOINT_EVERY", "5")
+    with Ledger.open(f"sqlite:///{tmp / 'a.db'}") as ledger:
+        for i in range(12):
+            ledger.append(_event(i))
+    found, problems = read_published(tmp / "cps")
+    key = load_verifier(tmp / "k.pub")
+    sizes = sorted({p.checkpoint.size for p in found})
+    assert not problems and all(p.note.verified_by(key) for p in found)
+    assert 5 in sizes and 10 in sizes and sizes[-1] == 12  # the last one on close
+    monkeypatch.setenv("LEAKWARDEN_AUDIT_CHECKPOINT_EVERY", "many")
+    with pytest.raises(AuditWriteError, match="LEAKWARDEN_AUDIT_CHECKPOINT_EVERY"):
+        Ledger.open(f"sqlite:///{tmp / 'a.db'}")
+    monkeypatch.setenv("LEAKWARDEN_AUDIT_KEY", str(tmp / "missing.key"))
+    with pytest.raises(AuditWriteError, match="LEAKWARDEN_AUDIT_KEY"):
+        Ledger.open(f"sqlite:///{tmp / 'a.db'}")

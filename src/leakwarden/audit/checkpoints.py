@@ -28,6 +28,12 @@ if TYPE_CHECKING:
     from leakwarden.audit.ledger import Ledger
 
 DEFAULT_ORIGIN = "leakwarden.local/audit"
+# Configuration of the publisher a ledger opened without one uses (see Publisher.from_env).
+ENV_KEY = "LEAKWARDEN_AUDIT_KEY"  # the ledger's private key file
+ENV_DIR = "LEAKWARDEN_AUDIT_CHECKPOINTS"  # folder to publish to (default ./leakwarden-checkpoints)
+ENV_ORIGIN = "LEAKWARDEN_AUDIT_ORIGIN"
+ENV_EVERY = "LEAKWARDEN_AUDIT_CHECKPOINT_EVERY"  # events between checkpoints (default 10000)
+ENV_SECONDS = "LEAKWARDEN_AUDIT_CHECKPOINT_SECONDS"  # seconds between checkpoints (default 60)
 LATEST = "checkpoint"
 PREFIX = "checkpoint."
 
@@ -60,6 +66,41 @@ class Publisher:
                 self._last_size = Checkpoint.parse(Note.parse(latest.read_text()).text).size
             except (OSError, VerificationError):
                 self._last_size = -1
+
+    @classmethod
+    def from_env(cls) -> Publisher | None:
+        """The publisher the environment configures (``$LEAKWARDEN_AUDIT_KEY`` and friends, see
+        the constants above), or None when no key is set.  A key file that cannot be used, or
+        a bad number, raises ValueError naming the variable."""
+        import os
+
+        key = os.environ.get(ENV_KEY, "").strip()
+        if not key:
+            return None
+        from leakwarden.audit.note import KeyFileError
+
+        try:
+            signer = Signer.load(key)
+        except KeyFileError as exc:
+            raise ValueError(f"${ENV_KEY}: {exc}") from None
+
+        def number(var: str, default: float) -> float:
+            raw = os.environ.get(var, "").strip()
+            try:
+                value = float(raw) if raw else default
+            except ValueError:
+                raise ValueError(f"${var}={raw!r} is not a number") from None
+            if value <= 0:
+                raise ValueError(f"${var}={raw!r} must be positive")
+            return value
+
+        return cls(
+            os.environ.get(ENV_DIR, "").strip() or "leakwarden-checkpoints",
+            signer,
+            origin=os.environ.get(ENV_ORIGIN, "").strip() or DEFAULT_ORIGIN,
+            every_events=int(number(ENV_EVERY, 10_000)),
+            every_seconds=number(ENV_SECONDS, 60.0),
+        )
 
     @property
     def last_size(self) -> int:

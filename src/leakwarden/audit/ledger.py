@@ -135,10 +135,18 @@ class Ledger:
     ) -> Ledger:
         """The ledger in the store at ``url`` (default: the store's default URL), its tables
         created or migrated first (unless ``migrate`` is false).  ``publisher`` signs and
-        publishes checkpoints as the log grows (see :mod:`leakwarden.audit.checkpoints`)."""
+        publishes checkpoints as the log grows (see :mod:`leakwarden.audit.checkpoints`);
+        without one, the environment's (``$LEAKWARDEN_AUDIT_KEY`` ...) if it sets a key."""
         from sqlalchemy import event
 
+        from leakwarden.audit.checkpoints import Publisher
         from leakwarden.store import db
+
+        if publisher is None:
+            try:
+                publisher = Publisher.from_env()
+            except ValueError as exc:
+                raise AuditWriteError(f"cannot open the audit ledger: {exc}") from None
 
         try:
             engine = db.make_engine(url, pool_size=10, max_overflow=20)
