@@ -1,0 +1,183 @@
+"""Quotas, kept outside the policies: how many distinct customers one person may be given per
+rolling day and week (VIP customers on their own, smaller budget), and rows per request.
+
+Exact, by a ledger in the store (``gateway_quota_ledger``: person × customer with the last time
+the person was given that customer).  The distinct customers a person saw in the rolling window
+``(now - window, now]`` are the rows whose ``last_seen`` is in it (a customer's latest access is
+in the window iff any access is).  :meth:`SqlQuota.charge` does, in one transaction:
+
+1. update the person's row of ``gateway_quota_people`` (insert it the first time): this takes
+   the person's row lock on PostgreSQL and the database write lock on SQLite, so two requests
+   of the same person are counted one after the other (the unique constraint on
+   (person, customer) keeps the ledger itself free of duplicates);
+2. insert the new customers / move ``last_seen`` of the known ones to now;
+3. count per pool and window; over a limit -> :class:`QuotaExceeded` and the transaction is
+   rolled back (nothing charged).
+
+A customer the person already saw in the window costs nothing again.  The charge is made before
+the data is released and is not undone if the release then fails (fail closed: a quota may be
+used by a request that returned an error, never exceeded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from leakwarden.gateway.settings import QuotaLimits
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["DAY", "WEEK", "Quota", "QuotaExceeded", "QuotaUsage", "SqlQuota"]
+
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+POOLS = ("regular", "vip")
+
+
+class QuotaExceeded(Exception):
+    """Over a quota (HTTP 429): names the quota, its limit and when it frees up."""
+
+    def __init__(self, quota: str, limit: int, resets_at: datetime | None, detail: str) -> None:
+        self.quota = quota
+        self.limit = limit
+        self.resets_at = resets_at
+        when = (
+            f"; the next slot frees at {resets_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+            if resets_at is not None
+            else ""
+        )
+        super().__init__(f"quota {quota!r} (limit {limit}) exceeded: {detail}{when}")
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """Distinct customers counted after a charge, per (pool, window)."""
+
+    counts: Mapping[str, int]
+
+
+class Quota(Protocol):
+    def charge(
+        self,
+        person: str,
+        customers: Mapping[int, bool],
+        rows: int,
+        *,
+        now: datetime | None = None,
+    ) -> QuotaUsage: ...
+
+
+def _limits(limits: QuotaLimits, pool: str) -> tuple[tuple[str, timedelta, int], ...]:
+    if pool == "vip":
+        return (("VIP customers per day", DAY, limits.vip_day),
+                ("VIP customers per week", WEEK, limits.vip_week))  # fmt: skip
+    return (("distinct customers per day", DAY, limits.day),
+            ("distinct customers per week", WEEK, limits.week))  # fmt: skip
+
+
+def check_rows(limits: QuotaLimits, rows: int) -> None:
+    if rows > limits.rows_per_request:
+        raise QuotaExceeded(
+            "rows per request",
+            limits.rows_per_request,
+            None,
+            f"this request would return {rows} rows; narrow it",
+        )
+
+
+class SqlQuota:
+    """The exact quota ledger in the store (module docstring)."""
+
+    def __init__(self, engine: Engine, limits: QuotaLimits) -> None:
+        self.engine = engine
+        self.limits = limits
+
+    def charge(
+        self,
+        person: str,
+        customers: Mapping[int, bool],
+        rows: int,
+        *,
+        now: datetime | None = None,
+    ) -> QuotaUsage:
+        """Charge ``customers`` (id -> is VIP) to ``person``; :class:`QuotaExceeded` if that
+        would take any window over its limit (then nothing is charged)."""
+        from sqlalchemy.exc import IntegrityError
+
+        check_rows(self.limits, rows)
+        now = now or datetime.now(UTC)
+        if not customers:
+            return QuotaUsage({})
+        for _attempt in range(8):
+            try:
+                with self.engine.begin() as conn:
+                    return self._charge(conn, person, customers, now)
+            except IntegrityError:
+                continue  # another request inserted the same first row: count again
+        raise RuntimeError(f"quota ledger: could not charge {person} after 8 attempts")
+
+    def _charge(
+        self, conn: Connection, person: str, customers: Mapping[int, bool], now: datetime
+    ) -> QuotaUsage:
+        from sqlalchemy import func, insert, select, update
+
+        from leakwarden.store.gateway_tables import QuotaEntry, QuotaPerson
+
+        lock = conn.execute(
+            update(QuotaPerson).where(QuotaPerson.person == person).values(touched_at=now)
+        )
+        if lock.rowcount == 0:
+            conn.execute(insert(QuotaPerson).values(person=person, touched_at=now))
+        q = QuotaEntry.__table__
+        keys = {str(c): ("vip" if vip else "regular") for c, vip in customers.items()}
+        known = set(
+            conn.execute(
+                select(q.c.customer_id).where(q.c.person == person, q.c.customer_id.in_(keys))
+            ).scalars()
+        )
+        if known:
+            conn.execute(
+                update(QuotaEntry)
+                .where(QuotaEntry.person == person, QuotaEntry.customer_id.in_(known))
+                .values(last_seen=now)
+            )
+        new = [
+            {"person": person, "customer_id": c, "pool": pool, "first_seen": now, "last_seen": now}
+            for c, pool in keys.items()
+            if c not in known
+        ]
+        if new:
+            conn.execute(insert(QuotaEntry), new)
+        counts: dict[str, int] = {}
+        for pool in sorted(set(keys.values())):
+            for name, window, limit in _limits(self.limits, pool):
+                since = now - window
+                where = (q.c.person == person, q.c.pool == pool, q.c.last_seen > since)
+                n = conn.execute(select(func.count()).select_from(q).where(*where)).scalar_one()
+                counts[name] = int(n)
+                if n > limit:
+                    before = n - sum(1 for k in new if k["pool"] == pool)
+                    oldest = conn.execute(select(func.min(q.c.last_seen)).where(*where)).scalar()
+                    # the oldest entry of the window includes this request's own if it is new;
+                    # the earliest counted one leaves the window first
+                    resets = _as_utc(oldest) + window if oldest is not None else None
+                    raise QuotaExceeded(
+                        name,
+                        limit,
+                        resets,
+                        f"{person} was already given {before} distinct customers"
+                        f" in the last {_span(window)}",
+                    )
+        return QuotaUsage(counts)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _span(window: timedelta) -> str:
+    return "24 hours" if window == DAY else "7 days"
