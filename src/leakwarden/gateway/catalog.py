@@ -121,9 +121,10 @@ def _column(name: str, classes: Iterable[str]) -> ColumnInfo:
     return ColumnInfo(name, ordered, sensitivity_of(ordered))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Catalog:
-    """Tables by name (lower-case)."""
+    """Tables by name (lower-case).  Compared and hashed by identity (the policy engine caches
+    decisions per catalogue)."""
 
     tables: Mapping[str, TableInfo] = field(default_factory=dict)
 
