@@ -25,13 +25,16 @@ __all__ = [
 #: The demo company built by ``leakwarden demo`` in the working folder.
 DEFAULT_COMPANY_URL = "sqlite:///leakwarden-demo/company.db"
 
-#: Purpose -> whether it needs a work ticket.  Work on one customer's case needs a ticket; the
-#: aggregate purposes do not (the policies restrict what they see instead).
+#: Purpose -> whether it needs a work ticket: work on one customer's case does (as the shipped
+#: policies' ``base.ticket-required``); delivery (couriers print the waybills of their region),
+#: billing and the aggregate purposes do not (the policies restrict what they see instead).  A
+#: ticket given with any purpose is checked all the same.
 DEFAULT_PURPOSES: Mapping[str, bool] = {
     "customer_service": True,
-    "delivery": True,
-    "billing": True,
     "fraud_review": True,
+    "security_investigation": True,
+    "delivery": False,
+    "billing": False,
     "marketing": False,
     "analytics": False,
 }

@@ -1,0 +1,186 @@
+"""``leakwarden serve`` (the gateway service under uvicorn) and ``leakwarden token issue | revoke
+| list`` (API tokens).  The lead registers :func:`serve_command` and :data:`token_app` in the CLI.
+
+Exit status: 0 done, 2 bad input or an unreachable database.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["serve_command", "token_app"]
+
+token_app = typer.Typer(
+    help="API tokens of the access gateway: issue (shown once), revoke, list.",
+    no_args_is_help=True,
+)
+
+_STORE = typer.Option(
+    None, "--url", help="Store URL (default: $LEAKWARDEN_DB_URL or ./leakwarden.db)"
+)
+_COMPANY = typer.Option(
+    None,
+    "--company-url",
+    help="The customer database (default: $LEAKWARDEN_GATEWAY_COMPANY_URL or the demo company, "
+    "sqlite:///leakwarden-demo/company.db).",
+)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _store(url: str | None) -> Engine:
+    from leakwarden.store import db
+
+    try:
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+    except db.StoreError as exc:
+        _fail(str(exc))
+    return engine
+
+
+@token_app.command("issue")
+def issue(
+    employee: int | None = typer.Option(None, "--employee", help="Employee id (employees.id)."),
+    service: str | None = typer.Option(None, "--service", help="Or a service name."),
+    expires: str = typer.Option("8h", "--expires", help="Lifetime: 30m, 8h, 7d, 2w."),
+    label: str | None = typer.Option(None, "--label", help="A note (who, what for)."),
+    url: str | None = _STORE,
+    company_url: str | None = _COMPANY,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Issue a token.  The token is printed once and stored only as a hash: keep it now."""
+    from leakwarden.gateway.identity import AuthError, TokenStore, load_principal, parse_duration
+    from leakwarden.gateway.settings import GatewaySettings
+    from leakwarden.store import db
+
+    try:
+        ttl = parse_duration(expires)
+    except ValueError as exc:
+        _fail(f"--expires: {exc}")
+    if (employee is None) == (service is None):
+        _fail("give exactly one of --employee or --service")
+    if employee is not None:
+        settings = GatewaySettings.from_env(company_url=company_url)
+        try:
+            load_principal(db.make_engine(settings.company_url), employee)
+        except (AuthError, db.StoreError) as exc:
+            _fail(f"--employee {employee}: {exc}")
+    store = TokenStore(_store(url))
+    try:
+        issued = store.issue(employee_id=employee, service=service, ttl=ttl, label=label)
+    except ValueError as exc:
+        _fail(str(exc))
+    bound = f"employee {employee}" if employee is not None else f"service {service}"
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "token": issued.token,
+                    "token_id": issued.token_id,
+                    "bound_to": bound,
+                    "expires_at": issued.expires_at.isoformat(),
+                }
+            )
+        )
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(
+        f"token [bold]{issued.token_id}[/] for {bound}, "
+        f"expires {issued.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    console.print("shown once, stored only as a hash:", style="yellow")
+    typer.echo(issued.token)
+
+
+@token_app.command("revoke")
+def revoke(
+    token_id: str = typer.Argument(..., help="The token id (the part after lw_)."),
+    url: str | None = _STORE,
+) -> None:
+    """Revoke a token at once."""
+    from leakwarden.gateway.identity import TokenStore
+
+    if not TokenStore(_store(url)).revoke(token_id):
+        _fail(f"no active token {token_id!r}")
+    typer.echo(f"revoked {token_id}")
+
+
+@token_app.command("list")
+def list_tokens(
+    url: str | None = _STORE,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Tokens with their binding and state (never a secret)."""
+    from leakwarden.gateway.identity import TokenStore
+
+    now = datetime.now(UTC)
+    infos = TokenStore(_store(url)).list()
+    rows = [
+        {
+            "token_id": i.token_id,
+            "bound_to": f"employee {i.employee_id}"
+            if i.employee_id is not None
+            else f"service {i.service}",
+            "state": i.state(now),
+            "expires_at": i.expires_at.isoformat(),
+            "label": i.label or "",
+        }
+        for i in infos
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("token id", "bound to", "state", "expires (UTC)", "label", title="gateway tokens")
+    for r in rows:
+        table.add_row(r["token_id"], r["bound_to"], r["state"], r["expires_at"][:16], r["label"])
+    Console().print(table)
+
+
+def serve_command(
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (loopback by default)."
+    ),
+    port: int = typer.Option(8750, "--port", help="Port."),
+    company_url: str | None = _COMPANY,
+    url: str | None = _STORE,
+    workers: int = typer.Option(1, "--workers", help="uvicorn worker processes."),
+) -> None:
+    """Run the access gateway (FastAPI under uvicorn); OpenAPI at /openapi.json."""
+    import uvicorn
+
+    from leakwarden.gateway.app import create_app
+    from leakwarden.gateway.settings import GatewaySettings
+    from leakwarden.store import db
+
+    try:
+        settings = GatewaySettings.from_env(company_url=company_url, store_url=url)
+    except ValueError as exc:
+        _fail(str(exc))
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    for k, v in settings.describe().items():
+        console.print(f"{k:>10}: {v}")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        console.print(f"listening on {host}: not loopback; put TLS in front", style="yellow")
+    try:
+        app = create_app(settings)
+    except (db.StoreError, ValueError) as exc:
+        _fail(str(exc))
+    uvicorn.run(app, host=host, port=port, workers=workers if workers > 1 else None)

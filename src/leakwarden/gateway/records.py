@@ -1,0 +1,555 @@
+"""The record-level way in: one customer by id or phone, one order, one privacy waybill.
+
+Every request goes through the same steps, in this order, and stops at the first refusal:
+
+1. purpose: known (``settings.purposes``); a purpose that needs a ticket gets one checked
+   (:mod:`leakwarden.gateway.tickets`: exists, open, assigned to the caller, concerns the
+   customers and the order); a ticket given for another purpose is checked too;
+2. consent (:mod:`leakwarden.gateway.consent`) for the purpose and every customer;
+3. the policy decision (``decide``: ``PolicyEngine.decide`` in the service); a refusal, or a row
+   outside the decision's row filter, refuses the request;
+4. the field treatments: CLEAR as stored, MASKED with ``protect``'s ``mask`` operator (the
+   column's data class picks the mask), PSEUDONYMISED as an HMAC pseudonym
+   (``protect.pseudonym``), DENIED columns left out; a masking error refuses the request;
+5. the quota (:mod:`leakwarden.gateway.quota`): rows per request, distinct customers;
+6. the audit event, written to the ledger before anything is returned; if the write fails the
+   request fails with :class:`AuditUnavailable` and nothing is released.
+
+Refusals in 1-5 are audited as well (outcome ``denied``), before the refusal is returned.  Audit
+events hold ids, counts, column names and policy ids, never a value (no phone, no waybill
+number: the route template names the endpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from leakwarden.audit.events import AuditEvent
+from leakwarden.audit.ledger import AuditWriteError
+from leakwarden.gateway.catalog import Catalog
+from leakwarden.gateway.consent import ConsentCheck
+from leakwarden.gateway.decision import AccessRequest, Action, Decision, Principal, Treatment
+from leakwarden.gateway.quota import Quota, QuotaExceeded
+from leakwarden.gateway.settings import GatewaySettings
+from leakwarden.gateway.tickets import TicketError, check_ticket, check_ticket_order
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from leakwarden.audit.ledger import Ledger
+    from leakwarden.protect.waybill import RelayRegistry
+
+__all__ = [
+    "AuditUnavailable",
+    "CallContext",
+    "Decide",
+    "RecordService",
+    "Refused",
+    "Released",
+    "customer_region",
+]
+
+Decide = Callable[[AccessRequest], Decision]
+Value = str | int | bool | None
+
+
+class Refused(Exception):
+    """The request is refused (and the refusal was audited): ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+class AuditUnavailable(Exception):
+    """The audit ledger could not record the decision: nothing is released (HTTP 503)."""
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who asks, why, and under which ticket."""
+
+    principal: Principal
+    purpose: str
+    ticket: str | None = None
+    source_ip: str | None = None
+    auth: str = ""
+
+
+@dataclass
+class Released:
+    """What a request may return, after the audit event was committed."""
+
+    table: str
+    records: list[dict[str, Value]]
+    treatments: dict[str, str]
+    policy_ids: list[str]
+    reason: str
+    consent: str
+    audit_index: int
+    label: dict[str, str] = field(default_factory=dict)
+
+
+def customer_region(province: str, city: str) -> str:
+    """The demo company's region of a customer: province + city, or the city alone for the
+    municipalities (北京市北京市 -> 北京市), as in ``employees.region``."""
+    return city if province == city else province + city
+
+
+def _plain(value: Any) -> Value:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+class RecordService:
+    """The record endpoints' logic, independent of HTTP (``app`` maps it to routes)."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        company: Engine,
+        ledger: Ledger,
+        quota: Quota,
+        decide: Decide,
+        catalog: Catalog,
+        consent: ConsentCheck,
+        relay: RelayRegistry | None = None,
+    ) -> None:
+        from leakwarden.protect.registry import build_operator
+
+        self.settings = settings
+        self.company = company
+        self.ledger = ledger
+        self.quota = quota
+        self.decide = decide
+        self.catalog = catalog
+        self.consent = consent
+        self.relay = relay
+        self._mask = build_operator("mask")
+        self._mask_full = build_operator("mask:full")
+
+    # -------------------------------------------------------------------- endpoints
+
+    def customer(self, ctx: CallContext, customer_id: int) -> Released:
+        from sqlalchemy import select
+
+        from leakwarden.demo.schema import customers
+
+        route = "GET /customers/{id}"
+        self._purpose_and_ticket(ctx, "read", "customers", route, [customer_id])
+        with self.company.connect() as conn:
+            row = conn.execute(select(customers).where(customers.c.id == customer_id)).first()
+        if row is None:
+            self._refuse(ctx, "read", "customers", route, 404, "no such customer", [customer_id])
+        assert row is not None
+        return self._serve(ctx, "read", "customers", route, [dict(row._mapping)], None)
+
+    def customers_by_phone(self, ctx: CallContext, phone: str) -> Released:
+        from sqlalchemy import or_, select
+
+        from leakwarden.demo.schema import customers
+
+        route = "GET /customers?phone="
+        digits = "".join(c for c in phone if c.isdigit())
+        if len(digits) < 7:
+            self._refuse(ctx, "read", "customers", route, 400, "phone: give at least 7 digits")
+        if digits.startswith("86") and len(digits) == 13:
+            digits = digits[2:]
+        limit = self.settings.max_phone_matches
+        with self.company.connect() as conn:
+            rows = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(customers)
+                    .where(or_(customers.c.mobile == digits, customers.c.mobile == phone.strip()))
+                    .order_by(customers.c.id)
+                    .limit(limit + 1)
+                )
+            ]
+        ids = [int(r["id"]) for r in rows]
+        if self._needs_ticket(ctx):
+            # With a ticket only its customer can be found: the same answer whether the phone is
+            # another customer's or nobody's, so a ticket is no oracle for phone numbers.
+            ticket_customer = self._ticket_customer(ctx, route)
+            rows = [r for r in rows if int(r["id"]) == ticket_customer]
+            ids = [int(r["id"]) for r in rows]
+        if not rows:
+            self._refuse(ctx, "read", "customers", route, 404, "no customer with that phone")
+        if len(rows) > limit:
+            self._refuse(
+                ctx,
+                "read",
+                "customers",
+                route,
+                400,
+                f"more than {limit} customers match: give the full number",
+            )
+        self._purpose_and_ticket(ctx, "read", "customers", route, ids)
+        return self._serve(ctx, "read", "customers", route, rows, None)
+
+    def order(self, ctx: CallContext, order_id: int) -> Released:
+        from sqlalchemy import select
+
+        from leakwarden.demo.schema import orders
+
+        route = "GET /orders/{id}"
+        with self.company.connect() as conn:
+            row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
+        if row is None:
+            self._purpose_and_ticket(ctx, "read", "orders", route, [])
+            self._refuse(ctx, "read", "orders", route, 404, "no such order")
+        assert row is not None
+        self._purpose_and_ticket(ctx, "read", "orders", route, [row.customer_id], order_id)
+        return self._serve(ctx, "read", "orders", route, [dict(row._mapping)], None)
+
+    def print_waybill(self, ctx: CallContext, waybill_no: str) -> Released:
+        from sqlalchemy import select
+
+        from leakwarden.demo.schema import orders, waybills
+
+        route = "POST /waybills/{waybill_no}/print"
+        with self.company.connect() as conn:
+            row = conn.execute(
+                select(waybills, orders.c.customer_id)
+                .join(orders, orders.c.id == waybills.c.order_id)
+                .where(waybills.c.waybill_no == waybill_no)
+            ).first()
+        if row is None:
+            self._purpose_and_ticket(ctx, "print_waybill", "waybills", route, [])
+            self._refuse(ctx, "print_waybill", "waybills", route, 404, "no such waybill")
+        assert row is not None
+        record = dict(row._mapping)
+        customer_id = int(record.pop("customer_id"))
+        self._purpose_and_ticket(
+            ctx, "print_waybill", "waybills", route, [customer_id], int(record["order_id"])
+        )
+        return self._serve(ctx, "print_waybill", "waybills", route, [record], customer_id)
+
+    # -------------------------------------------------------------------- the steps
+
+    def _needs_ticket(self, ctx: CallContext) -> bool:
+        return bool(self.settings.purposes.get(ctx.purpose)) or ctx.ticket is not None
+
+    def _ticket_customer(self, ctx: CallContext, route: str) -> int:
+        try:
+            return check_ticket(self.company, ctx.ticket, ctx.principal, []).customer_id
+        except TicketError as exc:
+            self._refuse(ctx, "read", "customers", route, 403, f"ticket: {exc}")
+            raise  # unreachable: _refuse raises
+
+    def _purpose_and_ticket(
+        self,
+        ctx: CallContext,
+        action: Action,
+        table: str,
+        route: str,
+        customer_ids: Sequence[int],
+        order_id: int | None = None,
+    ) -> None:
+        if ctx.purpose not in self.settings.purposes:
+            known = ", ".join(sorted(self.settings.purposes))
+            self._refuse(
+                ctx, action, table, route, 400, f"unknown purpose {ctx.purpose!r} (known: {known})"
+            )
+        if not self._needs_ticket(ctx):
+            return
+        try:
+            found = check_ticket(self.company, ctx.ticket, ctx.principal, customer_ids)
+            if order_id is not None:
+                check_ticket_order(found, order_id)
+        except TicketError as exc:
+            self._refuse(ctx, action, table, route, 403, f"ticket: {exc}", customer_ids)
+
+    def _serve(
+        self,
+        ctx: CallContext,
+        action: Action,
+        table: str,
+        route: str,
+        rows: list[dict[str, Any]],
+        customer_of_row: int | None,
+    ) -> Released:
+        from sqlalchemy import select
+
+        from leakwarden.demo.schema import customers
+
+        key = "id" if table == "customers" else "customer_id"
+        ids = [customer_of_row] if customer_of_row is not None else [int(r[key]) for r in rows]
+        # the customers' VIP flag (separate quota) and region (row filter)
+        if table == "customers":
+            facts = {int(r["id"]): (bool(r["vip"]), r["province"], r["city"]) for r in rows}
+        else:
+            with self.company.connect() as conn:
+                facts = {
+                    int(r.id): (bool(r.vip), r.province, r.city)
+                    for r in conn.execute(
+                        select(
+                            customers.c.id, customers.c.vip, customers.c.province, customers.c.city
+                        ).where(customers.c.id.in_(ids))
+                    )
+                }
+        consent = self.consent.check(ctx.purpose, ids)
+        if not consent.allowed:
+            self._refuse(
+                ctx,
+                action,
+                table,
+                route,
+                403,
+                f"consent: {consent.reason}",
+                ids,
+                consent_label=consent.label,
+            )
+        info = self.catalog.table(table)
+        columns = tuple(info.columns)
+        request = AccessRequest(
+            principal=ctx.principal,
+            action=action,
+            purpose=ctx.purpose,
+            table=table,
+            columns=columns,
+            ticket=ctx.ticket,
+            customer_ids=tuple(ids),
+            ticket_checked=self._needs_ticket(ctx),
+        )
+        try:
+            decision = self.decide(request)
+        except Exception as exc:  # fail closed, whatever the engine does
+            decision = Decision.deny(f"denied: policy evaluation failed: {type(exc).__name__}")
+        if not decision.allowed:
+            self._refuse(
+                ctx,
+                action,
+                table,
+                route,
+                403,
+                decision.reason,
+                ids,
+                policy_ids=decision.policy_ids,
+                consent_label=consent.label,
+            )
+        if decision.row_filter:
+            region = decision.row_filter.get("region")
+            unknown = set(decision.row_filter) - {"region"}
+            outside = [c for c in ids if c not in facts or customer_region(*facts[c][1:]) != region]
+            if unknown or outside:
+                why = (
+                    f"row filter on {sorted(unknown)} cannot be applied"
+                    if unknown
+                    else f"customer outside your region ({region})"
+                )
+                self._refuse(
+                    ctx,
+                    action,
+                    table,
+                    route,
+                    403,
+                    f"denied: {why}",
+                    ids,
+                    policy_ids=decision.policy_ids,
+                    consent_label=consent.label,
+                )
+        treatments = {c: decision.treatment(c) for c in columns}
+        label: dict[str, str] = {}
+        try:
+            if action == "print_waybill":
+                label = self._label(rows[0], treatments)
+                out: list[dict[str, Value]] = []
+            else:
+                out = [self._treat(table, r, treatments) for r in rows]
+        except Exception as exc:  # a masking error releases nothing
+            self._refuse(
+                ctx,
+                action,
+                table,
+                route,
+                500,
+                f"protecting the record failed ({type(exc).__name__}); nothing released",
+                ids,
+                policy_ids=decision.policy_ids,
+                consent_label=consent.label,
+                outcome="failure",
+            )
+        try:
+            self.quota.charge(
+                ctx.principal.person_id, {c: facts.get(c, (False,))[0] for c in ids}, len(rows)
+            )
+        except QuotaExceeded as exc:
+            headers = {}
+            if exc.resets_at is not None:
+                headers["X-Quota-Resets"] = exc.resets_at.isoformat()
+            self._refuse(
+                ctx,
+                action,
+                table,
+                route,
+                429,
+                str(exc),
+                ids,
+                policy_ids=decision.policy_ids,
+                consent_label=consent.label,
+                headers=headers,
+                extra={"quota": exc.quota},
+            )
+        released = (
+            sorted(label)
+            if label
+            else [c for c, t in treatments.items() if t is not Treatment.DENIED]
+        )
+        index = self._audit(
+            ctx,
+            action,
+            table,
+            route,
+            "success",
+            decision.reason,
+            ids,
+            columns=released,
+            rows=len(rows),
+            policy_ids=decision.policy_ids,
+            consent_label=consent.label,
+            extra={"treatments": ",".join(f"{c}={t.value}" for c, t in treatments.items())},
+        )
+        return Released(
+            table=table,
+            records=out,
+            treatments={c: t.value for c, t in treatments.items()},
+            policy_ids=list(decision.policy_ids),
+            reason=decision.reason,
+            consent=consent.label,
+            audit_index=index,
+            label=label,
+        )
+
+    def _treat(
+        self, table: str, row: Mapping[str, Any], treatments: Mapping[str, Treatment]
+    ) -> dict[str, Value]:
+        from leakwarden.protect.pseudonym import pseudonym
+
+        info = self.catalog.table(table)
+        out: dict[str, Value] = {}
+        for column, treatment in treatments.items():
+            if treatment is Treatment.DENIED:
+                continue
+            value = row.get(column)
+            if treatment is Treatment.CLEAR or value is None:
+                out[column] = _plain(value)
+                continue
+            text = str(_plain(value))
+            classes = info.column(column).data_classes
+            type_id = classes[0] if classes else None
+            if treatment is Treatment.MASKED:
+                op = self._mask if type_id else self._mask_full
+                out[column] = op.apply(text, type_id) if text else text
+            elif treatment is Treatment.PSEUDONYMISED:
+                out[column] = pseudonym(self.settings.pseudonym_key, 1, text, type_id)
+            else:  # a treatment this code does not know: fail closed
+                raise ValueError(f"unknown treatment {treatment!r}")
+        return out
+
+    def _label(self, row: Mapping[str, Any], treatments: Mapping[str, Treatment]) -> dict[str, str]:
+        from leakwarden.protect.waybill import make_label
+
+        needed = ("recipient_phone", "recipient_address")
+        if any(treatments.get(c, Treatment.DENIED) is Treatment.DENIED for c in needed):
+            raise PermissionError("the policy denies the recipient's phone or address")
+        level = "full" if treatments["recipient_address"] is Treatment.CLEAR else "district"
+        lab = make_label(row, self.relay, address_level=level)
+        return {
+            "waybill_no": lab.waybill_no,
+            "courier": lab.courier,
+            "recipient_name": lab.recipient_name,
+            "recipient_phone": lab.recipient_phone,
+            "recipient_address": lab.recipient_address,
+            "relay": lab.dial if lab.relay_number else "",
+            "sender_name": lab.sender_name,
+            "sender_phone": lab.sender_phone,
+            "sender_address": lab.sender_address,
+        }
+
+    # -------------------------------------------------------------------- audit
+
+    def _refuse(
+        self,
+        ctx: CallContext,
+        action: Action,
+        table: str,
+        route: str,
+        status: int,
+        message: str,
+        customer_ids: Sequence[int] = (),
+        *,
+        policy_ids: Sequence[str] = (),
+        consent_label: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, str] | None = None,
+        outcome: str = "denied",
+    ) -> None:
+        """Audit the refusal, then raise it (:class:`AuditUnavailable` if the audit fails)."""
+        self._audit(
+            ctx,
+            action,
+            table,
+            route,
+            outcome,
+            message,
+            customer_ids,
+            policy_ids=policy_ids,
+            consent_label=consent_label,
+            extra={"status": str(status), **(extra or {})},
+        )
+        raise Refused(status, message, headers=headers)
+
+    def _audit(
+        self,
+        ctx: CallContext,
+        action: Action,
+        table: str,
+        route: str,
+        outcome: str,
+        reason: str,
+        customer_ids: Sequence[int],
+        *,
+        columns: Sequence[str] = (),
+        rows: int | None = None,
+        policy_ids: Sequence[str] = (),
+        consent_label: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> int:
+        more = {"endpoint": route, "auth": ctx.auth, **(extra or {})}
+        if consent_label:
+            more["consent"] = consent_label
+        try:
+            event = AuditEvent(
+                action=f"gateway.{action}",
+                outcome=outcome,  # type: ignore[arg-type]
+                actor=ctx.principal.person_id,
+                reason=reason,
+                purpose=ctx.purpose or None,
+                dataset=table,
+                columns=list(columns),
+                rows=rows,
+                customers=len(set(customer_ids)),
+                customer_ids=[str(c) for c in dict.fromkeys(customer_ids)],
+                ticket=ctx.ticket,
+                policy=",".join(policy_ids) or None,
+                source_ip=ctx.source_ip,
+                extra=more,
+            )
+            return self.ledger.append(event).index
+        except AuditWriteError as exc:
+            raise AuditUnavailable(f"audit ledger unavailable: {exc}") from None
+        except Exception as exc:
+            raise AuditUnavailable(f"audit ledger unavailable: {type(exc).__name__}") from None
