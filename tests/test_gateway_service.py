@@ -402,3 +402,38 @@ def test_openapi_describes_the_record_endpoints(world: World) -> None:
     schema = doc["components"]["schemas"]["RecordsOut"]
     assert schema["properties"]["treatments"]["description"]
     assert "429" in doc["paths"]["/customers/{customer_id}"]["get"]["responses"]
+
+
+def test_jwt_bearer_mode_maps_claim_to_employee(world: World) -> None:
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from leakwarden.gateway.settings import JwtSettings
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    settings = world.settings(
+        jwt=JwtSettings(issuer="https://sso.test/", audience="gw", public_key_pem=pem.decode())
+    )
+    t = _cs_ticket(world)
+    now = int(time.time())
+    claims = {"iss": "https://sso.test/", "aud": "gw", "exp": now + 300}
+    good = jwt.encode({**claims, "sub": str(t.assigned_employee_id)}, key, algorithm="RS256")
+    c = world.client(settings)
+    url = f"/customers/{t.customer_id}?purpose=customer_service&ticket={t.id}"
+    r = c.get(url, headers={"Authorization": f"Bearer {good}"})
+    assert r.status_code == 200, r.text
+    assert world.events()[-1]["user"]["id"] == str(t.assigned_employee_id)
+    stale = jwt.encode(
+        {**claims, "exp": now - 100, "sub": str(t.assigned_employee_id)}, key, algorithm="RS256"
+    )
+    r = c.get(url, headers={"Authorization": f"Bearer {stale}"})
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
+    # someone else's ticket stays someone else's under SSO too
+    nobody = jwt.encode({**claims, "sub": "1"}, key, algorithm="RS256")
+    assert c.get(url, headers={"Authorization": f"Bearer {nobody}"}).status_code in (401, 403)
