@@ -479,6 +479,9 @@ def _check_filters(tree: exp.Expr, plans: Mapping[str, _TablePlan]) -> None:
         )
         checks: list[tuple[exp.Expr, exp.Expr]] = []
         for col in scope.columns:
+            if not col.table and col.name not in projections:
+                # e.g. PostgreSQL's whole-row reference ``SELECT c FROM customers c``
+                raise _deny(f"column {col.name} could not be resolved to a table", col)
             clause = _clause_of(col, stop)
             if clause is not None:
                 checks.append((col, clause))
