@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from leakwarden.gateway.catalog import Catalog, CustomerKey, UnknownColumn, UnknownTable
+from leakwarden.gateway.catalog import (
+    Catalog,
+    CustomerKey,
+    UnknownColumn,
+    UnknownTable,
+    table_columns,
+)
 from leakwarden.store import db
 from leakwarden.store.inventory import InventoryRepo
 from leakwarden.store.records import InventoryEntry, Location, ScanResult, SourceKind
@@ -82,3 +88,19 @@ def test_from_inventory(tmp_path: Path) -> None:
     # A table the column list lacks is still catalogued with what the inventory found.
     assert cat.column("orders", "ext_info").sensitivity == "sensitive"
     assert cat.table("orders").customer_key == CustomerKey("customer_id")
+
+
+def test_table_columns_reflects_a_database(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from leakwarden.demo.schema import metadata
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    try:
+        metadata.create_all(engine)
+        cols = table_columns(engine)
+    finally:
+        engine.dispose()
+    assert sorted(cols) == sorted(t.name for t in metadata.sorted_tables)
+    assert cols["payment_cards"] == ["id", "customer_id", "card_no", "bank", "card_type",
+                                     "holder_name", "expiry"]  # fmt: skip

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from leakwarden.detect.types import PI_TYPES
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from leakwarden.store.inventory import InventoryRepo
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "TableInfo",
     "UnknownColumn",
     "UnknownTable",
+    "table_columns",
 ]
 
 SENSITIVE = "sensitive"
@@ -199,3 +202,15 @@ class Catalog:
             found.setdefault(table, {}).setdefault(col, []).append(entry.pi_type)
         keys = DEMO_CUSTOMER_KEYS if customer_keys is None else customer_keys
         return cls.build(columns or {}, found, keys)
+
+
+def table_columns(engine: Engine, schema: str | None = None) -> dict[str, list[str]]:
+    """Every table's column names in a customer database (SQLAlchemy reflection), for
+    :meth:`Catalog.from_inventory`'s ``columns``."""
+    from sqlalchemy import inspect
+
+    insp = inspect(engine)
+    return {
+        t: [str(c["name"]) for c in insp.get_columns(t, schema=schema)]
+        for t in insp.get_table_names(schema=schema)
+    }
