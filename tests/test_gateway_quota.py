@@ -4,11 +4,13 @@ including many threads charging one person at once (never over-issued)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from leakwarden.gateway.quota import QuotaExceeded, SqlQuota
+from leakwarden.gateway.quota import QuotaExceeded, RedisQuota, SqlQuota
 from leakwarden.gateway.settings import QuotaLimits
 from leakwarden.store import db
 
@@ -97,3 +99,90 @@ def test_concurrent_charges_never_over_issue(db_url: str) -> None:
     with q.engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(QuotaEntry)).scalar_one()
     assert rows == limit
+
+
+# ----------------------------------------------------------------------------- Redis variant
+
+
+@pytest.fixture
+def redis_client(tmp_path: Any) -> Iterator[Any]:
+    """A throwaway redis-server on a free loopback port (never the machine's own), or skip."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    redis = pytest.importorskip("redis")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the throwaway redis-server did not start")
+        yield client
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_redis_quota_day_week_vip(redis_client: Any) -> None:
+    q = RedisQuota(redis_client, QuotaLimits(day=2, week=3, vip_day=1, vip_week=5))
+    q.charge("7", {1: False, 2: False}, 2, now=T0)
+    q.charge("7", {2: False}, 1, now=T0 + timedelta(hours=1))  # seen: free
+    with pytest.raises(QuotaExceeded) as info:
+        q.charge("7", {3: False}, 1, now=T0 + timedelta(hours=2))
+    assert info.value.quota == "distinct customers per day" and info.value.limit == 2
+    assert info.value.resets_at == T0 + timedelta(days=1)  # customer 1, last given at T0
+    q.charge("7", {50: True}, 1, now=T0 + timedelta(hours=2))  # VIP budget apart
+    with pytest.raises(QuotaExceeded, match="VIP customers per day"):
+        q.charge("7", {51: True}, 1, now=T0 + timedelta(hours=3))
+    # a refused request charged nothing, in no pool
+    with pytest.raises(QuotaExceeded):
+        q.charge("7", {3: False, 52: True}, 2, now=T0 + timedelta(hours=3))
+    q.charge("7", {3: False}, 1, now=T0 + timedelta(days=1, hours=2))  # 1 left the day window
+    with pytest.raises(QuotaExceeded, match="distinct customers per week"):
+        q.charge("7", {4: False}, 1, now=T0 + timedelta(days=3))
+    q.charge("7", {4: False}, 1, now=T0 + timedelta(days=7, hours=2))  # 1 and 2 left the week
+
+
+def test_redis_concurrent_charges_never_over_issue(redis_client: Any) -> None:
+    limit = 9
+    q = RedisQuota(redis_client, QuotaLimits(day=limit, week=100))
+    granted: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker(base: int) -> None:
+        start.wait()
+        for i in range(5):
+            try:
+                q.charge("42", {base * 100 + i: False}, 1)
+            except QuotaExceeded:
+                continue
+            with lock:
+                granted.append(base * 100 + i)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted) == limit
+    assert redis_client.zcard("lw:quota:{42}:regular") == limit

@@ -14,6 +14,11 @@ in the window iff any access is).  :meth:`SqlQuota.charge` does, in one transact
 3. count per pool and window; over a limit -> :class:`QuotaExceeded` and the transaction is
    rolled back (nothing charged).
 
+:class:`RedisQuota` is the same ledger for several gateway replicas: one sorted set per person and
+pool (member = customer id, score = last access in ms), checked and charged by one Lua script,
+which Redis runs atomically (no other command runs in between), so concurrent replicas cannot
+over-issue either.
+
 A customer the person already saw in the window costs nothing again.  The charge is made before
 the data is released and is not undone if the release then fails (fail closed: a quota may be
 used by a request that returned an error, never exceeded).
@@ -24,14 +29,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from leakwarden.gateway.settings import QuotaLimits
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["DAY", "WEEK", "Quota", "QuotaExceeded", "QuotaUsage", "SqlQuota"]
+__all__ = ["DAY", "WEEK", "Quota", "QuotaExceeded", "QuotaUsage", "RedisQuota", "SqlQuota"]
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
@@ -181,3 +186,99 @@ def _as_utc(value: datetime) -> datetime:
 
 def _span(window: timedelta) -> str:
     return "24 hours" if window == DAY else "7 days"
+
+
+# KEYS: one sorted set per pool.  ARGV: now (ms), then per pool: day window (ms), day limit,
+# week window (ms), week limit, n, n customer ids.  Checks every pool first, then charges all:
+# returns {} when charged, else {pool index, 1 (day) | 2 (week), count before, oldest score}.
+_LUA = """
+local now = tonumber(ARGV[1])
+local i = 2
+local plans = {}
+for p = 1, #KEYS do
+  local key = KEYS[p]
+  local day_ms, day_lim = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  local week_ms, week_lim = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  local n = tonumber(ARGV[i + 4])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - week_ms)
+  local members = {}
+  local new_day, new_week = 0, 0
+  for j = 1, n do
+    local c = ARGV[i + 4 + j]
+    members[j] = c
+    local s = redis.call('ZSCORE', key, c)
+    if (not s) or tonumber(s) <= now - day_ms then new_day = new_day + 1 end
+    if (not s) or tonumber(s) <= now - week_ms then new_week = new_week + 1 end
+  end
+  local windows = {{day_ms, day_lim, new_day}, {week_ms, week_lim, new_week}}
+  for w = 1, 2 do
+    local span, lim, add = windows[w][1], windows[w][2], windows[w][3]
+    local have = redis.call('ZCOUNT', key, '(' .. (now - span), '+inf')
+    if have + add > lim then
+      local first = redis.call('ZRANGEBYSCORE', key, '(' .. (now - span), '+inf',
+                               'WITHSCORES', 'LIMIT', 0, 1)
+      local oldest = first[2] or tostring(now)
+      return {p, w, have, oldest}
+    end
+  end
+  plans[p] = {key, members, week_ms}
+  i = i + 5 + n
+end
+for p = 1, #plans do
+  local key, members, week_ms = plans[p][1], plans[p][2], plans[p][3]
+  for j = 1, #members do redis.call('ZADD', key, now, members[j]) end
+  redis.call('PEXPIRE', key, week_ms)
+end
+return {}
+"""
+
+
+class RedisQuota:
+    """The quota ledger in Redis, for several replicas (module docstring).  ``client`` is a
+    ``redis.Redis``; keys are ``<prefix>:{<person>}:<pool>`` (one hash slot per person)."""
+
+    def __init__(self, client: Any, limits: QuotaLimits, *, prefix: str = "lw:quota") -> None:
+        self.client = client
+        self.limits = limits
+        self.prefix = prefix
+        self._script = client.register_script(_LUA)
+
+    def charge(
+        self,
+        person: str,
+        customers: Mapping[int, bool],
+        rows: int,
+        *,
+        now: datetime | None = None,
+    ) -> QuotaUsage:
+        check_rows(self.limits, rows)
+        now = now or datetime.now(UTC)
+        if not customers:
+            return QuotaUsage({})
+        now_ms = int(now.timestamp() * 1000)
+        pools: dict[str, list[str]] = {}
+        for c, vip in customers.items():
+            pools.setdefault("vip" if vip else "regular", []).append(str(c))
+        order = sorted(pools)
+        keys = [f"{self.prefix}:{{{person}}}:{pool}" for pool in order]
+        args: list[Any] = [now_ms]
+        for pool in order:
+            (_, day, day_lim), (_, week, week_lim) = _limits(self.limits, pool)
+            members = sorted(set(pools[pool]))
+            args += [_ms(day), day_lim, _ms(week), week_lim, len(members), *members]
+        result = self._script(keys=keys, args=args)
+        if not result:
+            return QuotaUsage({})
+        p, w, have, oldest = int(result[0]), int(result[1]), int(result[2]), result[3]
+        name, window, limit = _limits(self.limits, order[p - 1])[w - 1]
+        resets = datetime.fromtimestamp(float(oldest) / 1000, UTC) + window
+        raise QuotaExceeded(
+            name,
+            limit,
+            resets,
+            f"{person} was already given {have} distinct customers in the last {_span(window)}",
+        )
+
+
+def _ms(window: timedelta) -> int:
+    return int(window.total_seconds() * 1000)
