@@ -187,6 +187,10 @@ DENIED = {
     "SELECT * FROM nosuchtable": "unknown table",
     "SELECT id FROM customers WHERE id = ?": "",
     "SELECT mobile FROM customers FOR UPDATE": "",
+    "SELECT mobile FROM customers NATURAL JOIN orders": "NATURAL",
+    "SELECT * FROM customers AS c(a, b)": "column aliases",
+    "EXPLAIN SELECT * FROM customers": "only SELECT",
+    "SELECT hex(mobile), unicode(mobile) FROM customers": "not allowed",
     "SELECT FROM WHERE": "could not be parsed",
     "": "empty",
 }

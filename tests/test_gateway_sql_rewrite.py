@@ -352,3 +352,76 @@ def test_comments_never_reach_the_database() -> None:
         decide=masking_decide(),
     )
     assert "DROP" not in r.sql and "--" not in r.sql and "/*" not in r.sql
+
+
+# ---------------------------------------------------------------------------------------------
+# with the shipped Cedar policies (gateway.policy) deciding
+
+
+def policy_decide(
+    role: str, department: str, purpose: str, **request: Any
+) -> Callable[[str, list[str]], Decision]:
+    from leakwarden.gateway.decision import AccessRequest, Principal
+    from leakwarden.gateway.policy import PolicyEngine
+
+    engine = PolicyEngine.load()
+    principal = Principal("7", role, department, "广东省广州市")
+
+    def decide(table: str, columns: list[str]) -> Decision:
+        return engine.decide(
+            AccessRequest(principal, "query", purpose, table, tuple(columns), **request), CATALOG
+        )
+
+    return decide
+
+
+def test_billing_sees_card_numbers_masked_through_concat(db: Db, clear: sqlite3.Connection) -> None:
+    decide = policy_decide("会计", "财务", "billing")
+    got = db.query(
+        "SELECT id, card_no, CONCAT('', card_no) || '', holder_name FROM payment_cards ORDER BY id",
+        decide,
+    )
+    want = clear.execute("SELECT id, card_no, holder_name FROM payment_cards ORDER BY id")
+    for (gid, card, concat, holder), (wid, wcard, wholder) in zip(got, want, strict=True):
+        masked = wcard[:4] + "*" * (len(wcard) - 8) + wcard[-4:]  # bank_card: keep:4,4
+        assert (gid, card, concat, holder) == (wid, masked, masked, wholder)
+    with pytest.raises(QueryDenied, match="card_no is masked for you"):
+        db.rewrite("SELECT id FROM payment_cards WHERE card_no LIKE '6222%'", decide)
+
+
+def test_marketing_gets_only_clear_columns_in_sql(db: Db) -> None:
+    """Marketing sees identifiers pseudonymised, which SQL cannot do: SELECT * leaves them out,
+    naming one is refused, the resident ID is denied."""
+    decide = policy_decide("营销专员", "营销", "marketing")
+    r = db.rewrite("SELECT * FROM customers", decide)
+    assert r.columns["customers"] == [
+        "id",
+        "gender",
+        "province",
+        "city",
+        "district",
+        "vip",
+        "segment",
+        "created_at",
+        "locale",
+    ]
+    assert len(db.run(r.sql)) == CUSTOMERS
+    with pytest.raises(QueryDenied, match=r"customers\.mobile may only be seen pseudonymised"):
+        db.rewrite("SELECT segment, mobile FROM customers", decide)
+    with pytest.raises(QueryDenied, match=r"customers\.id_card is denied"):
+        db.rewrite("SELECT id_card FROM customers", decide)
+
+
+def test_customer_service_query_masks_order_contacts(db: Db, clear: sqlite3.Connection) -> None:
+    decide = policy_decide(
+        "客服主管", "客服", "customer_service", ticket="T-7", ticket_checked=True
+    )
+    got = db.query("SELECT id, ship_to_phone || '' FROM orders ORDER BY id", decide)
+    want = clear.execute("SELECT id, ship_to_phone FROM orders ORDER BY id").fetchall()
+    assert got == [(i, _mobile(p)) for i, p in want]
+
+
+def test_a_role_without_a_purpose_is_refused(db: Db) -> None:
+    decide = policy_decide("人事专员", "人力资源", "analytics")
+    with pytest.raises(QueryDenied, match="access to table 'customers' denied"):
+        db.rewrite("SELECT city FROM customers", decide)

@@ -257,6 +257,8 @@ def _check_nodes(root: exp.Expr) -> None:
             raise _deny(f"{what} is not allowed through the gateway", node)
         elif isinstance(node, (exp.Select, exp.Union)) and node.args.get("into"):
             raise _deny("SELECT ... INTO is not allowed through the gateway", node)
+        elif isinstance(node, exp.Join) and (node.method or "").upper() == "NATURAL":
+            raise _deny("NATURAL JOIN is not allowed; join with ON or USING", node)
         elif isinstance(node, exp.Column) and (node.args.get("db") or node.args.get("catalog")):
             raise _deny(
                 f"column {node.sql()} names a schema; refer to columns by table or alias only",
@@ -272,6 +274,13 @@ def _check_table_node(table: exp.Table) -> None:
     name = table.name.lower()
     if schema in _SYSTEM_SCHEMAS or name in _SYSTEM_TABLES or name.startswith("pg_"):
         raise _deny(f"the database's system catalogue ({table.sql()}) is not readable", table)
+    alias = table.args.get("alias")
+    if isinstance(alias, exp.TableAlias) and alias.columns:
+        raise _deny(
+            f"column aliases on table {table.name} are not supported; "
+            "alias the columns in the select list instead",
+            table,
+        )
     if table.args.get("db") or table.args.get("catalog"):
         raise _deny(
             f"table {table.sql()} names a schema or database; use the bare table name", table
@@ -734,7 +743,17 @@ def rewrite(sql: str, *, dialect: str, catalog: Catalog, decide: Decide) -> Rewr
     """
     if dialect not in DIALECTS:
         raise ValueError(f"unknown SQL dialect {dialect!r}; known: {', '.join(DIALECTS)}")
-    dialect = DIALECTS[dialect]
+    try:
+        return _rewrite(sql, DIALECTS[dialect], catalog, decide)
+    except QueryDenied:
+        raise
+    except Exception as exc:  # fail closed: a query the rewrite cannot handle is refused
+        raise QueryDenied(
+            f"the query could not be rewritten safely ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _rewrite(sql: str, dialect: str, catalog: Catalog, decide: Decide) -> Rewritten:
     root = _parse(sql, dialect)
     _check_nodes(root)
     digest, literals = _fingerprint(root)
