@@ -32,6 +32,7 @@ from leakwarden.gateway.policy import (
     load_cases,
     run_cases,
     split_statements,
+    unexercised,
 )
 from leakwarden.gateway.policy_command import policy_app
 
@@ -249,8 +250,23 @@ def test_cached_decisions_are_copies() -> None:
 def test_shipped_cases_pass() -> None:
     cases = load_cases([DEFAULT_POLICY_DIR / "tests"])
     assert len(cases) >= 20
-    failed = [(r.case.name, r.problems) for r in run_cases(ENGINE, cases, CATALOG) if not r.passed]
+    results = run_cases(ENGINE, cases, CATALOG)
+    failed = [(r.case.name, r.problems) for r in results if not r.passed]
     assert failed == []
+    # Every shipped policy is named by at least one case's decision.
+    assert unexercised(ENGINE, results) == []
+
+
+def test_unexercised_names_a_policy_no_case_reaches(tmp_path: Path) -> None:
+    d = _copy_policies(tmp_path)
+    (d / "zz_extra.cedar").write_text(
+        '@id("legal.nothing-yet")\npermit (principal, action == Action::"access", resource)\n'
+        'when { principal.department == "legal" && context.purpose == "litigation" };\n',
+        encoding="utf-8",
+    )
+    engine = PolicyEngine.load(d)
+    results = run_cases(engine, load_cases([d / "tests"]), CATALOG)
+    assert unexercised(engine, results) == ["legal.nothing-yet"]
 
 
 @pytest.mark.parametrize(
@@ -318,7 +334,8 @@ def test_policy_test_command_table_and_json() -> None:
     runner = CliRunner()
     result = runner.invoke(policy_app, ["test"])
     assert result.exit_code == 0, result.output
-    assert "0 failed" in result.output and "pass" in result.output
+    assert "policy cases: " in result.output and " 0 failed" in result.output
+    assert "no case exercises" not in result.output
     result = runner.invoke(policy_app, ["test", "--format", "json"])
     report = json.loads(result.output)
     assert report["failed"] == 0 and report["passed"] == len(report["cases"])

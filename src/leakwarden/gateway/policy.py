@@ -55,6 +55,7 @@ __all__ = [
     "PolicyLoadError",
     "load_cases",
     "run_cases",
+    "unexercised",
 ]
 
 DEFAULT_POLICY_DIR = Path(__file__).with_name("policies")
@@ -580,6 +581,12 @@ def load_cases(paths: Iterable[Path]) -> list[PolicyCase]:
             raise CaseError(f"{f}: expected a list of cases or {{'cases': [...]}}")
         cases += [_case(c, f"{f}: case {i + 1}", f.name) for i, c in enumerate(items)]
     return cases
+
+
+def unexercised(engine: PolicyEngine, results: Iterable[CaseResult]) -> list[str]:
+    """Ids of the engine's policies that no case's decision names (untested policies)."""
+    used = {p for r in results for p in r.decision.policy_ids}
+    return [p for p in engine.policy_ids if p not in used]
 
 
 def run_cases(

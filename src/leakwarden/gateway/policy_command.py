@@ -21,6 +21,7 @@ from leakwarden.gateway.policy import (
     PolicyLoadError,
     load_cases,
     run_cases,
+    unexercised,
 )
 
 policy_app = typer.Typer(
@@ -73,11 +74,13 @@ def test_command(
         _fail(f"no test cases in {', '.join(map(str, paths))}")
     results = run_cases(engine, loaded, Catalog.from_demo())
     failed = sum(not r.passed for r in results)
+    untested = unexercised(engine, results)
     if fmt == "json":
         out = {
             "policies": str(engine.directory),
             "passed": len(results) - failed,
             "failed": failed,
+            "unexercised_policies": untested,
             "cases": [
                 {
                     "file": r.case.file,
@@ -106,7 +109,9 @@ def test_command(
             table.add_row(mark, r.case.name, r.case.file, "\n".join(r.problems))
         console = Console()
         console.print(table)
-        console.print(f"{len(results) - failed} passed, {failed} failed")
+        if untested:
+            console.print(f"[yellow]policies no case exercises: {', '.join(untested)}[/yellow]")
+        console.print(f"policy cases: {len(results) - failed} passed, {failed} failed")
     raise typer.Exit(1 if failed else 0)
 
 
