@@ -187,6 +187,12 @@ def create_app(
     store = db.make_engine(settings.store_url)
     db.upgrade(store)
     ledger = ledger or Ledger.open(settings.audit_url or settings.store_url)
+    if quota is None and settings.redis_url:
+        import redis
+
+        from leakwarden.gateway.quota import RedisQuota
+
+        quota = RedisQuota(redis.Redis.from_url(settings.redis_url), settings.quota)
     quota = quota or SqlQuota(store, settings.quota)
     if decide is None:
         from leakwarden.gateway.policy import PolicyEngine

@@ -102,6 +102,7 @@ class GatewaySettings:
     pseudonym_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     pseudonym_key_configured: bool = False
     max_phone_matches: int = 5
+    redis_url: str | None = None
 
     @classmethod
     def from_env(
@@ -110,7 +111,8 @@ class GatewaySettings:
         """Settings from ``LEAKWARDEN_GATEWAY_*`` variables (arguments win).
 
         ``..._COMPANY_URL``, ``..._AUDIT_URL``, ``..._POLICY_DIR``, ``..._PSEUDONYM_KEY`` (hex),
-        ``..._QUOTA_DAY`` / ``_WEEK`` / ``_VIP_DAY`` / ``_VIP_WEEK`` / ``_ROWS``, and for JWT mode
+        ``..._QUOTA_DAY`` / ``_WEEK`` / ``_VIP_DAY`` / ``_VIP_WEEK`` / ``_ROWS``, ``..._REDIS_URL``
+        (quotas in Redis, shared by several replicas), and for JWT mode
         ``..._JWT_ISSUER``, ``..._JWT_AUDIENCE``, ``..._JWT_PUBLIC_KEY`` (PEM file) or
         ``..._JWT_JWKS`` (JWKS file), ``..._JWT_CLAIM``.  ``ValueError`` names the bad variable.
         """
@@ -164,6 +166,7 @@ class GatewaySettings:
                 raise ValueError(f"{p}PSEUDONYM_KEY: at least 16 bytes (32 hex digits)")
             key_kwargs = {"pseudonym_key": key, "pseudonym_key_configured": True}
         policy_dir = env.get(p + "POLICY_DIR", "").strip()
+        redis_url = env.get(p + "REDIS_URL", "").strip() or None
         return cls(
             company_url=company_url
             or env.get(p + "COMPANY_URL", "").strip()
@@ -173,6 +176,7 @@ class GatewaySettings:
             policy_dir=Path(policy_dir) if policy_dir else None,
             quota=quota,
             jwt=jwt,
+            redis_url=redis_url,
             **key_kwargs,  # type: ignore[arg-type]
         )
 
@@ -187,4 +191,5 @@ class GatewaySettings:
             "audit": redact_url(self.audit_url or store),
             "auth": "API tokens" + (" + OIDC/JWT" if self.jwt else ""),
             "pseudonyms": "configured key" if self.pseudonym_key_configured else "per-process key",
+            "quotas": "Redis " + redact_url(self.redis_url) if self.redis_url else "store ledger",
         }
