@@ -181,8 +181,10 @@ def explain_command(
 
         console = Console()
         colour = "green" if decision.allowed else "red"
-        console.print(f"[{colour}]{'allowed' if decision.allowed else 'denied'}[/{colour}]: "
-                      f"{decision.reason}")  # fmt: skip
+        reason = decision.reason.removeprefix("denied: ")
+        console.print(
+            f"[{colour}]{'allowed' if decision.allowed else 'denied'}[/{colour}]: {reason}"
+        )
         if decision.row_filter:
             console.print(f"row filter: {decision.row_filter}")
         treatments = Table(title="treatment per column")
@@ -202,5 +204,6 @@ def explain_command(
                 ", ".join(e.policy_ids),
                 "; ".join(e.errors),
             )
-        console.print(detail)
+        if evaluations:
+            console.print(detail)
     raise typer.Exit(0 if decision.allowed else 1)
