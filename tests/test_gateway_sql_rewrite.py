@@ -425,3 +425,26 @@ def test_a_role_without_a_purpose_is_refused(db: Db) -> None:
     decide = policy_decide("人事专员", "人力资源", "analytics")
     with pytest.raises(QueryDenied, match="access to table 'customers' denied"):
         db.rewrite("SELECT city FROM customers", decide)
+
+
+def test_order_by_clear_union_outputs_and_aliases_runs(db: Db) -> None:
+    decide = masking_decide()
+    rows = db.query("SELECT id FROM customers UNION SELECT 0 ORDER BY 1 DESC", decide)
+    assert [r[0] for r in rows] == list(range(CUSTOMERS, -1, -1))
+    rows = db.query(
+        "SELECT province AS p, count(*) AS n FROM customers GROUP BY p ORDER BY n", decide
+    )
+    assert sum(r[1] for r in rows) == CUSTOMERS
+    with pytest.raises(QueryDenied, match=r"masked for you.*ORDER BY"):
+        db.rewrite("SELECT mobile AS m FROM customers UNION SELECT 'x' ORDER BY m", decide)
+
+
+def test_subqueries_read_only_the_columns_the_query_uses() -> None:
+    r = rewrite(
+        "SELECT count(*) FROM customers WHERE province = 'x'",
+        dialect="sqlite",
+        catalog=CATALOG,
+        decide=masking_decide(),
+    )
+    assert r.columns == {"customers": ["province"]}
+    assert "mobile" not in r.sql and "id_card" not in r.sql

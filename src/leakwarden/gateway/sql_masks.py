@@ -34,12 +34,13 @@ from sqlglot import exp
 
 from leakwarden.detect.types import PI_TYPES, parse_mask
 
-__all__ = ["CONSTANT_MASK", "mask_expression", "mask_spec_for"]
+__all__ = ["CONSTANT_MASK", "TEXT_TYPE", "mask_expression", "mask_spec_for"]
 
 CONSTANT_MASK = "***"
 _STARS = "*" * 64
 _MIN_HIDDEN = 4  # a keep:A,B mask must hide at least this many characters, or hide everything
 _ADDRESS_KEEP = 6
+TEXT_TYPE = exp.DataType.build("TEXT")  # built once: DataType.build parses its argument
 
 
 def _revealed(spec: str) -> int:
@@ -108,7 +109,7 @@ def _null_safe(text: exp.Expr, masked: exp.Expr) -> exp.Expr:
 
 def mask_expression(column: exp.Expr, data_classes: Sequence[str]) -> exp.Expr:
     """An SQL expression that masks ``column`` (a column reference) by its data classes' mask."""
-    text = exp.Cast(this=column.copy(), to=exp.DataType.build("TEXT"))
+    text = exp.Cast(this=column.copy(), to=TEXT_TYPE.copy())
     spec = parse_mask(mask_spec_for(data_classes))
     masked: exp.Expr
     if spec.op == "keep":

@@ -47,7 +47,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from leakwarden.gateway.catalog import Catalog, TableInfo, UnknownTable
 from leakwarden.gateway.decision import Decision, Treatment
-from leakwarden.gateway.sql_masks import mask_expression
+from leakwarden.gateway.sql_masks import TEXT_TYPE, mask_expression
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -483,12 +483,13 @@ def _check_filters(tree: exp.Expr, plans: Mapping[str, _TablePlan]) -> None:
     for scope in scopes:  # innermost first
         taint.record(scope, inner)
         stop = scope.expression
-        projections = (
+        projections: dict[str, exp.Expr] = (
             {p.alias_or_name: p for p in stop.selects} if isinstance(stop, exp.Select) else {}
         )
+        outputs = set(stop.named_selects) if isinstance(stop, exp.SetOperation) else set()
         checks: list[tuple[exp.Expr, exp.Expr]] = []
         for col in scope.columns:
-            if not col.table and col.name not in projections:
+            if not col.table and col.name not in projections and col.name not in outputs:
                 # e.g. PostgreSQL's whole-row reference ``SELECT c FROM customers c``
                 raise _deny(f"column {col.name} could not be resolved to a table", col)
             clause = _clause_of(col, stop)
@@ -653,9 +654,10 @@ def _region_condition_unaliased() -> exp.Expr:
     )
 
 
-def _subquery(plan: _TablePlan, catalog: Catalog, dialect: str) -> exp.Select:
+def _subquery(plan: _TablePlan, columns: list[str], catalog: Catalog, dialect: str) -> exp.Select:
+    """``SELECT <treated columns the query reads> FROM <table> [WHERE <row filter>]``."""
     projections: list[exp.Expr] = []
-    for name in plan.visible():
+    for name in columns:
         col = exp.column(name, quoted=True)
         if plan.treatment(name) is Treatment.CLEAR:
             projections.append(exp.alias_(col, name, quoted=True))
@@ -697,7 +699,7 @@ def _sqlite_concat(node: exp.Expr) -> exp.Expr:
         return node
     parts: list[exp.Expr] = [
         exp.Coalesce(
-            this=exp.Cast(this=arg.copy(), to=exp.DataType.build("TEXT")),
+            this=exp.Cast(this=arg.copy(), to=TEXT_TYPE.copy()),
             expressions=[exp.Literal.string("")],
         )
         for arg in node.expressions
@@ -810,12 +812,20 @@ def _rewrite(sql: str, dialect: str, catalog: Catalog, decide: Decide) -> Rewrit
         raise
     _check_filters(final, plans)
 
+    # the subqueries project only what the query reads (stars are expanded by now)
+    columns = {
+        name: sorted(
+            {c.name for c in read.get(name, [])} & set(visible[name]),
+            key=list(plans[name].info.columns).index,
+        )
+        for name in names
+    }
     cte_refs = {id(t) for t in final.find_all(exp.Table)} - {id(t) for t in _base_tables(final)}
     _rename_shadowing_ctes(final, cte_refs, catalog)
     for node in _base_tables(final):
         plan = plans[node.name]
         alias = node.args.get("alias")
-        inner_select = _subquery(plan, catalog, dialect)
+        inner_select = _subquery(plan, columns[node.name], catalog, dialect)
         inner_select.meta[_WRAPPED] = True
         node.replace(exp.Subquery(this=inner_select, alias=alias.copy() if alias else None))
     for node in final.find_all(exp.Table):  # fail closed: nothing may reach a table unwrapped
@@ -827,13 +837,6 @@ def _rewrite(sql: str, dialect: str, catalog: Catalog, decide: Decide) -> Rewrit
         if parent is None:
             raise _deny(f"internal error: table {node.sql()} was left unwrapped", node)
 
-    columns = {
-        name: sorted(
-            {c.name for c in read.get(name, [])} & set(visible[name]),
-            key=list(plans[name].info.columns).index,
-        )
-        for name in names
-    }
     if dialect == "sqlite":
         final = final.transform(_sqlite_concat, copy=False)
     return Rewritten(
