@@ -504,8 +504,8 @@ def _check_filters(tree: exp.Expr, plans: Mapping[str, _TablePlan]) -> None:
                     if taint.expression(scope, projections[col.name], inner):
                         raise _deny(_filter_message(col.name, clause), col)
                 elif not col.table and isinstance(stop, exp.SetOperation):
-                    outputs = dict(taint.outputs.get(id(scope), []))
-                    if outputs.get(col.name, True):
+                    branch_outputs = dict(taint.outputs.get(id(scope), []))
+                    if branch_outputs.get(col.name, True):
                         raise _deny(_filter_message(col.name, clause), col)
         for ref, where in checks:
             if isinstance(ref, exp.Column) and taint.column(scope, ref):
