@@ -193,7 +193,7 @@ def create_app(
         from leakwarden.gateway.quota import RedisQuota
 
         quota = RedisQuota(redis.Redis.from_url(settings.redis_url), settings.quota)
-    quota = quota or SqlQuota(store, settings.quota)
+    quota = quota or SqlQuota.for_store(settings.store_url, settings.quota)
     if decide is None:
         from leakwarden.gateway.policy import PolicyEngine
 

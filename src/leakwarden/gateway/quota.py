@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from leakwarden.gateway.settings import QuotaLimits
@@ -125,59 +126,124 @@ class SqlQuota:
                 continue  # another request inserted the same first row: count again
         raise RuntimeError(f"quota ledger: could not charge {person} after 8 attempts")
 
+    @classmethod
+    def for_store(cls, url: str | None, limits: QuotaLimits) -> SqlQuota:
+        """A quota ledger on its own engine to the store at ``url`` (migrated).  On SQLite its
+        connections commit with ``synchronous=NORMAL`` (WAL): a commit is atomic and survives a
+        crash of the process, but not of the machine, which may lose the last charges (the
+        quota then counts a few customers too few until they age out).  That halves the cost
+        of a charge; the audit ledger keeps ``FULL``."""
+        from sqlalchemy import event
+
+        from leakwarden.store import db
+
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        if engine.dialect.name == "sqlite":
+
+            def _normal(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+
+            event.listen(engine, "connect", _normal)
+            engine.dispose()
+        return cls(engine, limits)
+
     def _charge(
         self, conn: Connection, person: str, customers: Mapping[int, bool], now: datetime
     ) -> QuotaUsage:
-        from sqlalchemy import func, insert, select, update
-
-        from leakwarden.store.gateway_tables import QuotaEntry, QuotaPerson
-
-        lock = conn.execute(
-            update(QuotaPerson).where(QuotaPerson.person == person).values(touched_at=now)
-        )
+        s = _statements()
+        stamp = _bind_time(conn, now)
+        lock = conn.execute(s["lock"], {"person": person, "now": stamp})
         if lock.rowcount == 0:
-            conn.execute(insert(QuotaPerson).values(person=person, touched_at=now))
-        q = QuotaEntry.__table__
+            conn.execute(s["new_person"], {"person": person, "now": stamp})
         keys = {str(c): ("vip" if vip else "regular") for c, vip in customers.items()}
-        known = set(
-            conn.execute(
-                select(q.c.customer_id).where(q.c.person == person, q.c.customer_id.in_(keys))
-            ).scalars()
-        )
+        known = set(conn.execute(s["known"], {"person": person, "ids": list(keys)}).scalars())
         if known:
-            conn.execute(
-                update(QuotaEntry)
-                .where(QuotaEntry.person == person, QuotaEntry.customer_id.in_(known))
-                .values(last_seen=now)
-            )
+            conn.execute(s["touch"], {"person": person, "ids": sorted(known), "now": stamp})
         new = [
-            {"person": person, "customer_id": c, "pool": pool, "first_seen": now, "last_seen": now}
+            {"person": person, "customer_id": c, "pool": pool, "now": stamp}
             for c, pool in keys.items()
             if c not in known
         ]
         if new:
-            conn.execute(insert(QuotaEntry), new)
+            conn.execute(s["insert"], new)
         counts: dict[str, int] = {}
         for pool in sorted(set(keys.values())):
-            for name, window, limit in _limits(self.limits, pool):
-                since = now - window
-                where = (q.c.person == person, q.c.pool == pool, q.c.last_seen > since)
-                n = conn.execute(select(func.count()).select_from(q).where(*where)).scalar_one()
-                counts[name] = int(n)
+            (day_name, _, day_limit), (week_name, _, week_limit) = _limits(self.limits, pool)
+            day_since, week_since = _bind_time(conn, now - DAY), _bind_time(conn, now - WEEK)
+            in_day, in_week = conn.execute(
+                s["count"], {"person": person, "pool": pool, "day": day_since, "week": week_since}
+            ).one()
+            counts[day_name], counts[week_name] = int(in_day or 0), int(in_week or 0)
+            added = sum(1 for k in new if k["pool"] == pool)
+            for name, window, limit, since in (
+                (day_name, DAY, day_limit, day_since),
+                (week_name, WEEK, week_limit, week_since),
+            ):
+                n = counts[name]
                 if n > limit:
-                    before = n - sum(1 for k in new if k["pool"] == pool)
-                    oldest = conn.execute(select(func.min(q.c.last_seen)).where(*where)).scalar()
-                    # the oldest entry of the window includes this request's own if it is new;
-                    # the earliest counted one leaves the window first
-                    resets = _as_utc(oldest) + window if oldest is not None else None
+                    oldest = conn.execute(
+                        s["oldest"], {"person": person, "pool": pool, "since": since}
+                    ).scalar()
+                    # the earliest counted customer leaves the window first
+                    resets = _parse_time(oldest) + window if oldest is not None else None
                     raise QuotaExceeded(
                         name,
                         limit,
                         resets,
-                        f"{person} was already given {before} distinct customers"
+                        f"{person} was already given {n - added} distinct customers"
                         f" in the last {_span(window)}",
                     )
         return QuotaUsage(counts)
+
+
+@cache
+def _statements() -> dict[str, Any]:
+    """The charge's statements, built once (plain SQL that SQLite and PostgreSQL share;
+    building SQLAlchemy expressions per request cost more than running them)."""
+    from sqlalchemy import bindparam, text
+
+    return {
+        "lock": text("UPDATE gateway_quota_people SET touched_at = :now WHERE person = :person"),
+        "new_person": text(
+            "INSERT INTO gateway_quota_people (person, touched_at) VALUES (:person, :now)"
+        ),
+        "known": text(
+            "SELECT customer_id FROM gateway_quota_ledger "
+            "WHERE person = :person AND customer_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        "touch": text(
+            "UPDATE gateway_quota_ledger SET last_seen = :now "
+            "WHERE person = :person AND customer_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        "insert": text(
+            "INSERT INTO gateway_quota_ledger (person, customer_id, pool, first_seen, last_seen) "
+            "VALUES (:person, :customer_id, :pool, :now, :now)"
+        ),
+        "count": text(
+            "SELECT SUM(CASE WHEN last_seen > :day THEN 1 ELSE 0 END), COUNT(*) "
+            "FROM gateway_quota_ledger "
+            "WHERE person = :person AND pool = :pool AND last_seen > :week"
+        ),
+        "oldest": text(
+            "SELECT MIN(last_seen) FROM gateway_quota_ledger "
+            "WHERE person = :person AND pool = :pool AND last_seen > :since"
+        ),
+    }
+
+
+def _bind_time(conn: Connection, ts: datetime) -> Any:
+    """A UTC time as the store keeps it (``UTCDateTime``: zone-free text on SQLite)."""
+    utc = ts.astimezone(UTC)
+    if conn.dialect.name == "sqlite":
+        return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return utc
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return _as_utc(value)
 
 
 def _as_utc(value: datetime) -> datetime:
