@@ -276,8 +276,22 @@ def queries(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         col = draw(st.sampled_from(cols))
         where = draw(st.sampled_from([f" WHERE t.{col} LIKE '1%'", f" WHERE t.{col} IS NOT NULL"]))
-    shape = draw(st.sampled_from(["plain", "derived", "cte", "shadow", "union", "scalar"]))
+    shapes = ["plain", "derived", "cte", "shadow", "union", "scalar", "exists"]
+    if "customer_id" in cols:
+        shapes.append("join")
+    shape = draw(st.sampled_from(shapes))
     inner = f"SELECT {select} FROM {table} t{where}"
+    if shape == "join":
+        ccol = draw(st.sampled_from(_TABLES["customers"]))
+        return (
+            f"SELECT {select}, c.{ccol} AS cj FROM {table} t "
+            f"JOIN customers c ON c.id = t.customer_id{where}"
+        )
+    if shape == "exists":
+        return (
+            f"SELECT {select} FROM {table} t WHERE EXISTS "
+            f"(SELECT 1 FROM customers c WHERE c.id = t.{cols[0]})"
+        )
     if shape == "derived":
         return f"SELECT * FROM ({inner}) AS s"
     if shape == "cte":
