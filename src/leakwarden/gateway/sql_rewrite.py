@@ -26,6 +26,19 @@ customers) SELECT * FROM customers`` the outer ``customers`` is the CTE and the 
 real table, which is wrapped.  A final check refuses the query if any table node was left
 neither wrapped nor resolved to a CTE.
 
+Row filters: ``Decision.row_filter`` becomes the subquery's WHERE.  ``{"region": R}`` keeps the
+rows of customers whose region (province + city, or the city alone for municipalities, as in
+``employees.region`` and ``records.customer_region``) is R, reaching other tables through the
+catalogue's customer keys (``orders.customer_id``, ``waybills`` via ``orders``);
+``{"customer_ids": "3,5,8"}`` (or a list) keeps those customers' rows; a key that is a column of
+the table compares that column.  A filter that cannot be applied (a table without customer key,
+an unknown key) refuses the query.
+
+Pseudonymised columns are refused, not computed: SQLite has no keyed hash, PostgreSQL's needs
+pgcrypto and the key inside the database, and an unkeyed hash of a phone number is reversible
+by enumeration.  ``SELECT *`` leaves them out; callers who need pseudonyms use the record
+endpoints, which apply ``leakwarden.protect``'s HMAC operator.
+
 The fingerprint binds export approvals to a query: SHA-256 of the query normalised by sqlglot
 (identifiers case-normalised, comments dropped, every literal replaced by a placeholder), so the
 same query with other literals has the same fingerprint and ``Rewritten.parameters`` lists the
