@@ -189,9 +189,11 @@ def full_verification(url: str, size: int) -> dict[str, Any]:
             ledger.append_many(events[:take])
             have += take
         build = time.perf_counter() - t0
+        cpu0 = _cpu_seconds()
         t0 = time.perf_counter()
         report = verify_ledger(ledger)
         secs = time.perf_counter() - t0
+        cpu = _cpu_seconds() - cpu0
     assert report.ok, report.problems[:3]
     return {
         "events": report.rows,
@@ -200,8 +202,19 @@ def full_verification(url: str, size: int) -> dict[str, Any]:
         "verified_per_second": round(report.rows / secs),
         "extrapolated_10m_seconds": round(secs * 10_000_000 / report.rows, 1),
         "workers": os.cpu_count(),
+        # CPU of this process and its worker processes: on idle cores the wall time would be
+        # about this divided by the workers
+        "cpu_seconds": round(cpu, 1),
         "db_bytes": _db_bytes(url),
     }
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished worker processes
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _db_bytes(url: str) -> int | None:
