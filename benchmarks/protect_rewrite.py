@@ -48,6 +48,7 @@ TABLE_RULES = (("id_number", f"ff1:{KEY}", "cn_resident_id"), ("mobile", "mask",
 MASK_RULES = tuple((c, "mask", t) for c, _, t in RULES)
 MASK_TABLE_RULES = tuple((c, "mask", t) for c, _, t in TABLE_RULES)
 MASTER_ENV = "LEAKWARDEN_BENCH_MASTER_KEY"
+TARGET_ENV = "LEAKWARDEN_BENCH_PROTECT_TARGET"
 
 
 def _rules(kind: str, target: str, spec: tuple[tuple[str, str, str], ...]) -> list[Any]:
@@ -109,9 +110,11 @@ def worker(
 def run_worker(
     kind: str, target: str, store: str, extra: str, cpu: int | None, ops_set: str = "mixed"
 ) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "benchmarks.protect_rewrite", "--worker", kind, target]
+    # The target (a URL with a password) goes by environment, not on the command line.
+    cmd = [sys.executable, "-m", "benchmarks.protect_rewrite", "--worker", kind, "-"]
     cmd += ["--store", store, "--extra", extra, "--ops", ops_set]
     env = dict(os.environ)
+    env[TARGET_ENV] = target
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     if cpu is not None:
@@ -194,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         kind, target = args.worker
+        if target == "-":
+            target = os.environ[TARGET_ENV]
         print(json.dumps(worker(kind, target, args.store, args.extra, args.ops)))
         return 0
 
