@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for the JSON and Markdown results",
     )
     parser.add_argument(
-        "--only", choices=("detect", "columns", "audit", "protect", "operators"), default=None
+        "--only",
+        choices=("detect", "columns", "audit", "protect", "operators", "gateway"),
+        default=None,
     )
     parser.add_argument(
         "--pg-url",
@@ -81,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import audit_ledger
 
         return audit_ledger.main(["--out", str(args.out)])
+    if args.only == "gateway":  # gateway: added latency per record lookup (its own options)
+        from benchmarks import gateway_latency
+
+        return gateway_latency.main(["--out", str(args.out)])
     if args.only == "operators":  # protect operators per second (mask, HMAC, FF1, vault)
         from benchmarks import protect_operators
 
