@@ -437,3 +437,48 @@ def test_jwt_bearer_mode_maps_claim_to_employee(world: World) -> None:
     # someone else's ticket stays someone else's under SSO too
     nobody = jwt.encode({**claims, "sub": "1"}, key, algorithm="RS256")
     assert c.get(url, headers={"Authorization": f"Bearer {nobody}"}).status_code in (401, 403)
+
+
+def test_serve_runs_uvicorn_on_loopback_without_access_log(world: World) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = (
+        "import typer; from leakwarden.gateway.command import serve_command; "
+        "typer.run(serve_command)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "--port", str(port), "--company-url", world.company,
+         "--url", world.store],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("leakwarden serve did not start")
+        t = _cs_ticket(world)
+        cust = _customer(world, t.customer_id)
+        h = {**world.token(t.assigned_employee_id), "X-Purpose": "customer_service",
+             "X-Ticket": str(t.id)}  # fmt: skip
+        r = httpx.get(f"{base}/customers", params={"phone": cust.mobile}, headers=h, timeout=30)
+        assert r.status_code == 200 and r.json()["records"][0]["id"] == t.customer_id
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    logs = out.decode() + err.decode()
+    assert "SQLite file" in logs or "sqlite" in logs  # the settings summary, URLs redacted
+    assert cust.mobile not in logs  # no access log with the query string

@@ -159,7 +159,6 @@ def serve_command(
     port: int = typer.Option(8750, "--port", help="Port."),
     company_url: str | None = _COMPANY,
     url: str | None = _STORE,
-    workers: int = typer.Option(1, "--workers", help="uvicorn worker processes."),
 ) -> None:
     """Run the access gateway (FastAPI under uvicorn); OpenAPI at /openapi.json."""
     import uvicorn
@@ -183,4 +182,6 @@ def serve_command(
         app = create_app(settings)
     except (db.StoreError, ValueError) as exc:
         _fail(str(exc))
-    uvicorn.run(app, host=host, port=port, workers=workers if workers > 1 else None)
+    # No access log: request lines carry phone and waybill numbers; the audit ledger is the
+    # access record (ids, counts, policies; never values).
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

@@ -162,6 +162,7 @@ class RecordService:
         from leakwarden.demo.schema import customers
 
         route = "GET /customers?phone="
+        self._check_purpose(ctx, "read", "customers", route)
         digits = "".join(c for c in phone if c.isdigit())
         if len(digits) < 7:
             self._refuse(ctx, "read", "customers", route, 400, "phone: give at least 7 digits")
@@ -205,6 +206,7 @@ class RecordService:
         from leakwarden.demo.schema import orders
 
         route = "GET /orders/{id}"
+        self._check_purpose(ctx, "read", "orders", route)
         with self.company.connect() as conn:
             row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
         if row is None:
@@ -220,6 +222,7 @@ class RecordService:
         from leakwarden.demo.schema import orders, waybills
 
         route = "POST /waybills/{waybill_no}/print"
+        self._check_purpose(ctx, "print_waybill", "waybills", route)
         with self.company.connect() as conn:
             row = conn.execute(
                 select(waybills, orders.c.customer_id)
@@ -249,6 +252,14 @@ class RecordService:
             self._refuse(ctx, "read", "customers", route, 403, f"ticket: {exc}")
             raise  # unreachable: _refuse raises
 
+    def _check_purpose(self, ctx: CallContext, action: Action, table: str, route: str) -> None:
+        """An unknown purpose is refused before anything is looked up."""
+        if ctx.purpose not in self.settings.purposes:
+            known = ", ".join(sorted(self.settings.purposes))
+            self._refuse(
+                ctx, action, table, route, 400, f"unknown purpose {ctx.purpose!r} (known: {known})"
+            )
+
     def _purpose_and_ticket(
         self,
         ctx: CallContext,
@@ -258,11 +269,7 @@ class RecordService:
         customer_ids: Sequence[int],
         order_id: int | None = None,
     ) -> None:
-        if ctx.purpose not in self.settings.purposes:
-            known = ", ".join(sorted(self.settings.purposes))
-            self._refuse(
-                ctx, action, table, route, 400, f"unknown purpose {ctx.purpose!r} (known: {known})"
-            )
+        self._check_purpose(ctx, action, table, route)
         if not self._needs_ticket(ctx):
             return
         try:
