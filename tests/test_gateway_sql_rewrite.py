@@ -448,3 +448,55 @@ def test_subqueries_read_only_the_columns_the_query_uses() -> None:
     )
     assert r.columns == {"customers": ["province"]}
     assert "mobile" not in r.sql and "id_card" not in r.sql
+
+
+# ---------------------------------------------------------------------------------------------
+# pseudonymise=True: pseudonymised columns pass through whole, their positions are reported
+
+
+def test_pseudonymised_columns_pass_through_only_whole(db: Db, clear: sqlite3.Connection) -> None:
+    from leakwarden.gateway.sql_rewrite import PseudonymColumn
+
+    decide = policy_decide("营销专员", "营销", "marketing")
+
+    def run(sql: str) -> Rewritten:
+        return rewrite(sql, dialect=db.dialect, catalog=CATALOG, decide=decide, pseudonymise=True)
+
+    mobile = PseudonymColumn("customers", "mobile", ("cn_mobile", "phone"))
+    r = run("SELECT id, mobile AS m, segment FROM customers WHERE id = 3")
+    assert r.pseudonymised == {1: mobile}
+    want = clear.execute("SELECT id, mobile, segment FROM customers WHERE id = 3").fetchall()
+    assert db.run(r.sql) == want  # clear from the database: the caller must pseudonymise
+    # through a derived table and a CTE, and a star
+    r = run("WITH c AS (SELECT id, mobile FROM customers) SELECT x.mobile FROM (SELECT * FROM c) x")
+    assert r.pseudonymised == {0: mobile}
+    r = run("SELECT * FROM customers")
+    names = r.columns["customers"]
+    assert "id_card" not in names  # denied stays out
+    assert {names[i] for i in r.pseudonymised} == {
+        "name",
+        "mobile",
+        "email",
+        "birth_date",
+        "address",
+        "remark",
+    }
+    # every other use is refused
+    for sql in [
+        "SELECT CONCAT('', mobile) FROM customers",
+        "SELECT mobile || '' FROM customers",
+        "SELECT SUBSTR(mobile, 1, 3) FROM customers",
+        "SELECT id FROM customers WHERE mobile = '13812345678'",
+        "SELECT id FROM customers ORDER BY mobile",
+        "SELECT mobile, count(*) FROM customers GROUP BY mobile",
+        "SELECT c.id FROM customers c JOIN orders o ON o.ship_to_phone = c.mobile",
+        "SELECT mobile FROM customers UNION SELECT 'x'",
+        "SELECT (SELECT max(mobile) FROM customers)",
+        "SELECT id FROM customers WHERE id IN (SELECT mobile FROM customers)",
+        "SELECT x.m || '' FROM (SELECT mobile AS m FROM customers) x",
+    ]:
+        with pytest.raises(QueryDenied, match="pseudonymised for you"):
+            run(sql)
+    # and without the flag, naming one is refused as before
+    with pytest.raises(QueryDenied, match="may only be seen pseudonymised"):
+        db.rewrite("SELECT mobile FROM customers", decide)

@@ -34,10 +34,13 @@ catalogue's customer keys (``orders.customer_id``, ``waybills`` via ``orders``);
 the table compares that column.  A filter that cannot be applied (a table without customer key,
 an unknown key) refuses the query.
 
-Pseudonymised columns are refused, not computed: SQLite has no keyed hash, PostgreSQL's needs
+Pseudonymised columns are not computed in SQL: SQLite has no keyed hash, PostgreSQL's needs
 pgcrypto and the key inside the database, and an unkeyed hash of a phone number is reversible
-by enumeration.  ``SELECT *`` leaves them out; callers who need pseudonyms use the record
-endpoints, which apply ``leakwarden.protect``'s HMAC operator.
+by enumeration.  By default they are refused and ``SELECT *`` leaves them out.  A caller that
+pseudonymises result columns itself (with ``leakwarden.protect``'s HMAC operator) passes
+``pseudonymise=True``: such a column may then only be selected as it is (directly or through
+derived tables and CTEs), and ``Rewritten.pseudonymised`` names the output positions to
+pseudonymise before release.
 
 The fingerprint binds export approvals to a query: SHA-256 of the query normalised by sqlglot
 (identifiers case-normalised, comments dropped, every literal replaced by a placeholder), so the
@@ -65,6 +68,7 @@ from leakwarden.gateway.sql_masks import TEXT_TYPE, mask_expression
 __all__ = [
     "ALLOWED_FUNCTIONS",
     "DIALECTS",
+    "PseudonymColumn",
     "QueryDenied",
     "Rewritten",
     "SqlPosition",
@@ -193,6 +197,16 @@ class QueryDenied(Exception):
 
 
 @dataclass(frozen=True)
+class PseudonymColumn:
+    """An output column the caller must pseudonymise before releasing it: the source table,
+    column and its data classes (for ``leakwarden.protect``'s operator)."""
+
+    table: str
+    column: str
+    data_classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Rewritten:
     """A query the gateway may run: ``sql`` for the target dialect, the tables and (per table)
     the columns it reads, the fingerprint of the caller's query, and the caller's literals in
@@ -203,6 +217,7 @@ class Rewritten:
     columns: dict[str, list[str]]
     fingerprint: str
     parameters: list[str] = field(default_factory=list)
+    pseudonymised: dict[int, PseudonymColumn] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,14 +350,16 @@ class _TablePlan:
     info: TableInfo
     decision: Decision
     referenced: list[str]
+    pseudonymise: bool = False
 
     def treatment(self, column: str) -> Treatment:
         return self.decision.treatment(column)
 
     def visible(self) -> list[str]:
-        return [
-            c for c in self.info.columns if self.treatment(c) in (Treatment.CLEAR, Treatment.MASKED)
-        ]
+        shown = {Treatment.CLEAR, Treatment.MASKED}
+        if self.pseudonymise:
+            shown.add(Treatment.PSEUDONYMISED)
+        return [c for c in self.info.columns if self.treatment(c) in shown]
 
 
 def _canonicalise_tables(tables: Iterable[exp.Table], catalog: Catalog) -> None:
@@ -548,6 +565,69 @@ def _filter_message(name: str, clause: exp.Expr) -> str:
     )
 
 
+def _pseudonym_outputs(
+    tree: exp.Expr, plans: Mapping[str, _TablePlan]
+) -> dict[int, PseudonymColumn]:
+    """The root's output positions that carry a PSEUDONYMISED column's clear value; refuses
+    every other use of such a column (the value must reach the caller's pseudonymiser whole)."""
+    passthrough: dict[int, dict[str, PseudonymColumn]] = {}
+    root: Scope | None = None
+    for scope in _scopes(tree):
+        root = scope
+        outputs: dict[str, PseudonymColumn] = {}
+        for col in scope.columns:
+            found = _pseudonym_source(scope, col, plans, passthrough)
+            if found is None:
+                continue
+            expr = scope.expression
+            ok_scope = (scope.is_root or scope.is_derived_table or scope.is_cte) and not isinstance(
+                expr.parent, exp.SetOperation
+            )
+            projected = isinstance(expr, exp.Select) and (
+                (col.parent is expr and col in expr.expressions)
+                or (
+                    isinstance(col.parent, exp.Alias)
+                    and col.parent.parent is expr
+                    and col.parent in expr.expressions
+                )
+            )
+            if not (ok_scope and projected):
+                raise _deny(
+                    f"{found.table}.{found.column} is pseudonymised for you: it may only be "
+                    "selected as it is, not used in expressions, filters, joins, ordering, "
+                    "UNION or subquery expressions",
+                    col,
+                )
+            name = col.parent.alias if isinstance(col.parent, exp.Alias) else col.name
+            outputs[name] = found
+        passthrough[id(scope)] = outputs
+    if root is None or not isinstance(root.expression, exp.Select):
+        return {}
+    top = passthrough.get(id(root), {})
+    return {
+        i: top[p.alias_or_name]
+        for i, p in enumerate(root.expression.expressions)
+        if p.alias_or_name in top
+    }
+
+
+def _pseudonym_source(
+    scope: Scope,
+    col: exp.Column,
+    plans: Mapping[str, _TablePlan],
+    passthrough: Mapping[int, Mapping[str, PseudonymColumn]],
+) -> PseudonymColumn | None:
+    source = _source_of(scope, col.table)
+    if isinstance(source, exp.Table):
+        plan = plans[source.name]
+        if plan.treatment(col.name) is Treatment.PSEUDONYMISED:
+            return PseudonymColumn(source.name, col.name, plan.info.columns[col.name].data_classes)
+        return None
+    if isinstance(source, Scope):
+        return passthrough.get(id(source), {}).get(col.name)
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # the subqueries
 
@@ -672,7 +752,9 @@ def _subquery(plan: _TablePlan, columns: list[str], catalog: Catalog, dialect: s
     projections: list[exp.Expr] = []
     for name in columns:
         col = exp.column(name, quoted=True)
-        if plan.treatment(name) is Treatment.CLEAR:
+        if plan.treatment(name) in (Treatment.CLEAR, Treatment.PSEUDONYMISED):
+            # PSEUDONYMISED only with rewrite(pseudonymise=True): the caller pseudonymises
+            # the output positions listed in Rewritten.pseudonymised before releasing anything
             projections.append(exp.alias_(col, name, quoted=True))
         else:
             masked = mask_expression(col, plan.info.columns[name].data_classes)
@@ -751,15 +833,23 @@ def _fingerprint(tree: exp.Expr) -> tuple[str, list[str]]:
 # the entry point
 
 
-def rewrite(sql: str, *, dialect: str, catalog: Catalog, decide: Decide) -> Rewritten:
+def rewrite(
+    sql: str, *, dialect: str, catalog: Catalog, decide: Decide, pseudonymise: bool = False
+) -> Rewritten:
     """Rewrite ``sql`` for the caller whose per-table decisions ``decide(table, columns)`` gives.
 
     Raises :class:`QueryDenied` for anything the gateway will not run (module docstring).
+
+    ``pseudonymise=True`` is for a caller that pseudonymises result columns itself: a
+    PSEUDONYMISED column may then be selected *as it is* (directly, or passed through derived
+    tables and CTEs, never inside an expression, filter, join, grouping, ordering, UNION or
+    subquery expression), the database returns its clear value, and ``Rewritten.pseudonymised``
+    lists the output positions the caller MUST pseudonymise before releasing any row.
     """
     if dialect not in DIALECTS:
         raise ValueError(f"unknown SQL dialect {dialect!r}; known: {', '.join(DIALECTS)}")
     try:
-        return _rewrite(sql, DIALECTS[dialect], catalog, decide)
+        return _rewrite(sql, DIALECTS[dialect], catalog, decide, pseudonymise)
     except QueryDenied:
         raise
     except Exception as exc:  # fail closed: a query the rewrite cannot handle is refused
@@ -768,7 +858,9 @@ def rewrite(sql: str, *, dialect: str, catalog: Catalog, decide: Decide) -> Rewr
         ) from exc
 
 
-def _rewrite(sql: str, dialect: str, catalog: Catalog, decide: Decide) -> Rewritten:
+def _rewrite(
+    sql: str, dialect: str, catalog: Catalog, decide: Decide, pseudonymise: bool
+) -> Rewritten:
     root = _parse(sql, dialect)
     _check_nodes(root)
     digest, literals = _fingerprint(root)
@@ -796,14 +888,14 @@ def _rewrite(sql: str, dialect: str, catalog: Catalog, decide: Decide) -> Rewrit
             raise QueryDenied(f"no decision for table {name!r}: {exc}") from None
         if not decision.allowed:
             raise QueryDenied(f"access to table {name!r} denied: {decision.reason}")
-        plans[name] = _TablePlan(info, decision, referenced)
+        plans[name] = _TablePlan(info, decision, referenced, pseudonymise)
 
     for name, cols in explicit.items():
         for col in cols:
             treatment = plans[name].treatment(col.name)
             if treatment is Treatment.DENIED:
                 raise _deny(f"column {name}.{col.name} is denied to you", col)
-            if treatment is Treatment.PSEUDONYMISED:
+            if treatment is Treatment.PSEUDONYMISED and not pseudonymise:
                 raise _deny(
                     f"column {name}.{col.name} may only be seen pseudonymised, which the SQL path "
                     "cannot do; use the record endpoints",
@@ -823,6 +915,8 @@ def _rewrite(sql: str, dialect: str, catalog: Catalog, decide: Decide) -> Rewrit
                 f"{exc.reason} (not visible to you: {', '.join(hidden)})", exc.position
             ) from None
         raise
+    # pseudonymised columns first: their misuse gets its own message, then masked filters
+    pseudonymised = _pseudonym_outputs(final, plans) if pseudonymise else {}
     _check_filters(final, plans)
 
     # the subqueries project only what the query reads (stars are expanded by now)
@@ -858,4 +952,5 @@ def _rewrite(sql: str, dialect: str, catalog: Catalog, decide: Decide) -> Rewrit
         columns=columns,
         fingerprint=digest,
         parameters=literals,
+        pseudonymised=pseudonymised,
     )
