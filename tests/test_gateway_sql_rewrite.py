@@ -500,3 +500,15 @@ def test_pseudonymised_columns_pass_through_only_whole(db: Db, clear: sqlite3.Co
     # and without the flag, naming one is refused as before
     with pytest.raises(QueryDenied, match="may only be seen pseudonymised"):
         db.rewrite("SELECT mobile FROM customers", decide)
+
+
+def test_a_trailing_semicolon_and_comment_are_one_statement() -> None:
+    for sql in ["SELECT id FROM customers;", "SELECT id FROM customers; -- done", "SELECT 1;;"]:
+        rewrite(sql, dialect="sqlite", catalog=CATALOG, decide=masking_decide())
+    with pytest.raises(QueryDenied, match="one statement"):
+        rewrite(
+            "SELECT id FROM customers; -- x\nSELECT 2",
+            dialect="sqlite",
+            catalog=CATALOG,
+            decide=masking_decide(),
+        )

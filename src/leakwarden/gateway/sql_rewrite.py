@@ -257,7 +257,8 @@ def _parse(sql: str, dialect: str) -> exp.Expr:
         raise QueryDenied(f"the query could not be parsed: {desc}", where) from None
     except SqlglotError as exc:  # tokenizer errors and the like
         raise QueryDenied(f"the query could not be parsed: {str(exc).splitlines()[0]}") from None
-    found = [s for s in statements if s is not None]
+    # a trailing comment after the last ';' parses as an empty statement holding the comment
+    found = [s for s in statements if s is not None and not isinstance(s, exp.Semicolon)]
     if not found:
         raise QueryDenied("the query is empty")
     if len(found) > 1:
