@@ -186,3 +186,40 @@ def test_redis_concurrent_charges_never_over_issue(redis_client: Any) -> None:
         t.join()
     assert len(granted) == limit
     assert redis_client.zcard("lw:quota:{42}:regular") == limit
+
+
+def test_service_with_redis_url_counts_in_redis(redis_client: Any, tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from leakwarden.demo.build import build_company
+    from leakwarden.gateway.app import create_app
+    from leakwarden.gateway.decision import AccessRequest, Decision, Treatment
+    from leakwarden.gateway.identity import TokenStore
+    from leakwarden.gateway.settings import GatewaySettings
+
+    company = f"sqlite:///{tmp_path}/company.db"
+    store = f"sqlite:///{tmp_path}/store.db"
+    build_company(company, customers=50, seed=2)
+    port = redis_client.connection_pool.connection_kwargs["port"]
+    settings = GatewaySettings(
+        company_url=company,
+        store_url=store,
+        quota=QuotaLimits(day=1),
+        redis_url=f"redis://127.0.0.1:{port}/0",
+    )
+
+    def decide(req: AccessRequest) -> Decision:  # test-only: everything masked
+        return Decision(True, "test", ["test"], dict.fromkeys(req.columns, Treatment.MASKED))
+
+    app = create_app(settings, decide=decide)
+    token = TokenStore(db.make_engine(store)).issue(employee_id=2, ttl=timedelta(hours=1))
+    c = TestClient(app)
+    h = {"Authorization": f"Bearer {token.token}", "X-Purpose": "analytics"}
+    from sqlalchemy import create_engine, text
+
+    with create_engine(company).connect() as conn:
+        ids = conn.execute(text("SELECT id FROM customers WHERE vip = 0 ORDER BY id LIMIT 2")).all()
+    assert c.get(f"/customers/{ids[0].id}", headers=h).status_code == 200
+    r = c.get(f"/customers/{ids[1].id}", headers=h)
+    assert r.status_code == 429 and "distinct customers per day" in r.json()["detail"]
+    assert redis_client.zrange("lw:quota:{2}:regular", 0, -1) == [str(ids[0].id).encode()]
