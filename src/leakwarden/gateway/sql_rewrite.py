@@ -874,10 +874,13 @@ def _rewrite(
     # Pass 1: every column of the catalogue visible, to learn what the query reads.
     full = _qualified(tree, dialect, _schema(catalog, names), stars=True)
     read = _column_refs(full)
-    try:  # references written in the query itself (stars unexpanded), for clear messages
-        explicit = _column_refs(_qualified(tree, dialect, _schema(catalog, names), stars=False))
-    except QueryDenied:
-        explicit = {}
+    # references written in the query itself (stars unexpanded), for clear messages
+    explicit = read
+    if tree.find(exp.Star) is not None:
+        try:
+            explicit = _column_refs(_qualified(tree, dialect, _schema(catalog, names), stars=False))
+        except QueryDenied:
+            explicit = {}
 
     plans: dict[str, _TablePlan] = {}
     for name in names:
