@@ -188,3 +188,33 @@ def test_token_command_issue_list_revoke(tmp_path: Path) -> None:
     assert r.exit_code == 0
     r = run.invoke(token_app, ["list", "--json", "--url", store])
     assert json.loads(r.output)[0]["state"] == "revoked"
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from leakwarden.gateway.settings import DEFAULT_COMPANY_URL, GatewaySettings
+
+    p = "LEAKWARDEN_GATEWAY_"
+    s = GatewaySettings.from_env()
+    assert s.company_url == DEFAULT_COMPANY_URL and s.jwt is None
+    assert not s.pseudonym_key_configured and len(s.pseudonym_key) == 32
+    _, pem = _rsa()
+    (tmp_path / "idp.pem").write_text(pem)
+    monkeypatch.setenv(p + "QUOTA_DAY", "12")
+    monkeypatch.setenv(p + "JWT_ISSUER", ISS)
+    monkeypatch.setenv(p + "JWT_AUDIENCE", AUD)
+    monkeypatch.setenv(p + "JWT_PUBLIC_KEY", str(tmp_path / "idp.pem"))
+    monkeypatch.setenv(p + "PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv(p + "COMPANY_URL", "postgresql://app:s3cret@db.example/crm")
+    s = GatewaySettings.from_env()
+    assert s.quota.day == 12 and s.quota.week == 200
+    assert s.jwt is not None and s.jwt.issuer == ISS and s.jwt.public_key_pem == pem
+    assert s.pseudonym_key == bytes([0xAB]) * 32 and s.pseudonym_key_configured
+    shown = json.dumps(s.describe())
+    assert "s3cret" not in shown and "abab" not in shown and "OIDC/JWT" in shown
+    monkeypatch.setenv(p + "QUOTA_DAY", "many")
+    with pytest.raises(ValueError, match="LEAKWARDEN_GATEWAY_QUOTA_DAY='many'"):
+        GatewaySettings.from_env()
+    monkeypatch.setenv(p + "QUOTA_DAY", "12")
+    monkeypatch.setenv(p + "PSEUDONYM_KEY", "abcd")
+    with pytest.raises(ValueError, match="PSEUDONYM_KEY: at least 16 bytes"):
+        GatewaySettings.from_env()
