@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from leakwarden.audit.ledger import AuditWriteError
+from leakwarden.audit.ledger import AuditWriteError, Ledger
 from leakwarden.demo.build import build_company
 from leakwarden.gateway.app import create_app
 from leakwarden.gateway.consent import StaticConsent
@@ -482,3 +482,41 @@ def test_serve_runs_uvicorn_on_loopback_without_access_log(world: World) -> None
     logs = out.decode() + err.decode()
     assert "SQLite file" in logs or "sqlite" in logs  # the settings summary, URLs redacted
     assert cust.mobile not in logs  # no access log with the query string
+
+
+def test_waybill_with_relay_number_resolves_to_the_recipient(world: World) -> None:
+    from leakwarden.protect.keys import KeyRing, MasterKey
+    from leakwarden.protect.vault import TokenVault
+    from leakwarden.protect.waybill import RELAY_NAMESPACE, RelayRegistry
+
+    courier, waybill_no, phone = _courier_and_waybill(world)
+    ring = KeyRing.open(world.store, MasterKey.generate())
+    ring.ensure("relay", "relay")
+    registry = RelayRegistry(ring, TokenVault(ring, namespace=RELAY_NAMESPACE), lines=["95013"])
+    try:
+        c = world.client(relay=registry)
+        h = {**world.token(courier), "X-Purpose": "delivery"}
+        label = c.post(f"/waybills/{waybill_no}/print", headers=h).json()["label"]
+        line, _, ext = label["relay"].partition(" 转 ")
+        assert line == "95013" and len(ext) == 4 and ext.isdigit()
+        assert phone not in json.dumps(label)
+        # the relay service connects the courier's call to the real phone through its own,
+        # audited vault; the gateway's vault may not detokenise at all
+        from leakwarden.protect.vault import VaultPermissionError
+
+        with Ledger.open(world.store) as ledger:
+            with pytest.raises(VaultPermissionError):
+                RelayRegistry(
+                    ring,
+                    TokenVault(ring, namespace=RELAY_NAMESPACE, ledger=ledger),
+                    lines=["95013"],
+                ).resolve(line, ext, actor="gateway", reason="curious")
+            vault = TokenVault(
+                ring, namespace=RELAY_NAMESPACE, ledger=ledger, reveal_allow={"relay"}
+            )
+            resolver = RelayRegistry(ring, vault, lines=["95013"])
+            assert resolver.resolve(line, ext, actor="relay", reason="courier call") == phone
+        again = c.post(f"/waybills/{waybill_no}/print", headers=h).json()["label"]
+        assert again["relay"] == label["relay"]  # a reprint gives the same number
+    finally:
+        ring.close()

@@ -159,6 +159,16 @@ def serve_command(
     port: int = typer.Option(8750, "--port", help="Port."),
     company_url: str | None = _COMPANY,
     url: str | None = _STORE,
+    relay: bool = typer.Option(
+        False,
+        "--relay/--no-relay",
+        help="Print waybills with virtual relay numbers (needs the key ring's master key: "
+        "$LEAKWARDEN_MASTER_KEY, or --master-env).",
+    ),
+    relay_lines: str = typer.Option("95013", "--relay-lines", help="Comma-separated lines."),
+    master_env: str | None = typer.Option(
+        None, "--master-env", help="Environment variable holding the base64 master key."
+    ),
 ) -> None:
     """Run the access gateway (FastAPI under uvicorn); OpenAPI at /openapi.json."""
     import uvicorn
@@ -178,8 +188,23 @@ def serve_command(
         console.print(f"{k:>10}: {v}")
     if host not in ("127.0.0.1", "::1", "localhost"):
         console.print(f"listening on {host}: not loopback; put TLS in front", style="yellow")
+    registry = None
+    if relay:
+        from leakwarden.protect.keys import KeyRingError
+        from leakwarden.protect.keys_command import open_key_ring
+        from leakwarden.protect.vault import TokenVault
+        from leakwarden.protect.waybill import RELAY_NAMESPACE, RelayRegistry
+
+        try:
+            ring = open_key_ring(url, master_env=master_env)
+            ring.ensure("relay", "relay")
+            lines = [x.strip() for x in relay_lines.split(",") if x.strip()]
+            vault = TokenVault(ring, namespace=RELAY_NAMESPACE)
+            registry = RelayRegistry(ring, vault, lines=lines)
+        except (KeyRingError, ValueError) as exc:
+            _fail(f"--relay: {exc}")
     try:
-        app = create_app(settings)
+        app = create_app(settings, relay=registry)
     except (db.StoreError, ValueError) as exc:
         _fail(str(exc))
     # No access log: request lines carry phone and waybill numbers; the audit ledger is the
