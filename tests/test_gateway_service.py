@@ -20,8 +20,9 @@ from leakwarden.audit.ledger import AuditWriteError, Ledger
 from leakwarden.demo.build import build_company
 from leakwarden.gateway.app import create_app
 from leakwarden.gateway.consent import StaticConsent
-from leakwarden.gateway.decision import AccessRequest, Decision, Treatment
+from leakwarden.gateway.decision import AccessRequest, Decision, Principal, Treatment
 from leakwarden.gateway.identity import TokenStore
+from leakwarden.gateway.records import CallContext
 from leakwarden.gateway.settings import GatewaySettings, QuotaLimits
 from leakwarden.store import db
 
@@ -520,3 +521,33 @@ def test_waybill_with_relay_number_resolves_to_the_recipient(world: World) -> No
         assert again["relay"] == label["relay"]  # a reprint gives the same number
     finally:
         ring.close()
+
+
+def test_database_failure_is_500_without_values(world: World, tmp_path: Path) -> None:
+    import shutil
+
+    t = _cs_ticket(world)
+    cust = _customer(world, t.customer_id)
+    broken = tmp_path / "broken.db"
+    shutil.copy(world.company.removeprefix("sqlite:///"), broken)
+    with create_engine(f"sqlite:///{broken}").begin() as conn:
+        conn.execute(text("ALTER TABLE customers RENAME TO customers_gone"))
+    app = create_app(GatewaySettings(company_url=f"sqlite:///{broken}", store_url=world.store))
+    c = TestClient(app, raise_server_exceptions=False)
+    h = {**world.token(t.assigned_employee_id), "X-Purpose": "customer_service",
+         "X-Ticket": str(t.id)}  # fmt: skip
+    r = c.get("/customers", params={"phone": cust.mobile}, headers=h)
+    assert r.status_code == 500
+    assert r.json()["detail"] == "internal error (OperationalError); nothing was released"
+    assert cust.mobile not in r.text
+    # and the driver error itself carries no parameters for the server's log
+    from sqlalchemy.exc import OperationalError
+
+    with pytest.raises(OperationalError) as info:
+        app.state.service.customers_by_phone(
+            CallContext(principal=Principal(str(t.assigned_employee_id), "cs_agent",
+                                            "customer_service"),
+                        purpose="customer_service", ticket=str(t.id)),
+            cust.mobile,
+        )  # fmt: skip
+    assert cust.mobile not in str(info.value)

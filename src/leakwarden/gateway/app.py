@@ -183,7 +183,9 @@ def create_app(
     from leakwarden.store import db
 
     catalog = Catalog.from_demo()
-    company = company or db.make_engine(settings.company_url)
+    # hide_parameters: a database error's text (logged by the server) must not carry the
+    # phone number or waybill number a statement was looking for
+    company = company or db.make_engine(settings.company_url, hide_parameters=True)
     store = db.make_engine(settings.store_url)
     db.upgrade(store)
     ledger = ledger or Ledger.open(settings.audit_url or settings.store_url)
@@ -242,6 +244,15 @@ def create_app(
         return JSONResponse(
             {"detail": f"{exc}; the request was not served and nothing was released"},
             status_code=503,
+        )
+
+    @app.exception_handler(Exception)
+    def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        # Anything unexpected (the company database down, a bug): nothing was released; the
+        # answer names the kind of error only (its text may hold values).
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__}); nothing was released"},
+            status_code=500,
         )
 
     @app.exception_handler(AuthError)
