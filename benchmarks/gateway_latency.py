@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -183,7 +184,10 @@ def run(customers: int, n: int, warmup: int, concurrency: int, console: Console)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    steps = _steps(company, store, t, token.token, min(n, 300), console)
+    try:
+        steps = _steps(company, store, t, token.token, min(n, 300), console)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     added = {
         "p50_ms": round(cases["gateway"]["p50_ms"] - cases["direct"]["p50_ms"], 3),
         "p99_ms": round(cases["gateway"]["p99_ms"] - cases["direct"]["p99_ms"], 3),
