@@ -18,6 +18,9 @@ COMMANDS = (
     "keys",
     "waybill",
     "audit",
+    "serve",
+    "token",
+    "policy",
 )
 
 

@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 
 from leakwarden.audit.command import audit_app
+from leakwarden.gateway.command import serve_command, token_app
+from leakwarden.gateway.policy_command import policy_app
 from leakwarden.protect.command import protect_command, reveal_command
 from leakwarden.protect.keys_command import keys_app
 from leakwarden.protect.waybill import waybill_app
@@ -122,6 +124,9 @@ app.command("reveal")(reveal_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(waybill_app, name="waybill")
 app.add_typer(audit_app, name="audit")
+app.command("serve")(serve_command)
+app.add_typer(token_app, name="token")
+app.add_typer(policy_app, name="policy")
 
 
 def main() -> None:
