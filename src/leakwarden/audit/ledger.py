@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from leakwarden.audit.events import AuditEvent
 from leakwarden.audit.merkle import (
@@ -65,7 +65,7 @@ class LedgerError(Exception):
     """The ledger cannot do what was asked (unknown event, bad size...)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppendReceipt:
     """Proof of acknowledgement: the event's leaf index and hash, and the log's size right
     after the transaction that committed it."""
@@ -76,12 +76,13 @@ class AppendReceipt:
     size: int
 
 
-@dataclass(frozen=True)
-class _Prepared:
+class _Prepared(NamedTuple):
     event: AuditEvent
     head: str
     tail: str
-    ts: Any  # the timestamp as the backend's parameter
+    # the row's query copies, in column order: ts (as the backend's parameter), actor, action,
+    # outcome, dataset
+    copies: tuple[Any, ...]
 
 
 @dataclass
@@ -95,7 +96,8 @@ def _prepare(event: AuditEvent, sqlite: bool) -> _Prepared:
         raise TypeError(f"Ledger.append takes an AuditEvent, not {type(event).__name__}")
     head, tail = event.canonical_template()
     ts = _sqlite_ts(event.timestamp) if sqlite else event.timestamp
-    return _Prepared(event, head, tail, ts)
+    copies = (ts, event.actor, event.action, event.outcome, event.dataset)
+    return _Prepared(event, head, tail, copies)
 
 
 def _sqlite_ts(ts: datetime) -> str:
@@ -287,19 +289,7 @@ class Ledger:
                 start = int(row[0])
                 texts = [f"{it.head}{start + i}{it.tail}" for i, it in enumerate(items)]
                 hashes = [sha256(b"\x00" + t.encode()).digest() for t in texts]
-                rows = [
-                    (
-                        start + i,
-                        it.ts,
-                        it.event.actor,
-                        it.event.action,
-                        it.event.outcome,
-                        it.event.dataset,
-                        texts[i],
-                        hashes[i],
-                    )
-                    for i, it in enumerate(items)
-                ]
+                rows = [(start + i, *it.copies, texts[i], hashes[i]) for i, it in enumerate(items)]
                 cols = "idx, ts, actor, action, outcome, dataset, event, leaf_hash"
                 if self.dialect == "postgresql":
                     with cur.copy(f"COPY audit_log ({cols}) FROM STDIN") as copy:
