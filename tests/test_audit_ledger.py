@@ -226,3 +226,12 @@ def test_environment_configures_checkpoint_publication(
     monkeypatch.setenv("LEAKWARDEN_AUDIT_KEY", str(tmp / "missing.key"))
     with pytest.raises(AuditWriteError, match="LEAKWARDEN_AUDIT_KEY"):
         Ledger.open(f"sqlite:///{tmp / 'a.db'}")
+
+
+def test_in_memory_or_bad_url_is_refused() -> None:
+    with pytest.raises(AuditWriteError, match="in-memory"):
+        Ledger.open("sqlite://")
+    with pytest.raises(AuditWriteError, match="in-memory"):
+        Ledger.open("sqlite:///:memory:")
+    with pytest.raises(AuditWriteError, match="URL"):
+        Ledger.open("not a url")

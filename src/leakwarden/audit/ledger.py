@@ -150,8 +150,20 @@ class Ledger:
             except ValueError as exc:
                 raise AuditWriteError(f"cannot open the audit ledger: {exc}") from None
 
+        from sqlalchemy.engine import make_url
+
+        target = db.normalize_url(url if url is not None else db.default_url())
         try:
-            engine = db.make_engine(url, pool_size=10, max_overflow=20)
+            parsed = make_url(target)
+        except Exception:
+            raise AuditWriteError(f"not a database URL: {db.redact_url(target)!r}") from None
+        if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            raise AuditWriteError(
+                "the audit ledger needs a SQLite file or a PostgreSQL server, not an in-memory "
+                "database (it would vanish, and each connection would see another one)"
+            )
+        try:
+            engine = db.make_engine(target, pool_size=10, max_overflow=20)
             if migrate:
                 db.upgrade(engine)
         except db.StoreError as exc:
@@ -178,15 +190,14 @@ class Ledger:
         if self._thread is not None:
             self._thread.join()
         if self.publisher is not None:
-            size = self.size()
-            if size > self.publisher.last_size:
-                self._after_commit_forced(size)
+            self._publish_on_close(self.publisher)
         self.engine.dispose()
 
-    def _after_commit_forced(self, size: int) -> None:
-        assert self.publisher is not None
+    def _publish_on_close(self, publisher: Publisher) -> None:
         try:
-            self.publisher.publish(self, size)
+            size = self.size()
+            if size > publisher.last_size:
+                publisher.publish(self, size)
         except Exception:  # the events are committed; only the checkpoint is late
             import logging
 
