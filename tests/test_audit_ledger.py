@@ -235,3 +235,32 @@ def test_in_memory_or_bad_url_is_refused() -> None:
         Ledger.open("sqlite:///:memory:")
     with pytest.raises(AuditWriteError, match="URL"):
         Ledger.open("not a url")
+
+
+def test_store_proofs_equal_proofs_over_the_rows(db_url: str) -> None:
+    import random
+
+    from leakwarden.audit.merkle import (
+        consistency_proof,
+        inclusion_proof,
+        memory_subtree,
+        verify_consistency,
+        verify_inclusion,
+    )
+
+    with Ledger.open(db_url) as ledger:
+        ledger.append_many(_event(i) for i in range(700))
+        ledger.append_many(_event(i) for i in range(700, 1100))
+        hashes = [bytes(h) for chunk in ledger.iter_rows(events=False) for _, h in chunk]
+        mem = memory_subtree(hashes)
+        rng = random.Random(5)
+        for _ in range(40):
+            n = rng.randrange(1, 1101)
+            i = rng.randrange(n)
+            m = rng.randrange(0, n + 1)
+            proof = ledger.inclusion_proof(i, n)
+            assert proof == inclusion_proof(i, n, mem)
+            verify_inclusion(hashes[i], i, n, proof, root_of(hashes[:n]))
+            cproof = ledger.consistency_proof(m, n)
+            assert cproof == consistency_proof(m, n, mem)
+            verify_consistency(m, n, root_of(hashes[:m]), root_of(hashes[:n]), cproof)
