@@ -596,25 +596,35 @@ class SubtreeReader:
         height = size.bit_length() - 1
         level = max((lv for lv in NODE_LEVELS if lv <= height), default=0)
         lo, hi = start >> level, (start + size) >> level
-        ph = self.ph
-        if level == 0:
-            self.cur.execute(
-                f"SELECT leaf_hash FROM audit_log WHERE idx >= {ph} AND idx < {ph} ORDER BY idx",
-                (lo, hi),
-            )
-        else:
-            self.cur.execute(
-                f"SELECT hash FROM audit_nodes WHERE level = {ph} AND idx >= {ph} AND idx < {ph} "
-                "ORDER BY idx",
-                (level, lo, hi),
-            )
-        hashes = [bytes(r[0]) for r in self.cur.fetchall()]
+        hashes = self._read(level, lo, hi)
         if len(hashes) != hi - lo:
             raise LedgerError(
                 f"the store lacks hashes for leaves {start}..{start + size - 1} "
                 f"(level {level}: {len(hashes)} of {hi - lo})"
             )
         return root_of(hashes)
+
+    def _read(self, level: int, lo: int, hi: int) -> list[bytes]:
+        """Hashes ``lo`` .. ``hi`` of a level, stopping at the first gap in the indexes."""
+        ph = self.ph
+        if level == 0:
+            self.cur.execute(
+                f"SELECT idx, leaf_hash FROM audit_log WHERE idx >= {ph} AND idx < {ph} "
+                "ORDER BY idx",
+                (lo, hi),
+            )
+        else:
+            self.cur.execute(
+                f"SELECT idx, hash FROM audit_nodes WHERE level = {ph} AND idx >= {ph} "
+                f"AND idx < {ph} ORDER BY idx",
+                (level, lo, hi),
+            )
+        out = []
+        for n, (idx, h) in enumerate(self.cur.fetchall()):
+            if idx != lo + n:
+                break
+            out.append(bytes(h))
+        return out
 
     def range_hash(self, start: int, end: int) -> bytes:
         return fold_pieces([self.perfect(s, n) for s, n in perfect_pieces(start, end)])
