@@ -264,3 +264,18 @@ def test_store_proofs_equal_proofs_over_the_rows(db_url: str) -> None:
             cproof = ledger.consistency_proof(m, n)
             assert cproof == consistency_proof(m, n, mem)
             verify_consistency(m, n, root_of(hashes[:m]), root_of(hashes[:n]), cproof)
+
+
+def test_proof_from_a_store_with_a_deleted_row_fails(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from leakwarden.audit.ledger import LedgerError
+
+    url = f"sqlite:///{Path(str(tmp_path)) / 'g.db'}"
+    with Ledger.open(url) as ledger:
+        ledger.append_many(_event(i) for i in range(20))
+        with ledger.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER audit_log_no_delete")
+            conn.exec_driver_sql("DELETE FROM audit_log WHERE idx = 5")
+        with pytest.raises(LedgerError, match="lacks hashes"):
+            ledger.inclusion_proof(3, 20)
