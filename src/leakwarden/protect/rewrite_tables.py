@@ -336,9 +336,6 @@ def _into_columns(
     stmt = update(source).where(
         and_(*[_bare(k) == b for k, b in zip(key, key_params, strict=True)])
     )
-    # PostgreSQL: one UPDATE ... FROM (VALUES ...) per chunk; others (SQLite cannot name the
-    # columns of a VALUES list) an executemany of the keyed UPDATE.
-    from_values = engine.dialect.name == "postgresql"
     last: tuple[Any, ...] | None = None
     while True:
         with engine.begin() as conn:
@@ -374,13 +371,9 @@ def _into_columns(
             for columns, batch in params.items():
                 if not columns:
                     continue
-                if from_values:
-                    _update_from_values(conn, source, key, pairs, columns, batch)
-                else:
-                    conn.execute(
-                        stmt.values({pairs[j][1].name: bindparam(f"_v{j}") for j in columns}),
-                        batch,
-                    )
+                conn.execute(
+                    stmt.values({pairs[j][1].name: bindparam(f"_v{j}") for j in columns}), batch
+                )
             last = tuple(rows[-1][: len(key)])
         result.rows += len(rows)
         result.chunks += 1
@@ -388,42 +381,6 @@ def _into_columns(
         if progress is not None:
             progress(result.rows, total)
     return result
-
-
-#: Bound parameters per UPDATE statement (SQLite allows 32766, PostgreSQL 65535).
-MAX_PARAMS = 30_000
-
-
-def _update_from_values(
-    conn: Connection,
-    source: Table,
-    key: list[Any],
-    pairs: list[tuple[Any, Any]],
-    columns: tuple[int, ...],
-    batch: list[dict[str, Any]],
-) -> None:
-    """``UPDATE t SET c_protected = v.c FROM (VALUES ...) v WHERE t.key = v.key``: one
-    statement per chunk (a row-by-row executemany was most of the time on PostgreSQL)."""
-    from sqlalchemy import Integer, Text, and_, column, update, values
-
-    key_cols = [
-        column(f"_k{i}", Integer() if getattr(k, "name", "") == "rowid" else _bare(k).type)
-        for i, k in enumerate(key)
-    ]
-    value_cols = [column(f"_v{j}", Text()) for j in columns]
-    per_statement = max(1, MAX_PARAMS // (len(key_cols) + len(value_cols)))
-    for start in range(0, len(batch), per_statement):
-        part = batch[start : start + per_statement]
-        data = [
-            tuple(r[f"_k{i}"] for i in range(len(key))) + tuple(r[f"_v{j}"] for j in columns)
-            for r in part
-        ]
-        v = values(*key_cols, *value_cols, name="lw_protected").data(data)
-        conn.execute(
-            update(source)
-            .values({pairs[j][1].name: v.c[f"_v{j}"] for j in columns})
-            .where(and_(*[_bare(k) == v.c[f"_k{i}"] for i, k in enumerate(key)]))
-        )
 
 
 def _qualified(engine: Engine, source: Table) -> str:
