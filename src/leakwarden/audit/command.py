@@ -234,7 +234,11 @@ def prove(
             _fail(str(exc))
             raise AssertionError from None
         cp = _latest_checkpoint(checkpoints, index, _verifiers(key))
-        proof = ledger.inclusion_proof(index, cp.checkpoint.size)
+        try:
+            proof = ledger.inclusion_proof(index, cp.checkpoint.size)
+        except LedgerError as exc:
+            _fail(f"cannot prove event {index}: {exc} (run 'leakwarden audit verify')")
+            raise AssertionError from None
     doc = {
         "type": "inclusion",
         "origin": cp.checkpoint.origin,
@@ -269,8 +273,14 @@ def consistency(
             _fail(f"no published checkpoint of size {size} in {checkpoints}")
     if old > new:
         _fail(f"OLD ({old}) must not be larger than NEW ({new})")
+    from leakwarden.audit.ledger import LedgerError
+
     with _open(url) as ledger:
-        proof = ledger.consistency_proof(old, new)
+        try:
+            proof = ledger.consistency_proof(old, new)
+        except LedgerError as exc:
+            _fail(f"cannot prove {old} -> {new}: {exc} (run 'leakwarden audit verify')")
+            raise AssertionError from None
     doc = {
         "type": "consistency",
         "old_size": old,
