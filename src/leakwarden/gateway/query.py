@@ -1,0 +1,455 @@
+"""SQL through the gateway (``POST /query``): one caller's query, rewritten, estimated, run,
+counted, charged, audited, then released.
+
+The steps, in order, stopping at the first refusal (each refusal audited, outcome ``denied``,
+through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
+
+1. purpose known; a purpose that needs a ticket (or any ticket given) gets the ticket checked:
+   exists, open, assigned to the caller (400 / 403);
+2. :func:`leakwarden.gateway.sql_rewrite.rewrite` with ``decide`` = the policy engine per table
+   for action ``query`` (``ticket_checked`` is False: the SQL path never gets the clear
+   treatments a checked ticket's customer gets on the record path).  A policy refusal of a
+   table -> 403; any other :class:`QueryDenied` -> 400; both name the reason and the position;
+3. the estimate, before running: ``SELECT COUNT(*) FROM (<rewritten>)`` (exact at that moment).
+   More rows than ``quota.rows_per_request`` -> 429 naming the quota ``rows per request``;
+4. the run: the rewritten query on a server-side cursor (``stream_results``, ``fetchmany``),
+   counting rows and stopping at the row limit (``max_rows`` of the request, at most the quota);
+   when more rows were there the answer says ``truncated: true`` with a ``truncation`` message,
+   never silently.  Rows are held in memory (at most the limit) until the audit is written;
+5. pseudonymised output positions (``rewrite(pseudonymise=True)``) are replaced by the record
+   path's HMAC pseudonym (:func:`leakwarden.protect.pseudonym.pseudonym`, the service's key);
+6. the customers: when the query is a plain SELECT (no grouping, aggregate, DISTINCT or set
+   operation) each base table with a direct customer key in its FROM/JOINs gets a hidden output
+   column carrying that key, so the customers charged are exactly those of the rows returned
+   (``customer_basis: "returned"``).  Otherwise (aggregates, UNION, waybills reached through
+   orders ...) the charge is the *upper bound*: every customer of every table the query reads,
+   after the caller's row filter (``customer_basis: "tables"``).  This refuses aggregates over
+   more customers than the caller's quota: safe, and the two-person export is the way for those;
+7. ticket coverage (a ticket's customer only), consent for every customer, then the
+   distinct-customer quota charged (429 naming the quota and when it frees up);
+8. the audit event (fingerprint, number of parameters never their values, tables, columns, rows,
+   distinct customers, policy ids) is written; if that fails -> :class:`AuditUnavailable`
+   (HTTP 503) and no row is released;
+9. release: ``columns``, ``rows``, ``truncated``, ``fingerprint``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from leakwarden.gateway.decision import AccessRequest, Decision
+from leakwarden.gateway.quota import QuotaExceeded
+from leakwarden.gateway.records import CallContext, RecordService, _plain
+from leakwarden.gateway.sql_rewrite import DIALECTS, QueryDenied, Rewritten, rewrite
+from leakwarden.gateway.tickets import TicketError, check_ticket
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+__all__ = ["ROUTE", "QueryResult", "QueryService"]
+
+ROUTE = "POST /query"
+DATASET = "sql"
+_HIDDEN = "lw_customer_key_"
+_FETCH = 500
+
+Value = str | int | bool | None
+
+
+@dataclass
+class QueryResult:
+    """What ``POST /query`` returns (after the audit event was committed)."""
+
+    columns: list[str]
+    rows: list[list[Value]]
+    truncated: bool
+    truncation: str | None
+    fingerprint: str
+    tables: list[str]
+    customers: int
+    customer_basis: str
+    policy_ids: list[str]
+    audit_index: int
+    estimated_rows: int
+    pseudonymised: list[str] = field(default_factory=list)
+
+
+class QueryService:
+    """The query path, on top of the record path's steps (purpose, ticket, consent, quota,
+    audit) so that both ways in refuse and record in one way."""
+
+    def __init__(self, records: RecordService) -> None:
+        self.records = records
+        dialect = records.company.dialect.name
+        if dialect not in DIALECTS:
+            raise ValueError(f"SQL through the gateway: unsupported database {dialect!r}")
+        self.dialect = dialect
+
+    def run(self, ctx: CallContext, sql: str, *, max_rows: int | None = None) -> QueryResult:
+        rec = self.records
+        limit = rec.settings.quota.rows_per_request
+        if max_rows is not None:
+            if max_rows < 1:
+                rec._refuse(ctx, "query", DATASET, ROUTE, 400, "max_rows must be at least 1")
+            limit = min(limit, max_rows)
+        rec._check_purpose(ctx, "query", DATASET, ROUTE)
+        needs_ticket = rec._needs_ticket(ctx)
+        ticket_customer: int | None = None
+        if needs_ticket:
+            try:
+                ticket_customer = check_ticket(
+                    rec.company, ctx.ticket, ctx.principal, []
+                ).customer_id
+            except TicketError as exc:
+                rec._refuse(ctx, "query", DATASET, ROUTE, 403, f"ticket: {exc}")
+
+        decisions: dict[str, Decision] = {}
+
+        def decide(table: str, columns: list[str]) -> Decision:
+            if not columns:
+                # a query that reads no column (COUNT(*)) still needs one visible column for
+                # the wrapped subquery: the customer key (or the first column)
+                info = rec.catalog.table(table)
+                key = info.customer_key
+                columns = [key.column if key is not None else next(iter(info.columns))]
+            request = AccessRequest(
+                principal=ctx.principal,
+                action="query",
+                purpose=ctx.purpose,
+                table=table,
+                columns=tuple(columns),
+                ticket=ctx.ticket,
+                customer_ids=None,
+                ticket_checked=False,
+            )
+            try:
+                decision = rec.decide(request)
+            except Exception as exc:  # fail closed
+                decision = Decision.deny(f"denied: policy evaluation failed: {type(exc).__name__}")
+            decisions[table] = decision
+            return decision
+
+        written = self._rewrite(ctx, sql, decide, decisions)
+        policy_ids = sorted({p for d in decisions.values() for p in d.policy_ids})
+        n_hidden, keyed = self._keyed(ctx, sql, decide, written)
+        fp_extra = {"fingerprint": written.fingerprint, "parameters": str(len(written.parameters))}
+
+        from sqlalchemy import text
+
+        with rec.company.connect() as conn:
+            estimated = int(
+                conn.execute(text(f"SELECT COUNT(*) FROM ({written.sql}) AS lw_estimate")).scalar()
+                or 0
+            )
+            if estimated > rec.settings.quota.rows_per_request:
+                rec._refuse(
+                    ctx,
+                    "query",
+                    DATASET,
+                    ROUTE,
+                    429,
+                    str(
+                        QuotaExceeded(
+                            "rows per request",
+                            rec.settings.quota.rows_per_request,
+                            None,
+                            f"this query would return {estimated} rows; narrow it",
+                        )
+                    ),
+                    policy_ids=policy_ids,
+                    extra={
+                        **fp_extra,
+                        "quota": "rows per request",
+                        "estimated_rows": str(estimated),
+                    },
+                )
+            columns, raw, truncated = self._fetch(conn, keyed.sql, limit)
+            hidden = list(range(len(columns) - n_hidden, len(columns)))
+            if hidden:
+                ids = sorted({int(r[i]) for r in raw for i in hidden if r[i] is not None})
+                basis = "returned"
+            else:
+                ids = self._table_customers(conn, written, decide)
+                basis = "tables"
+
+        keep = [i for i in range(len(columns)) if i not in hidden]
+        out_columns = [columns[i] for i in keep]
+        try:
+            rows = [self._treat(r, keyed, keep) for r in raw]
+        except Exception as exc:  # a pseudonymising error releases nothing
+            rec._refuse(
+                ctx,
+                "query",
+                DATASET,
+                ROUTE,
+                500,
+                f"protecting the result failed ({type(exc).__name__}); nothing released",
+                ids,
+                policy_ids=policy_ids,
+                extra=fp_extra,
+                outcome="failure",
+            )
+        if needs_ticket and any(c != ticket_customer for c in ids):
+            rec._refuse(
+                ctx,
+                "query",
+                DATASET,
+                ROUTE,
+                403,
+                f"ticket: ticket {ctx.ticket} concerns one customer; the query reaches "
+                f"{len(ids)} customers ({basis}); add a filter on that customer",
+                ids,
+                policy_ids=policy_ids,
+                extra=fp_extra,
+            )
+        consent = rec.consent.check(ctx.purpose, ids)
+        if not consent.allowed:
+            rec._refuse(
+                ctx,
+                "query",
+                DATASET,
+                ROUTE,
+                403,
+                f"consent: {consent.reason}",
+                ids,
+                policy_ids=policy_ids,
+                consent_label=consent.label,
+                extra=fp_extra,
+            )
+        try:
+            rec.quota.charge(ctx.principal.person_id, self._vip(ids), len(rows))
+        except QuotaExceeded as exc:
+            headers = {}
+            if exc.resets_at is not None:
+                headers["X-Quota-Resets"] = exc.resets_at.isoformat()
+            rec._refuse(
+                ctx,
+                "query",
+                DATASET,
+                ROUTE,
+                429,
+                str(exc),
+                ids,
+                policy_ids=policy_ids,
+                consent_label=consent.label,
+                headers=headers,
+                extra={**fp_extra, "quota": exc.quota, "customer_basis": basis},
+            )
+        truncation = (
+            f"truncated: only the first {limit} rows are returned (the row limit); "
+            "narrow the query for the rest"
+            if truncated
+            else None
+        )
+        pseudo = [out_columns[keep.index(p)] for p in keyed.pseudonymised if p in keep]
+        index = rec._audit(
+            ctx,
+            "query",
+            ",".join(written.tables),
+            ROUTE,
+            "success",
+            "; ".join(sorted({d.reason for d in decisions.values()})),
+            ids,
+            columns=[f"{t}.{c}" for t, cols in written.columns.items() for c in cols],
+            rows=len(rows),
+            policy_ids=policy_ids,
+            consent_label=consent.label,
+            extra={
+                **fp_extra,
+                "estimated_rows": str(estimated),
+                "truncated": "true" if truncated else "false",
+                "customer_basis": basis,
+                "pseudonymised": ",".join(pseudo),
+            },
+        )
+        return QueryResult(
+            columns=out_columns,
+            rows=rows,
+            truncated=truncated,
+            truncation=truncation,
+            fingerprint=written.fingerprint,
+            tables=list(written.tables),
+            customers=len(ids),
+            customer_basis=basis,
+            policy_ids=policy_ids,
+            audit_index=index,
+            estimated_rows=estimated,
+            pseudonymised=pseudo,
+        )
+
+    # ------------------------------------------------------------------ steps
+
+    def _rewrite(
+        self,
+        ctx: CallContext,
+        sql: str,
+        decide: Any,
+        decisions: dict[str, Decision],
+    ) -> Rewritten:
+        rec = self.records
+        try:
+            return rewrite(
+                sql,
+                dialect=self.dialect,
+                catalog=rec.catalog,
+                decide=decide,
+                pseudonymise=True,
+            )
+        except QueryDenied as exc:
+            refused = [d for d in decisions.values() if not d.allowed]
+            status = 403 if refused else 400
+            where = f" (at {exc.position})" if exc.position else ""
+            rec._refuse(
+                ctx,
+                "query",
+                DATASET,
+                ROUTE,
+                status,
+                f"query denied: {exc.reason}{where}",
+                policy_ids=sorted({p for d in refused for p in d.policy_ids}),
+            )
+            raise  # unreachable: _refuse raises
+
+    def _keyed(
+        self, ctx: CallContext, sql: str, decide: Any, written: Rewritten
+    ) -> tuple[int, Rewritten]:
+        """The query with hidden customer-key columns appended (module docstring, step 6), and
+        how many; ``(0, written)`` when the query is not a plain SELECT."""
+        import sqlglot
+
+        try:
+            tree = sqlglot.parse_one(sql, read=DIALECTS[self.dialect])
+        except Exception:
+            return 0, written
+        if not isinstance(tree, exp.Select) or not _plain_select(tree):
+            return 0, written
+        sources = [tree.args.get("from_") or tree.args.get("from")]
+        sources += [j for j in tree.args.get("joins") or []]
+        keys: list[exp.Expr] = []
+        for src in sources:
+            table = src.this if src is not None else None
+            if not isinstance(table, exp.Table) or table.name.lower() not in self.records.catalog:
+                continue
+            key = self.records.catalog.table(table.name.lower()).customer_key
+            if key is None or key.via_table is not None:
+                continue
+            alias = table.alias_or_name
+            keys.append(exp.column(key.column, table=alias).as_(f"{_HIDDEN}{len(keys)}"))
+        if not keys:
+            return 0, written
+        keyed_tree = tree.copy()
+        keyed_tree.set("expressions", [*keyed_tree.expressions, *keys])
+        try:
+            keyed = rewrite(
+                keyed_tree.sql(dialect=DIALECTS[self.dialect]),
+                dialect=self.dialect,
+                catalog=self.records.catalog,
+                decide=decide,
+                pseudonymise=True,
+            )
+        except QueryDenied:
+            return 0, written  # e.g. the key column is not visible: charge by tables
+        # the hidden columns come last (after a star's expansion too)
+        return len(keys), keyed
+
+    def _fetch(
+        self, conn: Connection, sql: str, limit: int
+    ) -> tuple[list[str], list[Sequence[Any]], bool]:
+        from sqlalchemy import text
+
+        result = conn.execution_options(stream_results=True, max_row_buffer=_FETCH).execute(
+            text(sql)
+        )
+        columns = list(result.keys())
+        rows: list[Sequence[Any]] = []
+        truncated = False
+        try:
+            while True:
+                batch = result.fetchmany(_FETCH)
+                if not batch:
+                    break
+                for row in batch:
+                    if len(rows) == limit:
+                        truncated = True
+                        break
+                    rows.append(tuple(row))
+                if truncated:
+                    break
+        finally:
+            result.close()
+        return columns, rows, truncated
+
+    def _table_customers(self, conn: Connection, written: Rewritten, decide: Any) -> list[int]:
+        """Every customer of every table the query reads, after the caller's row filter (the
+        upper bound of step 6), found by rewriting one key query per table."""
+        from sqlalchemy import text
+
+        ids: set[int] = set()
+        for name in written.tables:
+            key = self.records.catalog.table(name).customer_key
+            if key is None:
+                continue
+            if key.via_table is None:
+                probe = f"SELECT {key.column} FROM {name}"
+            else:
+                probe = (
+                    f"SELECT v.customer_id FROM {name} t JOIN {key.via_table} v "
+                    f"ON v.{key.via_column} = t.{key.column}"
+                )
+            try:
+                keyed = rewrite(
+                    probe, dialect=self.dialect, catalog=self.records.catalog, decide=decide
+                )
+            except QueryDenied:
+                # the key is not visible to the caller: the whole table, unfiltered
+                keyed = None
+            sql = keyed.sql if keyed is not None else probe
+            ids.update(int(v) for v in conn.execute(text(sql)).scalars() if v is not None)
+        return sorted(ids)
+
+    def _vip(self, ids: list[int]) -> dict[int, bool]:
+        from sqlalchemy import select
+
+        from leakwarden.demo.schema import customers
+
+        if not ids:
+            return {}
+        vip: dict[int, bool] = {c: False for c in ids}
+        with self.records.company.connect() as conn:
+            for chunk in range(0, len(ids), 900):
+                part = ids[chunk : chunk + 900]
+                for r in conn.execute(
+                    select(customers.c.id, customers.c.vip).where(customers.c.id.in_(part))
+                ):
+                    vip[int(r.id)] = bool(r.vip)
+        return vip
+
+    def _treat(self, row: Sequence[Any], written: Rewritten, keep: list[int]) -> list[Value]:
+        from leakwarden.protect.pseudonym import pseudonym
+
+        out: list[Value] = []
+        key = self.records.settings.pseudonym_key
+        for i in keep:
+            value = row[i]
+            pc = written.pseudonymised.get(i)
+            if pc is not None and value is not None:
+                type_id = pc.data_classes[0] if pc.data_classes else None
+                out.append(pseudonym(key, 1, str(_plain(value)), type_id))
+            else:
+                out.append(_plain(value))
+        return out
+
+
+def _plain_select(tree: exp.Select) -> bool:
+    """No grouping, aggregate, DISTINCT: each output row comes from one row of its sources."""
+    if tree.args.get("group") or tree.args.get("having") or tree.args.get("distinct"):
+        return False
+    for projection in tree.expressions:
+        for agg in projection.find_all(exp.AggFunc):
+            if agg.find_ancestor(exp.Select) is tree and agg.find_ancestor(exp.Window) is None:
+                return False
+    return True

@@ -1,0 +1,255 @@
+"""SQL through the gateway end to end (``POST /query``, FastAPI TestClient, the demo company on
+SQLite): masks follow expressions, denials name the position, the row limit and the
+distinct-customer quota refuse or truncate visibly, and the audit event is written (with the
+fingerprint, never a value) before any row is released."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from leakwarden.audit.ledger import AuditWriteError
+from leakwarden.demo.build import build_company
+from leakwarden.gateway.app import create_app
+from leakwarden.gateway.decision import AccessRequest, Decision, Treatment
+from leakwarden.gateway.identity import TokenStore
+from leakwarden.gateway.settings import GatewaySettings, QuotaLimits
+from leakwarden.store import db
+
+BIG = QuotaLimits(day=10_000, week=10_000, vip_day=10_000, vip_week=10_000, rows_per_request=500)
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('company')}/company.db"
+    build_company(url, customers=120, seed=5)
+    return url
+
+
+@dataclass
+class World:
+    company: str
+    store: str
+    tokens: TokenStore
+    tmp: Path
+
+    def client(self, quota: QuotaLimits = BIG, **kw: Any) -> TestClient:
+        settings = GatewaySettings(company_url=self.company, store_url=self.store, quota=quota)
+        return TestClient(create_app(settings, **kw))
+
+    def headers(self) -> dict[str, str]:
+        analyst = self.q(
+            "SELECT id FROM employees WHERE department = '数据分析' AND leave_date IS NULL "
+            "ORDER BY id LIMIT 1"
+        )[0].id
+        issued = self.tokens.issue(employee_id=analyst, ttl=timedelta(hours=1))
+        return {"Authorization": f"Bearer {issued.token}"}
+
+    def q(self, sql: str, **params: Any) -> list[Any]:
+        with create_engine(self.company).connect() as conn:
+            return list(conn.execute(text(sql), params))
+
+    def events(self) -> list[dict[str, Any]]:
+        with create_engine(self.store).connect() as conn:
+            rows = conn.execute(text("SELECT event FROM audit_log ORDER BY idx")).scalars()
+            return [json.loads(r) for r in rows]
+
+    def audit_text(self) -> str:
+        with create_engine(self.store).connect() as conn:
+            return "\n".join(conn.execute(text("SELECT event FROM audit_log")).scalars())
+
+
+@pytest.fixture
+def world(company: str, tmp_path: Path) -> Iterator[World]:
+    store = f"sqlite:///{tmp_path}/store.db"
+    engine = db.make_engine(store)
+    db.upgrade(engine)
+    yield World(company, store, TokenStore(engine), tmp_path)
+    engine.dispose()
+
+
+def _masked_contact(request: AccessRequest) -> Decision:
+    """Every column clear except the customers' personal columns, which are masked."""
+    masked = {"name", "mobile", "email", "address", "id_card", "birth_date"}
+    return Decision(
+        allowed=True,
+        reason="test: contact masked",
+        policy_ids=["test.masked"],
+        treatments={
+            c: Treatment.MASKED if c in masked else Treatment.CLEAR for c in request.columns
+        },
+    )
+
+
+def _post(c: TestClient, h: dict[str, str], sql: str, **kw: Any) -> Any:
+    return c.post("/query", json={"sql": sql, "purpose": "analytics", **kw}, headers=h)
+
+
+def test_masks_follow_expressions_and_no_clear_value_leaves(world: World) -> None:
+    people = world.q(
+        "SELECT id, mobile FROM customers WHERE length(mobile) = 11 ORDER BY id LIMIT 3"
+    )
+    ids = ",".join(str(p.id) for p in people)
+    c = world.client(decide=_masked_contact)
+    r = _post(
+        c,
+        world.headers(),
+        f"SELECT id, CONCAT('', mobile) AS a, mobile || '' AS b, "
+        f"CAST(mobile AS TEXT) AS d, SUBSTR(mobile, 4, 4) AS e "
+        f"FROM customers WHERE id IN ({ids}) ORDER BY id",
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["columns"] == ["id", "a", "b", "d", "e"]
+    assert [row[0] for row in body["rows"]] == [p.id for p in people]
+    for p, row in zip(people, body["rows"], strict=True):
+        expected = p.mobile[:3] + "****" + p.mobile[-4:]  # cn_mobile's default mask keep:3,4
+        assert row[1] == row[2] == row[3] == expected
+        assert row[4] == "****"  # the middle of the masked value, not of the clear one
+        assert p.mobile not in r.text
+    assert body["truncated"] is False and body["truncation"] is None
+
+
+def test_denied_queries_get_400_with_reason_and_position(world: World) -> None:
+    c = world.client(decide=_masked_contact)
+    h = world.headers()
+    r = _post(c, h, "SELECT id FROM customers\nWHERE mobile LIKE '138%'")
+    assert r.status_code == 400
+    detail = r.json()["detail"]
+    assert "masked" in detail and "line 2, column" in detail
+    r = _post(c, h, "SELECT name FROM sqlite_master")
+    assert r.status_code == 400 and "sqlite_master" in r.json()["detail"]
+    assert "line 1, column" in r.json()["detail"]
+    r = _post(c, h, "SELECT table_name FROM information_schema.tables")
+    assert r.status_code == 400 and "information_schema" in r.json()["detail"]
+    r = _post(c, h, "DELETE FROM customers")
+    assert r.status_code == 400
+    r = _post(c, h, "SELECT id FROM secrets")
+    assert r.status_code == 400 and "secrets" in r.json()["detail"]
+    # every denial is audited, with the reason and no query text
+    denied = [e for e in world.events() if e["event"]["action"] == "gateway.query"]
+    assert len(denied) == 5 and all("denied" in e["event"]["type"] for e in denied)
+    assert all("query denied" in e["event"]["reason"] for e in denied)
+    assert "138%" not in world.audit_text()
+
+
+def test_policy_refusal_of_a_table_is_403(world: World) -> None:
+    def deny_orders(request: AccessRequest) -> Decision:
+        if request.table == "orders":
+            return Decision(allowed=False, reason="denied: test forbids orders", policy_ids=["t"])
+        return _masked_contact(request)
+
+    c = world.client(decide=deny_orders)
+    r = _post(c, world.headers(), "SELECT id FROM orders")
+    assert r.status_code == 403 and "test forbids orders" in r.json()["detail"]
+
+
+def test_unknown_purpose_and_missing_token(world: World) -> None:
+    c = world.client(decide=_masked_contact)
+    r = c.post("/query", json={"sql": "SELECT id FROM customers", "purpose": "curiosity"},
+               headers=world.headers())  # fmt: skip
+    assert r.status_code == 400 and "unknown purpose" in r.json()["detail"]
+    r = c.post("/query", json={"sql": "SELECT id FROM customers", "purpose": "analytics"})
+    assert r.status_code == 401
+
+
+def test_row_limit_truncates_with_marker(world: World) -> None:
+    c = world.client(decide=_masked_contact)
+    r = _post(c, world.headers(), "SELECT id FROM customers WHERE id <= 8 ORDER BY id", max_rows=5)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rows"] == [[1], [2], [3], [4], [5]]
+    assert body["truncated"] is True and "first 5 rows" in body["truncation"]
+    # the customers charged and audited are those of the 5 rows returned
+    assert body["customers"] == 5 and body["customer_basis"] == "returned"
+    event = [e for e in world.events() if e["event"]["action"] == "gateway.query"][-1]
+    assert event["leakwarden"]["rows"] == 5 and event["leakwarden"]["customers"] == 5
+    assert event["labels"]["truncated"] == "true"
+
+
+def test_estimate_over_rows_per_request_is_refused_before_running(world: World) -> None:
+    c = world.client(quota=QuotaLimits(rows_per_request=10), decide=_masked_contact)
+    r = _post(c, world.headers(), "SELECT id FROM customers")
+    assert r.status_code == 429
+    detail = r.json()["detail"]
+    assert "rows per request" in detail and "120 rows" in detail
+    r = _post(c, world.headers(), "SELECT id FROM customers WHERE id <= 10")
+    assert r.status_code == 200 and len(r.json()["rows"]) == 10
+
+
+def test_distinct_customer_quota_refuses_the_query_that_would_exceed_it(world: World) -> None:
+    regular = [r.id for r in world.q("SELECT id FROM customers WHERE vip = 0 ORDER BY id LIMIT 5")]
+    quota = QuotaLimits(day=3, week=100, vip_day=100, vip_week=100, rows_per_request=100)
+    c = world.client(quota=quota, decide=_masked_contact)
+    h = world.headers()
+    first = ",".join(map(str, regular[:2]))
+    r = _post(c, h, f"SELECT id, name FROM customers WHERE id IN ({first})")
+    assert r.status_code == 200 and r.json()["customers"] == 2
+    more = ",".join(map(str, regular[2:5]))
+    r = _post(c, h, f"SELECT id, name FROM customers WHERE id IN ({more})")
+    assert r.status_code == 429
+    assert "distinct customers per day" in r.json()["detail"] and "rows" not in r.json()
+    assert "Retry-After" in r.headers
+    # an aggregate over all the customers is charged every customer of the table: refused
+    r = _post(c, h, "SELECT COUNT(*) AS n FROM customers")
+    assert r.status_code == 429
+
+
+def test_audit_failure_is_503_and_releases_nothing(world: World) -> None:
+    class BrokenLedger:
+        def append(self, event: Any) -> Any:
+            raise AuditWriteError("disk full (test)")
+
+    c = world.client(decide=_masked_contact, ledger=BrokenLedger())
+    r = _post(c, world.headers(), "SELECT id, segment FROM customers WHERE id <= 3")
+    assert r.status_code == 503
+    assert "audit ledger unavailable" in r.json()["detail"]
+    assert "rows" not in r.json()
+
+
+def test_audit_event_has_fingerprint_and_no_clear_values(world: World) -> None:
+    person = world.q("SELECT id, mobile, name FROM customers WHERE length(mobile) = 11 LIMIT 1")[0]
+    c = world.client(decide=_masked_contact)
+    sql = f"SELECT id, mobile, name FROM customers WHERE id = {person.id}"
+    r = _post(c, world.headers(), sql)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    event = [e for e in world.events() if e["event"]["action"] == "gateway.query"][-1]
+    assert event["event"]["outcome"] == "success"
+    assert event["labels"]["fingerprint"] == body["fingerprint"]
+    assert len(body["fingerprint"]) == 64
+    assert event["labels"]["parameters"] == "1"  # the literal id, counted, not stored
+    assert event["leakwarden"]["rows"] == 1 and event["leakwarden"]["customers"] == 1
+    assert "customers.mobile" in event["leakwarden"]["columns"]
+    assert event["rule"]["name"] == "test.masked"
+    audit = world.audit_text()
+    assert person.mobile not in audit and person.name not in audit and sql not in audit
+    # the same query with another literal has the same fingerprint
+    other = _post(
+        c, world.headers(), f"SELECT id, mobile, name FROM customers WHERE id = {person.id + 1}"
+    )
+    assert other.json()["fingerprint"] == body["fingerprint"]
+
+
+def test_shipped_policies_analyst_gets_pseudonyms_never_clear(world: World) -> None:
+    person = world.q("SELECT id, mobile, name FROM customers WHERE length(mobile) = 11 LIMIT 1")[0]
+    c = world.client()
+    r = _post(c, world.headers(), f"SELECT id, name, mobile FROM customers WHERE id = {person.id}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["pseudonymised"] == ["name", "mobile"]
+    _id, name, mobile = body["rows"][0]
+    assert mobile.startswith("cn_mobile:1:") and name.startswith("person_name:1:")
+    assert person.mobile not in r.text and person.name not in r.text
+    assert "analytics.access" in body["policy_ids"]
+    # a pseudonymised column inside an expression is refused
+    r = _post(c, world.headers(), "SELECT CONCAT('', mobile) FROM customers WHERE id = 1")
+    assert r.status_code == 400 and "pseudonymised" in r.json()["detail"]
