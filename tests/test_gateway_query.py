@@ -253,3 +253,82 @@ def test_shipped_policies_analyst_gets_pseudonyms_never_clear(world: World) -> N
     # a pseudonymised column inside an expression is refused
     r = _post(c, world.headers(), "SELECT CONCAT('', mobile) FROM customers WHERE id = 1")
     assert r.status_code == 400 and "pseudonymised" in r.json()["detail"]
+
+
+# ----------------------------------------------------------------------------- the CLI client
+
+
+def _cli(world: World, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Any:
+    import typer
+    from typer.testing import CliRunner
+
+    from leakwarden.gateway import command
+
+    client = world.client(decide=_masked_contact, **kw)
+    seen: list[str] = []
+
+    def fake(url: str, timeout: float) -> TestClient:
+        seen.append(url)
+        return client
+
+    monkeypatch.setattr(command, "_http_client", fake)
+    app = typer.Typer()
+    app.command("query")(command.query_command)
+    token = world.headers()["Authorization"].removeprefix("Bearer ")
+
+    def run(*args: str, env_token: bool = True) -> Any:
+        env = {"LEAKWARDEN_TOKEN": token} if env_token else {}
+        return CliRunner().invoke(app, list(args), env=env)
+
+    run.seen = seen  # type: ignore[attr-defined]
+    return run
+
+
+def test_cli_query_prints_csv_json_and_table(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    people = world.q(
+        "SELECT id, mobile FROM customers WHERE length(mobile) = 11 ORDER BY id LIMIT 2"
+    )
+    ids = ",".join(str(p.id) for p in people)
+    run = _cli(world, monkeypatch)
+    sql = f"SELECT id, mobile FROM customers WHERE id IN ({ids}) ORDER BY id"
+    r = run(sql, "--purpose", "analytics", "--format", "csv", "--url", "http://gw:1")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "id,mobile"
+    assert lines[1:3] == [f"{p.id},{p.mobile[:3]}****{p.mobile[-4:]}" for p in people]
+    assert run.seen == ["http://gw:1"]
+    r = run(sql, "--purpose", "analytics", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["columns"] == ["id", "mobile"]
+    r = run(sql, "--purpose", "analytics")
+    assert r.exit_code == 0 and "mobile" in r.stdout and people[0].mobile not in r.stdout
+
+
+def test_cli_query_errors(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _cli(world, monkeypatch)
+    r = run("SELECT id FROM customers", "--purpose", "analytics", env_token=False)
+    assert r.exit_code == 2 and "LEAKWARDEN_TOKEN" in r.stderr
+    r = run("SELECT name FROM sqlite_master", "--purpose", "analytics")
+    assert r.exit_code == 1 and "HTTP 400" in r.stderr and "sqlite_master" in r.stderr
+    r = run("SELECT id FROM customers", "--purpose", "analytics", "--format", "xml")
+    assert r.exit_code == 2 and "--format" in r.stderr
+    r = run("SELECT id FROM customers WHERE id <= 4", "--purpose", "analytics", "--max-rows", "2",
+            "--format", "csv")  # fmt: skip
+    assert r.exit_code == 0 and r.stdout.splitlines() == ["id", "1", "2"]
+    assert "truncated" in r.stderr
+
+
+def test_cli_query_unreachable_gateway_exits_2() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from leakwarden.gateway.command import query_command
+
+    app = typer.Typer()
+    app.command("query")(query_command)
+    r = CliRunner().invoke(
+        app,
+        ["SELECT 1", "--purpose", "analytics", "--url", "http://127.0.0.1:9", "--timeout", "2"],
+        env={"LEAKWARDEN_TOKEN": "lw_test_not_a_real_token"},
+    )
+    assert r.exit_code == 2 and "unreachable" in r.stderr
+    assert "lw_test_not_a_real_token" not in r.output

@@ -1,21 +1,23 @@
-"""``leakwarden serve`` (the gateway service under uvicorn) and ``leakwarden token issue | revoke
-| list`` (API tokens).  The lead registers :func:`serve_command` and :data:`token_app` in the CLI.
+"""``leakwarden serve`` (the gateway service under uvicorn), ``leakwarden token issue | revoke
+| list`` (API tokens) and ``leakwarden query`` (SQL through a running gateway, over HTTP).  The
+lead registers :func:`serve_command`, :data:`token_app` and :func:`query_command` in the CLI.
 
-Exit status: 0 done, 2 bad input or an unreachable database.
+Exit status: 0 done, 1 the gateway refused or failed the query (its message is printed), 2 bad
+input or an unreachable database / gateway.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["serve_command", "token_app"]
+__all__ = ["query_command", "serve_command", "token_app"]
 
 token_app = typer.Typer(
     help="API tokens of the access gateway: issue (shown once), revoke, list.",
@@ -210,3 +212,85 @@ def serve_command(
     # No access log: request lines carry phone and waybill numbers; the audit ledger is the
     # access record (ids, counts, policies; never values).
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+
+
+def _http_client(url: str, timeout: float) -> Any:
+    """The HTTP client of :func:`query_command` (tests replace it with a TestClient)."""
+    import httpx
+
+    return httpx.Client(base_url=url, timeout=timeout)
+
+
+def query_command(
+    sql: str = typer.Argument(..., help="One SELECT statement (the company database's dialect)."),
+    purpose: str = typer.Option(..., "--purpose", help="Why the data is needed."),
+    ticket: str | None = typer.Option(None, "--ticket", help="The work ticket number."),
+    url: str = typer.Option(
+        "http://127.0.0.1:8750",
+        "--url",
+        envvar="LEAKWARDEN_GATEWAY_URL",
+        help="The gateway (leakwarden serve).",
+    ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="LEAKWARDEN_TOKEN",
+        show_default=False,
+        help="API token (or $LEAKWARDEN_TOKEN, which keeps it off the command line).",
+    ),
+    max_rows: int | None = typer.Option(
+        None, "--max-rows", help="At most this many rows (at most the gateway's quota)."
+    ),
+    fmt: str = typer.Option("table", "--format", help="table (people), json or csv."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the gateway."),
+) -> None:
+    """Run SQL through the access gateway: masks, row filter, quotas and audit apply."""
+    import csv
+    import sys
+
+    import httpx
+
+    if fmt not in ("table", "json", "csv"):
+        _fail(f"--format: {fmt!r} is not one of table, json, csv")
+    if not token:
+        _fail("no API token: give --token or set LEAKWARDEN_TOKEN")
+    body: dict[str, Any] = {"sql": sql, "purpose": purpose}
+    if ticket:
+        body["ticket"] = ticket
+    if max_rows is not None:
+        body["max_rows"] = max_rows
+    try:
+        with _http_client(url, timeout) as client:
+            r = client.post("/query", json=body, headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        _fail(f"gateway {url} unreachable: {type(exc).__name__}: {exc}")
+    try:
+        answer = r.json()
+    except ValueError:
+        answer = {"detail": r.text[:200]}
+    if r.status_code != 200:
+        detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
+        _fail(f"HTTP {r.status_code}: {detail}", code=1)
+    if fmt == "json":
+        typer.echo(json.dumps(answer, ensure_ascii=False))
+        return
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(answer["columns"])
+        writer.writerows(["" if v is None else v for v in row] for row in answer["rows"])
+    else:
+        from rich.table import Table
+
+        table = Table(*answer["columns"], title=f"query {answer['fingerprint'][:12]}")
+        for row in answer["rows"]:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+    err.print(
+        f"{len(answer['rows'])} rows, {answer['customers']} customers charged "
+        f"({answer['customer_basis']}), audit entry {answer['audit_index']}"
+    )
+    if answer.get("truncated"):
+        err.print(answer.get("truncation") or "truncated", style="yellow")
