@@ -1,0 +1,975 @@
+"""Bulk export with two-person approval (issue 5): ``ExportService`` and ``export_router``.
+
+The life of an export:
+
+1. ``request``: the requester's SQL is rewritten by :func:`.sql_rewrite.rewrite` under the
+   policies for action ``export`` (masks, row filters, denials, exactly as for a query), which
+   gives its fingerprint and literal parameters; the rewritten query is counted (rows, and
+   distinct customers when the output has a customer key: a ``customer_id`` column, or ``id``
+   of a query on ``customers`` alone).  Approval is needed when the estimate is over
+   :attr:`ExportConfig.row_threshold` rows OR any column read is sensitive PI; otherwise the
+   request is approved at once (``approvals`` empty, the audit says why).
+2. ``approve`` / ``reject``: by a *person* who is not the requester and whose role is in
+   :attr:`ExportConfig.approver_roles` (the approver rule lives in configuration, not in Cedar:
+   the shipped Cedar schema has no approval action; the rule is checked again at execution),
+   while the request is ``requested`` and not expired.  The first reject is final.
+3. ``execute``: only by the requester, once.  Re-checked at run time: status approved, not
+   expired, every recorded approval still valid (another person, an approver role), the stored
+   SQL's fingerprint and parameters equal those approved (and equal to the caller's SQL if it
+   gives one), and the policy again (the rewrite runs anew under today's policies).  The status
+   goes ``approved -> executing`` by one conditional UPDATE, so two concurrent executes cannot
+   both run; a failure before the file is released puts it back to ``approved``.
+   The result (CSV, pseudonymised columns HMAC-pseudonymised as on the record path) is written
+   encrypted (container below) through :func:`leakwarden.fileio.write_atomic`; the registry row
+   (``exports``) holds customer ids and CSV rows only as HMAC-SHA-256 keyed hashes.
+
+Every step is written to the audit ledger BEFORE its effect is released (the request id
+returned, the approval recorded, the file written); if the ledger cannot write, nothing happens
+(:class:`~.records.AuditUnavailable`).  Every refusal is an :class:`ExportRefused` naming the
+rule, audited as ``denied``.
+
+Encrypted file container (``.lwx``)::
+
+    LWEXPORT1\\n
+    <header: one line of JSON, UTF-8>\\n
+    <AES-256-GCM ciphertext of the CSV (UTF-8), 16-byte tag appended>
+
+The header holds ``format`` ("leakwarden-export"), ``version`` (1), ``export_id``,
+``request_id``, ``cipher`` ("AES-256-GCM"), ``key_name`` / ``key_version`` (a key of the
+:class:`~leakwarden.protect.keys.KeyRing`), ``kdf`` (the file key is the ring key's
+``derive("export-file:<export_id>")``, HKDF-SHA-256, so each export has its own key),
+``nonce`` (base64, 12 bytes) and ``content`` ("text/csv; charset=utf-8").  The header line is
+the GCM associated data: changing it breaks decryption.  :func:`decrypt_export` reads it.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import hmac
+import io
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select, text, update
+
+from leakwarden.audit.events import AuditEvent
+from leakwarden.audit.ledger import AuditWriteError
+from leakwarden.gateway.catalog import Catalog
+from leakwarden.gateway.decision import AccessRequest, Decision, Principal
+from leakwarden.gateway.records import AuditUnavailable
+from leakwarden.gateway.sql_rewrite import QueryDenied, Rewritten, rewrite
+from leakwarden.store.export_tables import ExportRecord, ExportRequest
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from leakwarden.audit.ledger import Ledger
+    from leakwarden.protect.keys import KeyRing
+
+__all__ = [
+    "DEFAULT_APPROVER_ROLES",
+    "MAGIC",
+    "ExportConfig",
+    "ExportRefused",
+    "ExportService",
+    "decrypt_export",
+    "export_router",
+]
+
+MAGIC = b"LWEXPORT1\n"
+FILE_KEY = "export-file"
+HASH_KEY = "export-hash"
+
+# Who may approve a bulk export (role ids of gateway.decision.ROLE_IDS): heads of department
+# that own customer data, legal and security.  ExportConfig.approver_roles overrides it.
+DEFAULT_APPROVER_ROLES: frozenset[str] = frozenset(
+    {
+        "general_manager",
+        "data_director",
+        "cs_director",
+        "risk_director",
+        "finance_director",
+        "legal_director",
+        "legal_manager",
+        "security_analyst",
+    }
+)
+
+Decide = Callable[[AccessRequest], Decision]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Export rules: approval over ``row_threshold`` rows (or any sensitive PI), who may approve,
+    the longest an approval may wait, where files go, the SQL dialect of the company database."""
+
+    row_threshold: int = 1000
+    approver_roles: frozenset[str] = DEFAULT_APPROVER_ROLES
+    max_expiry: timedelta = timedelta(days=7)
+    directory: Path = Path("exports")
+    dialect: str = "sqlite"
+
+
+class ExportRefused(Exception):
+    """An export step refused; ``rule`` names the rule, ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, rule: str, message: str) -> None:
+        super().__init__(f"{message} [rule: {rule}]")
+        self.status = status
+        self.rule = rule
+        self.message = f"{message} [rule: {rule}]"
+
+
+@dataclass
+class ExportView:
+    """What the service tells a caller about a request (and its export, once executed)."""
+
+    id: str
+    status: str
+    requester: str
+    purpose: str
+    recipient: str
+    fingerprint: str
+    parameters: list[str]
+    columns: dict[str, list[str]]
+    sensitive_columns: list[str]
+    estimated_rows: int
+    estimated_customers: int | None
+    needs_approval: bool
+    created_at: str
+    expires_at: str
+    approvals: list[dict[str, str]]
+    export_id: str | None = None
+    file_path: str | None = None
+    file_sha256: str | None = None
+    rows: int | None = None
+    customers: int | None = None
+    audit_index: int | None = None
+
+
+@dataclass
+class _Result:
+    header: list[str]
+    rows: list[list[str]]
+    customer_ids: list[str] = field(default_factory=list)
+    has_customer_key: bool = False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes: they were stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+class ExportService:
+    """The export steps, independent of HTTP.  ``decide`` is the policy (``PolicyEngine.decide``
+    over the catalogue); ``keys`` the key ring (key ``export`` is created on first use);
+    ``pseudonym_key`` the gateway's pseudonym key (``GatewaySettings.pseudonym_key``)."""
+
+    def __init__(
+        self,
+        *,
+        company: Engine,
+        store: Engine,
+        ledger: Ledger,
+        decide: Decide,
+        catalog: Catalog,
+        keys: KeyRing,
+        pseudonym_key: bytes,
+        config: ExportConfig | None = None,
+        key_name: str = "export",
+    ) -> None:
+        self.company = company
+        self.store = store
+        self.ledger = ledger
+        self.decide = decide
+        self.catalog = catalog
+        self.keys = keys
+        self.pseudonym_key = pseudonym_key
+        self.config = config or ExportConfig()
+        self.key_name = key_name
+        # created here, not on first execute: a key-ring insert racing the ledger's writes on
+        # one SQLite file could hit "database is locked" in the middle of an export
+        self.keys.ensure(key_name, "export")
+
+    # ------------------------------------------------------------------ steps
+
+    def request(
+        self,
+        principal: Principal,
+        sql: str,
+        purpose: str,
+        ticket: str | None,
+        recipient: str,
+        expires_in: timedelta,
+    ) -> ExportView:
+        """Record an export request (module docstring, step 1)."""
+        if not recipient.strip():
+            self._refuse(principal, "request", None, 400, "recipient", "name the recipient")
+        if expires_in <= timedelta(0) or expires_in > self.config.max_expiry:
+            self._refuse(
+                principal,
+                "request",
+                None,
+                400,
+                "expiry",
+                f"expires_in must be positive and at most {self.config.max_expiry}",
+            )
+        rewritten = self._rewrite(principal, sql, purpose, ticket, "request", None)
+        rows, customers = self._estimate(rewritten)
+        sensitive = sorted(
+            f"{t}.{c}"
+            for t, cols in rewritten.columns.items()
+            for c in cols
+            if self.catalog.column(t, c).sensitivity == "sensitive"
+        )
+        needs = rows > self.config.row_threshold or bool(sensitive)
+        now = _now()
+        rid = "xr_" + secrets.token_hex(8)
+        why = (
+            f"approval needed: {rows} rows (threshold {self.config.row_threshold})"
+            + (f", sensitive PI {', '.join(sensitive)}" if sensitive else "")
+            if needs
+            else f"no approval needed: {rows} rows, no sensitive PI"
+        )
+        row = ExportRequest(
+            id=rid,
+            requester=principal.person_id,
+            requester_role=principal.role,
+            purpose=purpose,
+            ticket=ticket,
+            sql=sql,
+            dialect=self.config.dialect,
+            fingerprint=rewritten.fingerprint,
+            parameters=json.dumps(rewritten.parameters),
+            columns=json.dumps(rewritten.columns),
+            sensitive_columns=json.dumps(sensitive),
+            estimated_rows=rows,
+            estimated_customers=customers,
+            needs_approval=needs,
+            recipient=recipient.strip(),
+            created_at=now,
+            expires_at=now + expires_in,
+            status="requested" if needs else "approved",
+            approvals="[]",
+        )
+        index = self._audit(
+            principal,
+            "request",
+            "success",
+            why,
+            rid,
+            purpose=purpose,
+            ticket=ticket,
+            columns=_flat(rewritten.columns),
+            rows=rows,
+            customers=customers,
+            extra={"fingerprint": rewritten.fingerprint, "recipient": recipient.strip()},
+        )
+        from sqlalchemy.orm import Session
+
+        with Session(self.store) as session, session.begin():
+            session.add(row)
+        view = self.show(rid)
+        view.audit_index = index
+        return view
+
+    def approve(self, request_id: str, approver: Principal, note: str = "") -> ExportView:
+        """Approve (module docstring, step 2)."""
+        return self._decide_request(request_id, approver, note, "approve")
+
+    def reject(self, request_id: str, approver: Principal, note: str = "") -> ExportView:
+        """Reject: the request can no longer run."""
+        return self._decide_request(request_id, approver, note, "reject")
+
+    def execute(self, request_id: str, principal: Principal, sql: str | None = None) -> ExportView:
+        """Run an approved request once (module docstring, step 3)."""
+        req = self._load(request_id, principal, "execute")
+        if principal.person_id != req.requester:
+            self._refuse(
+                principal, "execute", req, 403, "requester-only", "only the requester may execute"
+            )
+        if req.status != "approved":
+            self._refuse(
+                principal,
+                "execute",
+                req,
+                409,
+                "approved-once",
+                f"the request is {req.status}, not approved",
+            )
+        self._check_expiry(principal, "execute", req)
+        self._check_approvals(principal, req)
+        if sql is not None:
+            self._check_same_query(principal, req, sql, "the SQL given")
+        self._check_same_query(principal, req, req.sql, "the stored SQL")
+        rewritten = self._rewrite(
+            principal, req.sql, req.purpose, req.ticket, "execute", req, policy_recheck=True
+        )
+        if rewritten.fingerprint != req.fingerprint or rewritten.parameters != json.loads(
+            req.parameters
+        ):
+            self._refuse(
+                principal,
+                "execute",
+                req,
+                409,
+                "same-query",
+                "the stored SQL no longer matches the approved fingerprint and parameters",
+            )
+        # claim: approved -> executing, in one conditional UPDATE (a second execute finds 0 rows)
+        with self.store.begin() as conn:
+            claimed = conn.execute(
+                update(ExportRequest)
+                .where(ExportRequest.id == request_id, ExportRequest.status == "approved")
+                .values(status="executing")
+            ).rowcount
+        if claimed != 1:
+            self._refuse(
+                principal,
+                "execute",
+                req,
+                409,
+                "approved-once",
+                "the request is already being executed or was executed",
+            )
+        try:
+            return self._run(principal, req, rewritten)
+        except BaseException:
+            with self.store.begin() as conn:
+                conn.execute(
+                    update(ExportRequest)
+                    .where(ExportRequest.id == request_id, ExportRequest.status == "executing")
+                    .values(status="approved")
+                )
+            raise
+
+    def show(self, request_id: str) -> ExportView:
+        """The request and, once executed, its export."""
+        from sqlalchemy.orm import Session
+
+        with Session(self.store) as session:
+            req = session.get(ExportRequest, request_id)
+            if req is None:
+                raise ExportRefused(404, "exists", f"no export request {request_id!r}")
+            rec = session.scalars(
+                select(ExportRecord).where(ExportRecord.request_id == request_id)
+            ).first()
+            status = req.status
+            if status in ("requested", "approved") and _utc(req.expires_at) <= _now():
+                status = "expired"
+            return ExportView(
+                id=req.id,
+                status=status,
+                requester=req.requester,
+                purpose=req.purpose,
+                recipient=req.recipient,
+                fingerprint=req.fingerprint,
+                parameters=json.loads(req.parameters),
+                columns=json.loads(req.columns),
+                sensitive_columns=json.loads(req.sensitive_columns),
+                estimated_rows=req.estimated_rows,
+                estimated_customers=req.estimated_customers,
+                needs_approval=req.needs_approval,
+                created_at=_utc(req.created_at).isoformat(),
+                expires_at=_utc(req.expires_at).isoformat(),
+                approvals=json.loads(req.approvals),
+                export_id=rec.id if rec else None,
+                file_path=rec.file_path if rec else None,
+                file_sha256=rec.file_sha256 if rec else None,
+                rows=rec.rows if rec else None,
+                customers=rec.customers if rec else None,
+            )
+
+    # ------------------------------------------------------------------ internals
+
+    def _decide_request(
+        self, request_id: str, approver: Principal, note: str, verb: str
+    ) -> ExportView:
+        req = self._load(request_id, approver, verb)
+        if approver.kind != "person":
+            self._refuse(approver, verb, req, 403, "approver-person", "approvers are people")
+        if approver.person_id == req.requester:
+            self._refuse(
+                approver,
+                verb,
+                req,
+                403,
+                "four-eyes",
+                "the requester may not approve or reject their own export",
+            )
+        if approver.role not in self.config.approver_roles:
+            self._refuse(
+                approver,
+                verb,
+                req,
+                403,
+                "approver-role",
+                f"role {approver.role!r} may not approve exports "
+                f"(allowed: {', '.join(sorted(self.config.approver_roles))})",
+            )
+        if req.status != "requested":
+            self._refuse(
+                approver, verb, req, 409, "pending", f"the request is {req.status}, not pending"
+            )
+        self._check_expiry(approver, verb, req)
+        now = _now()
+        entry = {
+            "person": approver.person_id,
+            "role": approver.role,
+            "decision": "approved" if verb == "approve" else "rejected",
+            "at": now.isoformat(),
+            "note": note,
+        }
+        approvals = [*json.loads(req.approvals), entry]
+        new_status = "approved" if verb == "approve" else "rejected"
+        index = self._audit(
+            approver,
+            verb,
+            "success",
+            f"export request {entry['decision']} by {approver.person_id} ({approver.role})",
+            req.id,
+            purpose=req.purpose,
+            ticket=req.ticket,
+            extra={"requester": req.requester, "fingerprint": req.fingerprint},
+        )
+        with self.store.begin() as conn:
+            done = conn.execute(
+                update(ExportRequest)
+                .where(ExportRequest.id == req.id, ExportRequest.status == "requested")
+                .values(status=new_status, approvals=json.dumps(approvals))
+            ).rowcount
+        if done != 1:
+            raise ExportRefused(409, "pending", "the request changed meanwhile; nothing recorded")
+        view = self.show(req.id)
+        view.audit_index = index
+        return view
+
+    def _load(self, request_id: str, principal: Principal, verb: str) -> ExportRequest:
+        from sqlalchemy.orm import Session
+
+        with Session(self.store, expire_on_commit=False) as session:
+            req = session.get(ExportRequest, request_id)
+            if req is not None:
+                session.expunge(req)
+        if req is None:
+            self._refuse(principal, verb, None, 404, "exists", f"no export request {request_id!r}")
+        assert req is not None
+        return req
+
+    def _check_expiry(self, principal: Principal, verb: str, req: ExportRequest) -> None:
+        if _utc(req.expires_at) <= _now():
+            self._refuse(
+                principal,
+                verb,
+                req,
+                410,
+                "expiry",
+                f"the request expired at {_utc(req.expires_at).isoformat()}",
+            )
+
+    def _check_approvals(self, principal: Principal, req: ExportRequest) -> None:
+        approvals = [a for a in json.loads(req.approvals) if a.get("decision") == "approved"]
+        if req.needs_approval and not approvals:
+            self._refuse(principal, "execute", req, 403, "four-eyes", "no approval recorded")
+        for a in approvals:
+            if a["person"] == req.requester:
+                self._refuse(
+                    principal, "execute", req, 403, "four-eyes", "approved by the requester"
+                )
+            if a["role"] not in self.config.approver_roles:
+                self._refuse(
+                    principal,
+                    "execute",
+                    req,
+                    403,
+                    "approver-role",
+                    f"approver role {a['role']!r} may no longer approve exports",
+                )
+
+    def _check_same_query(
+        self, principal: Principal, req: ExportRequest, sql: str, what: str
+    ) -> None:
+        from leakwarden.gateway.sql_rewrite import fingerprint
+
+        try:
+            digest, params = fingerprint(sql, req.dialect)
+        except QueryDenied as exc:
+            self._refuse(principal, "execute", req, 400, "query", f"{what}: {exc}")
+            return
+        if digest != req.fingerprint or params != json.loads(req.parameters):
+            self._refuse(
+                principal,
+                "execute",
+                req,
+                409,
+                "same-query",
+                f"{what} does not match the approved query (fingerprint and parameters)",
+            )
+
+    def _rewrite(
+        self,
+        principal: Principal,
+        sql: str,
+        purpose: str,
+        ticket: str | None,
+        verb: str,
+        req: ExportRequest | None,
+        *,
+        policy_recheck: bool = False,
+    ) -> Rewritten:
+        policies: list[str] = []
+
+        def decide(table: str, columns: list[str]) -> Decision:
+            d = self.decide(
+                AccessRequest(
+                    principal=principal,
+                    action="export",
+                    purpose=purpose,
+                    table=table,
+                    columns=tuple(columns),
+                    ticket=ticket,
+                )
+            )
+            policies.extend(d.policy_ids)
+            return d
+
+        try:
+            return rewrite(
+                sql,
+                dialect=self.config.dialect,
+                catalog=self.catalog,
+                decide=decide,
+                pseudonymise=True,
+            )
+        except QueryDenied as exc:
+            rule = "policy-at-run-time" if policy_recheck else "policy"
+            self._refuse(
+                principal, verb, req, 403, rule, f"query refused: {exc}", sql_purpose=purpose
+            )
+            raise AssertionError("unreachable") from None
+
+    def _estimate(self, rewritten: Rewritten) -> tuple[int, int | None]:
+        key = self._customer_column(rewritten)
+        with self.company.connect() as conn:
+            rows = int(
+                conn.execute(text(f"SELECT COUNT(*) FROM ({rewritten.sql}) AS lw_q")).scalar_one()
+            )
+            customers = None
+            if key is not None:
+                customers = int(
+                    conn.execute(
+                        text(f'SELECT COUNT(DISTINCT lw_q."{key}") FROM ({rewritten.sql}) AS lw_q')
+                    ).scalar_one()
+                )
+        return rows, customers
+
+    def _customer_column(self, rewritten: Rewritten) -> str | None:
+        """The output column holding customer ids, or None (see the module docstring)."""
+        names = self._output_names(rewritten)
+        if "customer_id" in names:
+            return "customer_id"
+        if rewritten.tables == ["customers"] and "id" in names:
+            return "id"
+        return None
+
+    def _output_names(self, rewritten: Rewritten) -> list[str]:
+        with self.company.connect() as conn:
+            result = conn.execute(text(f"SELECT * FROM ({rewritten.sql}) AS lw_q LIMIT 0"))
+            return list(result.keys())
+
+    def _query(self, rewritten: Rewritten) -> _Result:
+        from leakwarden.protect.pseudonym import pseudonym
+
+        key = self._customer_column(rewritten)
+        with self.company.connect() as conn:
+            result = conn.execute(text(rewritten.sql))
+            header = list(result.keys())
+            raw = [list(r) for r in result]
+        key_pos = header.index(key) if key is not None else None
+        rows: list[list[str]] = []
+        ids: list[str] = []
+        for r in raw:
+            if key_pos is not None and r[key_pos] is not None:
+                ids.append(str(r[key_pos]))
+            out = [_cell(v) for v in r]
+            for pos, col in rewritten.pseudonymised.items():
+                if out[pos]:
+                    type_id = col.data_classes[0] if col.data_classes else None
+                    out[pos] = pseudonym(self.pseudonym_key, 1, out[pos], type_id)
+            rows.append(out)
+        return _Result(header, rows, ids, key_pos is not None)
+
+    def _run(self, principal: Principal, req: ExportRequest, rewritten: Rewritten) -> ExportView:
+        result = self._query(rewritten)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\r\n")
+        writer.writerow(result.header)
+        lines = []
+        for row in result.rows:
+            line = io.StringIO()
+            csv.writer(line, lineterminator="").writerow(row)
+            lines.append(line.getvalue())
+            writer.writerow(row)
+        plain = buf.getvalue().encode("utf-8")
+
+        data_key = self.keys.current(self.key_name)
+        export_id = "xp_" + secrets.token_hex(8)
+        mac_key = data_key.derive(HASH_KEY)
+        customer_set = sorted(set(result.customer_ids))
+        customer_hashes = sorted(_keyed(mac_key, "customer", c) for c in customer_set)
+        row_hashes = [_keyed(mac_key, "row", line) for line in lines]
+        blob = _encrypt(plain, data_key, export_id, req.id)
+        sha = hashlib.sha256(blob).hexdigest()
+        self.config.directory.mkdir(parents=True, exist_ok=True)
+        path = (self.config.directory / f"{export_id}.lwx").resolve()
+        approvers = [
+            {"person": a["person"], "role": a["role"], "at": a["at"]}
+            for a in json.loads(req.approvals)
+            if a.get("decision") == "approved"
+        ]
+        customers = len(customer_set) if result.has_customer_key else None
+        index = self._audit(
+            principal,
+            "execute",
+            "success",
+            f"export {export_id} of request {req.id}: {len(result.rows)} rows to {req.recipient}",
+            req.id,
+            purpose=req.purpose,
+            ticket=req.ticket,
+            columns=result.header,
+            rows=len(result.rows),
+            customers=customers,
+            export_id=export_id,
+            extra={
+                "fingerprint": req.fingerprint,
+                "recipient": req.recipient,
+                "approvers": ",".join(a["person"] for a in approvers),
+                "file_sha256": sha,
+            },
+        )
+        from leakwarden.fileio import write_atomic
+
+        write_atomic(path, blob)
+        now = _now()
+        record = ExportRecord(
+            id=export_id,
+            request_id=req.id,
+            recipient=req.recipient,
+            requester=req.requester,
+            approvers=json.dumps(approvers),
+            purpose=req.purpose,
+            executed_at=now,
+            sql=req.sql,
+            fingerprint=req.fingerprint,
+            parameters=req.parameters,
+            columns=json.dumps(result.header),
+            rows=len(result.rows),
+            customers=customers,
+            customer_hashes=json.dumps(customer_hashes),
+            row_hashes=json.dumps(row_hashes),
+            hash_key=f"{data_key.name}:{data_key.version}:{HASH_KEY}",
+            file_path=str(path),
+            file_sha256=sha,
+            file_key=f"{data_key.name}:{data_key.version}",
+            fingerprint_params="{}",
+        )
+        from sqlalchemy.orm import Session
+
+        with Session(self.store) as session, session.begin():
+            session.add(record)
+            session.execute(
+                update(ExportRequest)
+                .where(ExportRequest.id == req.id, ExportRequest.status == "executing")
+                .values(status="executed")
+            )
+        view = self.show(req.id)
+        view.audit_index = index
+        return view
+
+    def _refuse(
+        self,
+        principal: Principal,
+        verb: str,
+        req: ExportRequest | None,
+        status: int,
+        rule: str,
+        message: str,
+        *,
+        sql_purpose: str | None = None,
+    ) -> None:
+        refused = ExportRefused(status, rule, message)
+        self._audit(
+            principal,
+            verb,
+            "denied",
+            refused.message,
+            req.id if req is not None else None,
+            purpose=req.purpose if req is not None else sql_purpose,
+            ticket=req.ticket if req is not None else None,
+            extra={"rule": rule, "status": str(status)},
+        )
+        raise refused
+
+    def _audit(
+        self,
+        principal: Principal,
+        verb: str,
+        outcome: str,
+        reason: str,
+        request_id: str | None,
+        *,
+        purpose: str | None = None,
+        ticket: str | None = None,
+        columns: Sequence[str] = (),
+        rows: int | None = None,
+        customers: int | None = None,
+        export_id: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> int:
+        more = {"request_id": request_id or "", **(extra or {})}
+        try:
+            return self.ledger.append(
+                AuditEvent(
+                    action=f"gateway.export.{verb}",
+                    outcome=outcome,  # type: ignore[arg-type]
+                    actor=principal.person_id,
+                    reason=reason,
+                    purpose=purpose,
+                    columns=list(columns),
+                    rows=rows,
+                    customers=customers,
+                    ticket=ticket,
+                    export_id=export_id,
+                    extra=more,
+                )
+            ).index
+        except AuditWriteError as exc:
+            raise AuditUnavailable(f"audit ledger unavailable: {exc}") from None
+        except Exception as exc:
+            raise AuditUnavailable(f"audit ledger unavailable: {type(exc).__name__}") from None
+
+
+def _flat(columns: Mapping[str, Sequence[str]]) -> list[str]:
+    return [f"{t}.{c}" for t, cols in columns.items() for c in cols]
+
+
+def _keyed(key: bytes, kind: str, value: str) -> str:
+    """HMAC-SHA-256 of ``kind:value`` (hex): the registry's keyed hash of a customer id or row."""
+    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def customer_hash(keys: KeyRing, hash_key: str, customer_id: str | int) -> str:
+    """The registry's keyed hash of one customer id (``hash_key`` as stored in ``exports``)."""
+    name, version, _ = hash_key.split(":", 2)
+    return _keyed(keys.get(name, int(version)).derive(HASH_KEY), "customer", str(customer_id))
+
+
+def _encrypt(plain: bytes, data_key: Any, export_id: str, request_id: str) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    header = {
+        "format": "leakwarden-export",
+        "version": 1,
+        "export_id": export_id,
+        "request_id": request_id,
+        "cipher": "AES-256-GCM",
+        "key_name": data_key.name,
+        "key_version": data_key.version,
+        "kdf": f"HKDF-SHA-256 derive('{FILE_KEY}:{export_id}')",
+        "nonce": base64.b64encode(nonce).decode(),
+        "content": "text/csv; charset=utf-8",
+    }
+    line = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    key = data_key.derive(f"{FILE_KEY}:{export_id}")
+    return MAGIC + line + b"\n" + AESGCM(key).encrypt(nonce, plain, line)
+
+
+def decrypt_export(blob: bytes, keys: KeyRing) -> tuple[dict[str, Any], bytes]:
+    """The header and the CSV bytes of an encrypted export file; ValueError naming the problem."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if not blob.startswith(MAGIC):
+        raise ValueError("not a leakwarden export file (no LWEXPORT1 line)")
+    line, sep, body = blob[len(MAGIC) :].partition(b"\n")
+    if not sep:
+        raise ValueError("export file: header line not terminated")
+    try:
+        header = json.loads(line)
+        key = keys.get(header["key_name"], int(header["key_version"])).derive(
+            f"{FILE_KEY}:{header['export_id']}"
+        )
+        nonce = base64.b64decode(header["nonce"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"export file header: {type(exc).__name__}: {exc}") from None
+    try:
+        return header, AESGCM(key).decrypt(nonce, body, line)
+    except InvalidTag:
+        raise ValueError("export file: authentication failed (wrong key or altered file)") from None
+
+
+# ---------------------------------------------------------------------------------- HTTP
+
+export_router = APIRouter(tags=["exports"])
+
+
+def _service(request: Request) -> ExportService:
+    svc = getattr(request.app.state, "exports", None)
+    if svc is None:
+        from leakwarden.gateway.records import Refused
+
+        raise Refused(503, "exports are not configured on this gateway (no key ring)")
+    assert isinstance(svc, ExportService)
+    return svc
+
+
+def _principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
+) -> Principal:
+    """The authenticated caller (the gateway's own authentication; failures audited)."""
+    from leakwarden.gateway import app as gateway_app
+    from leakwarden.gateway.identity import AuthError
+
+    try:
+        principal, _auth = gateway_app._authenticate(request, authorization)
+    except AuthError as exc:
+        gateway_app._audit_auth_failure(
+            request.app.state.service, str(exc), gateway_app._client_ip(request), request.url.path
+        )
+        raise
+    assert isinstance(principal, Principal)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_principal)]
+Service = Annotated[ExportService, Depends(_service)]
+
+
+class ExportRequestIn(BaseModel):
+    sql: str = Field(description="The query to export (SELECT), as for POST /query.")
+    purpose: str = Field(description="Why (a purpose the policies know, e.g. analytics).")
+    ticket: str | None = Field(default=None, description="The work ticket, if any.")
+    recipient: str = Field(description="Who receives the file (person, team or partner).")
+    expires_in_hours: float = Field(default=24.0, gt=0, description="Approval validity.")
+
+
+class DecisionIn(BaseModel):
+    note: str = Field(default="", description="Why approved or rejected.")
+
+
+class ExecuteIn(BaseModel):
+    sql: str | None = Field(default=None, description="Optional: must match the approved query.")
+
+
+class ExportOut(BaseModel):
+    id: str
+    status: str
+    requester: str
+    purpose: str
+    recipient: str
+    fingerprint: str
+    parameters: list[str]
+    columns: dict[str, list[str]]
+    sensitive_columns: list[str]
+    estimated_rows: int
+    estimated_customers: int | None
+    needs_approval: bool
+    created_at: str
+    expires_at: str
+    approvals: list[dict[str, str]]
+    export_id: str | None = None
+    file_path: str | None = None
+    file_sha256: str | None = None
+    rows: int | None = None
+    customers: int | None = None
+    audit_index: int | None = None
+
+
+def _out(view: ExportView) -> ExportOut:
+    return ExportOut(**view.__dict__)
+
+
+def _refused(exc: ExportRefused) -> JSONResponse:
+    return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+
+@export_router.post("/exports", summary="Request a bulk export (approval if over size/sensitive).")
+def post_export(body: ExportRequestIn, caller: Caller, svc: Service) -> Any:
+    try:
+        return _out(
+            svc.request(
+                caller,
+                body.sql,
+                body.purpose,
+                body.ticket,
+                body.recipient,
+                timedelta(hours=body.expires_in_hours),
+            )
+        )
+    except ExportRefused as exc:
+        return _refused(exc)
+
+
+@export_router.post("/exports/{request_id}/approve", summary="Approve (another person).")
+def approve_export(request_id: str, body: DecisionIn, caller: Caller, svc: Service) -> Any:
+    try:
+        return _out(svc.approve(request_id, caller, body.note))
+    except ExportRefused as exc:
+        return _refused(exc)
+
+
+@export_router.post("/exports/{request_id}/reject", summary="Reject (another person).")
+def reject_export(request_id: str, body: DecisionIn, caller: Caller, svc: Service) -> Any:
+    try:
+        return _out(svc.reject(request_id, caller, body.note))
+    except ExportRefused as exc:
+        return _refused(exc)
+
+
+@export_router.post(
+    "/exports/{request_id}/execute", summary="Run once (the requester); returns the file location."
+)
+def execute_export(request_id: str, body: ExecuteIn, caller: Caller, svc: Service) -> Any:
+    try:
+        return _out(svc.execute(request_id, caller, body.sql))
+    except ExportRefused as exc:
+        return _refused(exc)
+
+
+@export_router.get("/exports/{request_id}", summary="The request and its export.")
+def get_export(request_id: str, caller: Caller, svc: Service) -> Any:
+    try:
+        view = svc.show(request_id)
+    except ExportRefused as exc:
+        return _refused(exc)
+    if caller.person_id != view.requester and caller.role not in svc.config.approver_roles:
+        return JSONResponse(
+            {"detail": "only the requester or an approver may see an export request"},
+            status_code=403,
+        )
+    return _out(view)
