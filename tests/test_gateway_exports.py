@@ -415,4 +415,9 @@ def test_http_routes_request_approve_execute(world: World) -> None:
     assert body["status"] == "executed" and body["rows"] == 40
     assert c.get(f"/exports/{rid}", headers=d).json()["export_id"] == body["export_id"]
     assert c.post(f"/exports/{rid}/execute", json={}, headers=a).status_code == 409
+    r = c.get(f"/exports/{rid}/file", headers=a)
+    assert r.status_code == 200 and r.content.startswith(MAGIC)
+    _, rows = _csv(r.content, world.keys)
+    assert len(rows) == 41 and rows[0] == ["id", "mobile", "city"]
+    assert c.get(f"/exports/{rid}/file", headers=d).status_code == 403
     assert c.get(f"/exports/{rid}").status_code == 401

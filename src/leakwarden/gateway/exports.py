@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text, update
 
@@ -403,6 +403,34 @@ class ExportService:
                 customers=rec.customers if rec else None,
             )
 
+    def encrypted_file(self, request_id: str, principal: Principal) -> tuple[ExportView, bytes]:
+        """The encrypted file of an executed export, for its requester; the download is audited
+        before the bytes are returned, and the file must still have its registered SHA-256."""
+        view = self.show(request_id)
+        req = self._load(request_id, principal, "download")
+        if principal.person_id != view.requester:
+            self._refuse(
+                principal, "download", req, 403, "requester-only", "only the requester downloads"
+            )
+        if view.file_path is None or view.export_id is None:
+            self._refuse(principal, "download", req, 409, "executed", "not executed yet")
+        assert view.file_path is not None
+        blob = Path(view.file_path).read_bytes()
+        if hashlib.sha256(blob).hexdigest() != view.file_sha256:
+            self._refuse(
+                principal, "download", req, 409, "file-intact", "the file differs from the registry"
+            )
+        self._audit(
+            principal,
+            "download",
+            "success",
+            f"encrypted file of export {view.export_id}",
+            request_id,
+            purpose=req.purpose,
+            export_id=view.export_id,
+        )
+        return view, blob
+
     # ------------------------------------------------------------------ internals
 
     def _decide_request(
@@ -698,13 +726,18 @@ class ExportService:
         )
         from sqlalchemy.orm import Session
 
-        with Session(self.store) as session, session.begin():
-            session.add(record)
-            session.execute(
-                update(ExportRequest)
-                .where(ExportRequest.id == req.id, ExportRequest.status == "executing")
-                .values(status="executed")
-            )
+        try:
+            with Session(self.store) as session, session.begin():
+                session.add(record)
+                session.execute(
+                    update(ExportRequest)
+                    .where(ExportRequest.id == req.id, ExportRequest.status == "executing")
+                    .values(status="executed")
+                )
+        except BaseException:
+            # an unregistered file would be an export trace cannot attribute: remove it
+            path.unlink(missing_ok=True)
+            raise
         view = self.show(req.id)
         view.audit_index = index
         return view
@@ -959,6 +992,23 @@ def execute_export(request_id: str, body: ExecuteIn, caller: Caller, svc: Servic
         return _out(svc.execute(request_id, caller, body.sql))
     except ExportRefused as exc:
         return _refused(exc)
+
+
+@export_router.get(
+    "/exports/{request_id}/file",
+    summary="The encrypted export file (the requester only; decrypt with the key ring).",
+    response_class=Response,
+)
+def get_export_file(request_id: str, caller: Caller, svc: Service) -> Response:
+    try:
+        view, blob = svc.encrypted_file(request_id, caller)
+    except ExportRefused as exc:
+        return _refused(exc)
+    return Response(
+        blob,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{view.export_id}.lwx"'},
+    )
 
 
 @export_router.get("/exports/{request_id}", summary="The request and its export.")
