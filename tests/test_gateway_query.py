@@ -200,7 +200,37 @@ def test_distinct_customer_quota_refuses_the_query_that_would_exceed_it(world: W
     assert "Retry-After" in r.headers
     # an aggregate over all the customers is charged every customer of the table: refused
     r = _post(c, h, "SELECT COUNT(*) AS n FROM customers")
-    assert r.status_code == 429
+    assert r.status_code == 429 and "rows of 120 customers" in r.json()["detail"]
+
+
+def test_customers_charged_are_those_behind_the_rows(world: World) -> None:
+    c = world.client(decide=_masked_contact)
+    h = world.headers()
+    # waybills reach their customer through orders: the charge follows that path
+    want = {
+        r.customer_id
+        for r in world.q(
+            "SELECT o.customer_id FROM waybills w JOIN orders o ON o.id = w.order_id "
+            "WHERE w.order_id <= 9"
+        )
+    }
+    r = _post(c, h, "SELECT w.order_id, w.courier FROM waybills w WHERE w.order_id <= 9")
+    assert r.status_code == 200, r.text
+    assert r.json()["customer_basis"] == "returned" and r.json()["customers"] == len(want)
+    assert [c for c in r.json()["columns"] if c.startswith("lw_")] == []
+    # a cross join with another table charges that table's customers too
+    r = _post(
+        c,
+        h,
+        "SELECT c.id, w.courier FROM customers c, waybills w WHERE c.id = 1 AND w.order_id <= 9",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["customers"] == len(want | {1})
+    # a subquery reads rows that are not output: every customer of the tables read
+    r = _post(c, h, "SELECT id, (SELECT COUNT(*) FROM orders) AS n FROM customers WHERE id = 1")
+    assert r.status_code == 200, r.text
+    n_customers = world.q("SELECT COUNT(*) AS n FROM customers")[0].n
+    assert r.json()["customer_basis"] == "tables" and r.json()["customers"] == n_customers
 
 
 def test_audit_failure_is_503_and_releases_nothing(world: World) -> None:

@@ -169,12 +169,16 @@ class QueryService:
                 )
             columns, raw, truncated = self._fetch(conn, keyed.sql, limit)
             hidden = list(range(len(columns) - n_hidden, len(columns)))
+            ids: list[int] | None = None
             if hidden:
-                ids = sorted({int(r[i]) for r in raw for i in hidden if r[i] is not None})
-                basis = "returned"
-            else:
-                ids = self._table_customers(conn, written, decide)
+                try:
+                    ids = sorted({int(r[i]) for r in raw for i in hidden if r[i] is not None})
+                    basis = "returned"
+                except (TypeError, ValueError):  # a key the caller sees masked
+                    ids = None
+            if ids is None:
                 basis = "tables"
+                ids = self._table_customers(conn, written, decide, ctx, policy_ids, fp_extra)
 
         keep = [i for i in range(len(columns)) if i not in hidden]
         out_columns = [columns[i] for i in keep]
@@ -327,18 +331,37 @@ class QueryService:
             return 0, written
         if not isinstance(tree, exp.Select) or not _plain_select(tree):
             return 0, written
+        catalog = self.records.catalog
         sources = [tree.args.get("from_") or tree.args.get("from")]
         sources += [j for j in tree.args.get("joins") or []]
         keys: list[exp.Expr] = []
         for src in sources:
             table = src.this if src is not None else None
-            if not isinstance(table, exp.Table) or table.name.lower() not in self.records.catalog:
-                continue
-            key = self.records.catalog.table(table.name.lower()).customer_key
-            if key is None or key.via_table is not None:
-                continue
+            if not isinstance(table, exp.Table) or table.name.lower() not in catalog:
+                return 0, written
+            key = catalog.table(table.name.lower()).customer_key
+            if key is None:
+                continue  # not customer data (the catalogue says so)
             alias = table.alias_or_name
-            keys.append(exp.column(key.column, table=alias).as_(f"{_HIDDEN}{len(keys)}"))
+            hidden = f"{_HIDDEN}{len(keys)}"
+            if key.via_table is None:
+                keys.append(exp.column(key.column, table=alias).as_(hidden))
+                continue
+            via_key = catalog.table(key.via_table).customer_key
+            if via_key is None or via_key.via_table is not None or key.via_column is None:
+                return 0, written
+            # the customer of the row through its via table, as a scalar subquery (rewritten
+            # like the rest: the via table is wrapped with the caller's row filter)
+            inner = (
+                exp.select(exp.column(via_key.column, table="lw_via"))
+                .from_(exp.to_table(key.via_table).as_("lw_via"))
+                .where(
+                    exp.column(key.via_column, table="lw_via").eq(
+                        exp.column(key.column, table=alias)
+                    )
+                )
+            )
+            keys.append(exp.Subquery(this=inner).as_(hidden))
         if not keys:
             return 0, written
         keyed_tree = tree.copy()
@@ -383,12 +406,22 @@ class QueryService:
             result.close()
         return columns, rows, truncated
 
-    def _table_customers(self, conn: Connection, written: Rewritten, decide: Any) -> list[int]:
+    def _table_customers(
+        self,
+        conn: Connection,
+        written: Rewritten,
+        decide: Any,
+        ctx: CallContext,
+        policy_ids: list[str],
+        fp_extra: dict[str, str],
+    ) -> list[int]:
         """Every customer of every table the query reads, after the caller's row filter (the
-        upper bound of step 6), found by rewriting one key query per table."""
+        upper bound of step 6), found by rewriting one key query per table.  When there are
+        more than the day's regular and VIP budgets together, some window is certainly exceeded
+        whatever the person saw before: refused on the count, without listing the ids."""
         from sqlalchemy import text
 
-        ids: set[int] = set()
+        probes: list[str] = []
         for name in written.tables:
             key = self.records.catalog.table(name).customer_key
             if key is None:
@@ -396,8 +429,11 @@ class QueryService:
             if key.via_table is None:
                 probe = f"SELECT {key.column} FROM {name}"
             else:
+                via_key = self.records.catalog.table(key.via_table).customer_key
+                if via_key is None:
+                    raise QueryDenied(f"table {name!r}: its customers cannot be found")
                 probe = (
-                    f"SELECT v.customer_id FROM {name} t JOIN {key.via_table} v "
+                    f"SELECT v.{via_key.column} FROM {name} t JOIN {key.via_table} v "
                     f"ON v.{key.via_column} = t.{key.column}"
                 )
             try:
@@ -407,9 +443,31 @@ class QueryService:
             except QueryDenied:
                 # the key is not visible to the caller: the whole table, unfiltered
                 keyed = None
-            sql = keyed.sql if keyed is not None else probe
-            ids.update(int(v) for v in conn.execute(text(sql)).scalars() if v is not None)
-        return sorted(ids)
+            probes.append(keyed.sql if keyed is not None else probe)
+        if not probes:
+            return []
+        union = " UNION ".join(f"SELECT * FROM ({p}) AS lw_p{i}" for i, p in enumerate(probes))
+        count = int(conn.execute(text(f"SELECT COUNT(*) FROM ({union}) AS lw_u")).scalar() or 0)
+        limits = self.records.settings.quota
+        if count > limits.day + limits.vip_day:
+            exc = QuotaExceeded(
+                "distinct customers per day",
+                limits.day,
+                None,
+                f"this query reads the rows of {count} customers (aggregates and set operations "
+                "are charged every customer of the tables they read); narrow it by customer",
+            )
+            self.records._refuse(
+                ctx,
+                "query",
+                DATASET,
+                ROUTE,
+                429,
+                str(exc),
+                policy_ids=policy_ids,
+                extra={**fp_extra, "quota": exc.quota, "customers_read": str(count)},
+            )
+        return sorted(int(v) for v in conn.execute(text(union)).scalars() if v is not None)
 
     def _vip(self, ids: list[int]) -> dict[int, bool]:
         from sqlalchemy import select
@@ -445,8 +503,14 @@ class QueryService:
 
 
 def _plain_select(tree: exp.Select) -> bool:
-    """No grouping, aggregate, DISTINCT: each output row comes from one row of its sources."""
+    """One SELECT over base tables (no CTE, derived table or subquery anywhere, so nothing is
+    read from rows other than those output), without grouping, aggregate or DISTINCT: each output
+    row comes from one row of each of its sources, whose customer keys can ride along."""
     if tree.args.get("group") or tree.args.get("having") or tree.args.get("distinct"):
+        return False
+    if tree.args.get("with") or tree.args.get("with_"):
+        return False
+    if any(node is not tree for node in tree.find_all(exp.Select, exp.SetOperation)):
         return False
     for projection in tree.expressions:
         for agg in projection.find_all(exp.AggFunc):
