@@ -93,7 +93,7 @@ def world(company: str, tmp_path: Path) -> Iterator[World]:
     engine = db.make_engine(store)
     db.upgrade(engine)
     ledger = Ledger.open(store)
-    keys = KeyRing.open(store, MasterKey.generate())
+    keys = KeyRing.open(store, MasterKey.write_file(tmp_path / "master.key"))
     catalog = Catalog.from_demo()
     policies = PolicyEngine.load()
     pkey = b"k" * 32
@@ -421,3 +421,69 @@ def test_http_routes_request_approve_execute(world: World) -> None:
     assert len(rows) == 41 and rows[0] == ["id", "mobile", "city"]
     assert c.get(f"/exports/{rid}/file", headers=d).status_code == 403
     assert c.get(f"/exports/{rid}").status_code == 401
+
+
+def test_cli_request_approve_execute_download_decrypt(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from leakwarden.gateway import export_command
+    from leakwarden.gateway.app import create_app
+    from leakwarden.gateway.identity import TokenStore
+    from leakwarden.gateway.settings import GatewaySettings
+
+    emp = world.q("SELECT id, role FROM employees WHERE leave_date IS NULL ORDER BY id")
+    analyst = next(e.id for e in emp if e.role == "数据分析师")
+    director = next(e.id for e in emp if e.role == "数据总监")
+    app = create_app(
+        GatewaySettings(company_url=world.company, store_url=world.store), ledger=world.ledger
+    )
+    app.include_router(export_router)
+    app.state.exports = world.svc
+    monkeypatch.setattr(export_command, "_http_client", lambda url, timeout: TestClient(app))
+    tokens = TokenStore(db.make_engine(world.store))
+    a = tokens.issue(employee_id=analyst, ttl=timedelta(hours=1)).token
+    d = tokens.issue(employee_id=director, ttl=timedelta(hours=1)).token
+    cli = CliRunner()
+    app_ = export_command.export_app
+
+    r = cli.invoke(
+        app_,
+        ["request", SQL_ANALYTICS, "--purpose", "analytics", "--recipient", "bi", "--json"],
+        env={"LEAKWARDEN_TOKEN": a},
+    )
+    assert r.exit_code == 0, r.output
+    rid = json.loads(r.output)["id"]
+    r = cli.invoke(app_, ["approve", rid], env={"LEAKWARDEN_TOKEN": a})
+    assert r.exit_code == 1 and "four-eyes" in r.output
+    r = cli.invoke(app_, ["approve", rid, "--note", "ok"], env={"LEAKWARDEN_TOKEN": d})
+    assert r.exit_code == 0 and "approved" in r.output
+    enc = world.tmp / "dl.lwx"
+    r = cli.invoke(
+        app_,
+        ["execute", rid, "--sql", SQL_ANALYTICS.replace("40", "41"), "--out", str(enc)],
+        env={"LEAKWARDEN_TOKEN": a},
+    )
+    assert r.exit_code == 1 and "same-query" in r.output and not enc.exists()
+    r = cli.invoke(app_, ["execute", rid, "--out", str(enc)], env={"LEAKWARDEN_TOKEN": a})
+    assert r.exit_code == 0, r.output
+    out = world.tmp / "plain.csv"
+    r = cli.invoke(
+        app_,
+        [
+            "decrypt",
+            str(enc),
+            "--out",
+            str(out),
+            "--store",
+            world.store,
+            "--master-file",
+            str(world.tmp / "master.key"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    rows = list(csv.reader(out.open(encoding="utf-8", newline="")))
+    assert len(rows) == 41 and rows[0] == ["id", "mobile", "city"]
+    r = cli.invoke(app_, ["show", rid], env={"LEAKWARDEN_TOKEN": ""})
+    assert r.exit_code == 2 and "no API token" in r.output
