@@ -487,3 +487,68 @@ def test_cli_request_approve_execute_download_decrypt(
     assert len(rows) == 41 and rows[0] == ["id", "mobile", "city"]
     r = cli.invoke(app_, ["show", rid], env={"LEAKWARDEN_TOKEN": ""})
     assert r.exit_code == 2 and "no API token" in r.output
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.mark.postgres
+def test_export_on_postgres_runs_once_and_decrypts(pg_server: Any, tmp_path: Path) -> None:
+    company = pg_server.create_database()
+    store = pg_server.create_database()
+    try:
+        build_company(company, customers=60, seed=5)
+        engine = db.make_engine(store)
+        db.upgrade(engine)
+        ledger = Ledger.open(store)
+        keys = KeyRing.open(store, MasterKey.generate())
+        catalog = Catalog.from_demo()
+        policies = PolicyEngine.load()
+        svc = ExportService(
+            company=db.make_engine(company),
+            store=engine,
+            ledger=ledger,
+            decide=lambda req: policies.decide(req, catalog),
+            catalog=catalog,
+            keys=keys,
+            pseudonym_key=b"p" * 32,
+            config=ExportConfig(row_threshold=30, directory=tmp_path, dialect="postgres"),
+        )
+        rid = svc.request(ANALYST, SQL_ANALYTICS, "analytics", None, "bi", timedelta(hours=1)).id
+        assert svc.show(rid).estimated_rows == 40
+        with pytest.raises(ExportRefused):
+            svc.approve(rid, ANALYST)
+        svc.approve(rid, DIRECTOR)
+        outcomes: list[str] = []
+        barrier = threading.Barrier(2)
+
+        def run() -> None:
+            barrier.wait()
+            try:
+                svc.execute(rid, ANALYST)
+                outcomes.append("ran")
+            except ExportRefused as exc:
+                outcomes.append(exc.rule)
+            except Exception as exc:
+                outcomes.append(repr(exc))
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["approved-once", "ran"]
+        view = svc.show(rid)
+        _, rows = _csv(Path(view.file_path or "").read_bytes(), keys)
+        with create_engine(company).connect() as conn:
+            raw = list(conn.execute(text("SELECT id, mobile, city FROM customers WHERE id <= 40")))
+        expected = sorted(
+            [str(r.id), pseudonym(b"p" * 32, 1, r.mobile, "cn_mobile"), r.city] for r in raw
+        )
+        assert sorted(rows[1:]) == expected
+        ledger.close()
+        keys.close()
+        engine.dispose()
+    finally:
+        pg_server.drop_database(company)
+        pg_server.drop_database(store)
