@@ -362,3 +362,60 @@ def test_cli_query_unreachable_gateway_exits_2() -> None:
     )
     assert r.exit_code == 2 and "unreachable" in r.stderr
     assert "lw_test_not_a_real_token" not in r.output
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.mark.postgres
+def test_query_on_postgres(pg_server: Any, tmp_path: Path) -> None:
+    company = pg_server.create_database()
+    store = pg_server.create_database()
+    try:
+        build_company(company, customers=60, seed=5)
+        engine = db.make_engine(store)
+        db.upgrade(engine)
+        w = World(company, store, TokenStore(engine), tmp_path)
+        c = w.client(decide=_masked_contact)
+        h = w.headers()
+        people = w.q(
+            "SELECT id, mobile FROM customers WHERE length(mobile) = 11 ORDER BY id LIMIT 2"
+        )
+        ids = ",".join(str(p.id) for p in people)
+        r = _post(
+            c,
+            h,
+            f"SELECT id, CONCAT('', mobile) AS a, mobile || '' AS b FROM customers "
+            f"WHERE id IN ({ids}) ORDER BY id",
+        )
+        assert r.status_code == 200, r.text
+        assert [row[1:] for row in r.json()["rows"]] == [
+            [p.mobile[:3] + "****" + p.mobile[-4:]] * 2 for p in people
+        ]
+        # the server-side cursor stops at the limit and says so
+        r = _post(c, h, "SELECT id FROM customers ORDER BY id", max_rows=3)
+        assert r.status_code == 200, r.text
+        assert r.json()["rows"] == [[1], [2], [3]] and r.json()["truncated"] is True
+        want = {
+            x.customer_id
+            for x in w.q(
+                "SELECT o.customer_id FROM waybills w JOIN orders o ON o.id = w.order_id "
+                "WHERE w.order_id <= 9"
+            )
+        }
+        r = _post(c, h, "SELECT w.order_id FROM waybills w WHERE w.order_id <= 9")
+        assert r.status_code == 200 and r.json()["customers"] == len(want)
+        r = _post(c, h, "SELECT COUNT(*) AS n FROM orders")
+        n_orders = w.q("SELECT COUNT(*) AS n FROM orders")[0].n
+        assert r.status_code == 200 and r.json()["rows"] == [[n_orders]]
+        for sql, name in (
+            ("SELECT relname FROM pg_catalog.pg_class", "pg_catalog"),
+            ("SELECT table_name FROM information_schema.tables", "information_schema"),
+            ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
+        ):
+            r = _post(c, h, sql)
+            assert r.status_code == 400 and name in r.json()["detail"].lower(), r.text
+        engine.dispose()
+    finally:
+        pg_server.drop_database(company)
+        pg_server.drop_database(store)
