@@ -419,3 +419,40 @@ def test_query_on_postgres(pg_server: Any, tmp_path: Path) -> None:
     finally:
         pg_server.drop_database(company)
         pg_server.drop_database(store)
+
+
+def test_ticket_purpose_reaches_the_ticket_customer_only(world: World) -> None:
+    t = world.q(
+        "SELECT t.id, t.customer_id, t.assigned_employee_id FROM tickets t "
+        "JOIN employees e ON e.id = t.assigned_employee_id "
+        "WHERE t.status = 'open' AND e.department = '客服' AND e.leave_date IS NULL "
+        "ORDER BY t.id LIMIT 1"
+    )[0]
+    mobile = world.q("SELECT mobile FROM customers WHERE id = :i", i=t.customer_id)[0].mobile
+    issued = world.tokens.issue(employee_id=t.assigned_employee_id, ttl=timedelta(hours=1))
+    h = {"Authorization": f"Bearer {issued.token}"}
+    c = world.client()  # the shipped policies
+
+    def post(sql: str, ticket: str | None) -> Any:
+        body = {"sql": sql, "purpose": "customer_service", "ticket": ticket}
+        return c.post("/query", json=body, headers=h)
+
+    sql = f"SELECT id, mobile FROM customers WHERE id = {t.customer_id}"
+    r = post(sql, None)
+    assert r.status_code == 403 and "ticket" in r.json()["detail"]
+    r = post(sql, str(t.id))
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"][0][0] == t.customer_id
+    # the SQL path never gets the ticket customer's clear contact (record path only)
+    assert mobile not in r.text
+    other = t.customer_id % 100 + 1
+    r = post(f"SELECT id FROM customers WHERE id IN ({t.customer_id}, {other})", str(t.id))
+    assert r.status_code == 403 and "concerns one customer" in r.json()["detail"]
+
+
+def test_openapi_describes_the_query_route(world: World) -> None:
+    spec = world.client(decide=_masked_contact).get("/openapi.json").json()
+    op = spec["paths"]["/query"]["post"]
+    assert {"400", "403", "429", "503"} <= set(op["responses"])
+    body = spec["components"]["schemas"]["QueryOut"]["properties"]
+    assert {"columns", "rows", "truncated", "truncation", "fingerprint"} <= set(body)
