@@ -138,6 +138,9 @@ def test_denied_queries_get_400_with_reason_and_position(world: World) -> None:
     denied = [e for e in world.events() if e["event"]["action"] == "gateway.query"]
     assert len(denied) == 5 and all("denied" in e["event"]["type"] for e in denied)
     assert all("query denied" in e["event"]["reason"] for e in denied)
+    # the parsed ones carry the query's fingerprint (the first: the LIKE probe, one literal)
+    assert len(denied[0]["labels"]["fingerprint"]) == 64
+    assert denied[0]["labels"]["parameters"] == "1"
     assert "138%" not in world.audit_text()
 
 

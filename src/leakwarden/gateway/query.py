@@ -44,7 +44,7 @@ from sqlglot import exp
 from leakwarden.gateway.decision import AccessRequest, Decision
 from leakwarden.gateway.quota import QuotaExceeded
 from leakwarden.gateway.records import CallContext, RecordService, _plain
-from leakwarden.gateway.sql_rewrite import DIALECTS, QueryDenied, Rewritten, rewrite
+from leakwarden.gateway.sql_rewrite import DIALECTS, QueryDenied, Rewritten, fingerprint, rewrite
 from leakwarden.gateway.tickets import TicketError, check_ticket
 
 if TYPE_CHECKING:
@@ -307,6 +307,12 @@ class QueryService:
             refused = [d for d in decisions.values() if not d.allowed]
             status = 403 if refused else 400
             where = f" (at {exc.position})" if exc.position else ""
+            extra: dict[str, str] = {}
+            try:  # the denied query's fingerprint, when it parses (never its text)
+                digest, literals = fingerprint(sql, self.dialect)
+                extra = {"fingerprint": digest, "parameters": str(len(literals))}
+            except QueryDenied:
+                pass
             rec._refuse(
                 ctx,
                 "query",
@@ -315,6 +321,7 @@ class QueryService:
                 status,
                 f"query denied: {exc.reason}{where}",
                 policy_ids=sorted({p for d in refused for p in d.policy_ids}),
+                extra=extra,
             )
             raise  # unreachable: _refuse raises
 
