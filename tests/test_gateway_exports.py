@@ -31,6 +31,7 @@ from leakwarden.gateway.exports import (
     customer_hash,
     decrypt_export,
     export_router,
+    install_exports,
 )
 from leakwarden.gateway.policy import PolicyEngine
 from leakwarden.gateway.records import AuditUnavailable
@@ -228,6 +229,34 @@ def test_only_requester_executes_and_policy_is_checked_again(world: World) -> No
     assert world.svc.show(rid).status == "approved"
 
 
+def test_result_larger_than_approved_is_refused(world: World) -> None:
+    rid = _request(world)
+    world.svc.approve(rid, DIRECTOR)
+    # the approval was for an estimate of 30 rows; the query now returns 40 (> 30 + 10 %)
+    with create_engine(world.store).begin() as conn:
+        conn.execute(
+            text("UPDATE export_requests SET estimated_rows = 30 WHERE id = :i"), {"i": rid}
+        )
+    with pytest.raises(ExportRefused) as exc:
+        world.svc.execute(rid, ANALYST)
+    assert _rule(exc) == "approved-size" and "40 rows (estimated 30)" in str(exc.value)
+    assert world.svc.show(rid).status == "approved"
+    assert world.store_rows("SELECT count(*) FROM exports")[0][0] == 0
+
+
+def test_consent_refusal_stops_the_export(world: World) -> None:
+    from leakwarden.gateway.consent import StaticConsent
+
+    rid = _request(world)
+    world.svc.approve(rid, DIRECTOR)
+    world.svc.consent = StaticConsent({(7, "analytics")})
+    with pytest.raises(ExportRefused) as exc:
+        world.svc.execute(rid, ANALYST)
+    assert _rule(exc) == "consent" and "1 customer(s)" in str(exc.value)
+    world.svc.consent = StaticConsent({(7, "marketing")})
+    assert world.svc.execute(rid, ANALYST).rows == 40
+
+
 def test_double_execute_in_two_threads_runs_once(world: World) -> None:
     rid = _request(world)
     world.svc.approve(rid, LEGAL)
@@ -388,7 +417,8 @@ def test_http_routes_request_approve_execute(world: World) -> None:
         GatewaySettings(company_url=world.company, store_url=world.store), ledger=world.ledger
     )
     app.include_router(export_router)
-    app.state.exports = world.svc
+    svc = install_exports(app, world.keys, ExportConfig(row_threshold=30, directory=world.tmp))
+    assert svc.config.dialect == "sqlite" and svc.ledger is world.ledger
     tokens = TokenStore(db.make_engine(world.store))
 
     def auth(e: int) -> dict[str, str]:

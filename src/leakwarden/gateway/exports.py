@@ -23,6 +23,16 @@ The life of an export:
    encrypted (container below) through :func:`leakwarden.fileio.write_atomic`; the registry row
    (``exports``) holds customer ids and CSV rows only as HMAC-SHA-256 keyed hashes.
 
+At execution the result may not exceed the approved estimate by more than
+:attr:`ExportConfig.size_tolerance`, and the consent check (:mod:`.consent`) must allow the
+purpose for every customer in it.  Results are held in memory (the demo company's sizes; a
+streaming writer is future work).  Exports are not charged to the distinct-customer quota: the
+approval is the sanctioned way past it.
+
+Wiring: :func:`install_exports` builds the service from ``create_app``'s state and puts it in
+``app.state.exports``; ``app.include_router(export_router)`` adds the routes (``POST /exports``,
+``POST /exports/{id}/approve|reject|execute``, ``GET /exports/{id}``, ``GET /exports/{id}/file``).
+
 Every step is written to the audit ledger BEFORE its effect is released (the request id
 returned, the approval recorded, the file written); if the ledger cannot write, nothing happens
 (:class:`~.records.AuditUnavailable`).  Every refusal is an :class:`ExportRefused` naming the
@@ -66,6 +76,7 @@ from sqlalchemy import select, text, update
 from leakwarden.audit.events import AuditEvent
 from leakwarden.audit.ledger import AuditWriteError
 from leakwarden.gateway.catalog import Catalog
+from leakwarden.gateway.consent import ConsentCheck, PermissiveConsent
 from leakwarden.gateway.decision import AccessRequest, Decision, Principal
 from leakwarden.gateway.records import AuditUnavailable
 from leakwarden.gateway.sql_rewrite import QueryDenied, Rewritten, rewrite
@@ -85,6 +96,7 @@ __all__ = [
     "ExportService",
     "decrypt_export",
     "export_router",
+    "install_exports",
 ]
 
 MAGIC = b"LWEXPORT1\n"
@@ -112,13 +124,16 @@ Decide = Callable[[AccessRequest], Decision]
 @dataclass(frozen=True)
 class ExportConfig:
     """Export rules: approval over ``row_threshold`` rows (or any sensitive PI), who may approve,
-    the longest an approval may wait, where files go, the SQL dialect of the company database."""
+    the longest an approval may wait, where files go, the SQL dialect of the company database,
+    and how far the rows and customers at execution may exceed the approved estimate
+    (``size_tolerance``, 0.1 = 10 %; more refuses the export: the approval was for a size)."""
 
     row_threshold: int = 1000
     approver_roles: frozenset[str] = DEFAULT_APPROVER_ROLES
     max_expiry: timedelta = timedelta(days=7)
     directory: Path = Path("exports")
     dialect: str = "sqlite"
+    size_tolerance: float = 0.1
 
 
 class ExportRefused(Exception):
@@ -200,6 +215,7 @@ class ExportService:
         pseudonym_key: bytes,
         config: ExportConfig | None = None,
         key_name: str = "export",
+        consent: ConsentCheck | None = None,
     ) -> None:
         self.company = company
         self.store = store
@@ -210,6 +226,7 @@ class ExportService:
         self.pseudonym_key = pseudonym_key
         self.config = config or ExportConfig()
         self.key_name = key_name
+        self.consent: ConsentCheck = consent or PermissiveConsent()
         # created here, not on first execute: a key-ring insert racing the ledger's writes on
         # one SQLite file could hit "database is locked" in the middle of an export
         self.keys.ensure(key_name, "export")
@@ -652,6 +669,14 @@ class ExportService:
 
     def _run(self, principal: Principal, req: ExportRequest, rewritten: Rewritten) -> ExportView:
         result = self._query(rewritten)
+        self._check_size(principal, req, len(result.rows), len(set(result.customer_ids)))
+        if result.customer_ids:
+            ids = sorted({int(c) for c in result.customer_ids if c.isdigit()})
+            consent = self.consent.check(req.purpose, ids)
+            if not consent.allowed:
+                self._refuse(
+                    principal, "execute", req, 403, "consent", f"consent: {consent.reason}"
+                )
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(result.header)
@@ -741,6 +766,30 @@ class ExportService:
         view = self.show(req.id)
         view.audit_index = index
         return view
+
+    def _check_size(
+        self, principal: Principal, req: ExportRequest, rows: int, customers: int
+    ) -> None:
+        """The approval (or the exemption from it) was for a size: refuse a result that grew past
+        the estimate by more than ``size_tolerance``, or past the approval threshold when no
+        approval was given."""
+        slack = 1.0 + self.config.size_tolerance
+        problems = []
+        if rows > req.estimated_rows * slack:
+            problems.append(f"{rows} rows (estimated {req.estimated_rows})")
+        if req.estimated_customers is not None and customers > req.estimated_customers * slack:
+            problems.append(f"{customers} customers (estimated {req.estimated_customers})")
+        if not req.needs_approval and rows > self.config.row_threshold:
+            problems.append(f"{rows} rows, over the threshold {self.config.row_threshold}")
+        if problems:
+            self._refuse(
+                principal,
+                "execute",
+                req,
+                409,
+                "approved-size",
+                f"the result is larger than approved: {'; '.join(problems)}; request again",
+            )
 
     def _refuse(
         self,
@@ -863,6 +912,37 @@ def decrypt_export(blob: bytes, keys: KeyRing) -> tuple[dict[str, Any], bytes]:
         return header, AESGCM(key).decrypt(nonce, body, line)
     except InvalidTag:
         raise ValueError("export file: authentication failed (wrong key or altered file)") from None
+
+
+def install_exports(
+    app: Any, keys: KeyRing, config: ExportConfig | None = None, *, store: Engine | None = None
+) -> ExportService:
+    """Build the export service of a gateway app from ``create_app``'s state (company database,
+    ledger, policy, catalogue, consent, pseudonym key) and put it in ``app.state.exports``,
+    which :data:`export_router` uses.  ``config.dialect`` defaults to the company database's."""
+    from dataclasses import replace
+
+    from leakwarden.store import db
+
+    records = app.state.service
+    settings = app.state.settings
+    dialect = "postgres" if records.company.dialect.name == "postgresql" else "sqlite"
+    config = replace(config or ExportConfig(), dialect=dialect)
+    if store is None:
+        store = db.make_engine(settings.store_url)
+    svc = ExportService(
+        company=records.company,
+        store=store,
+        ledger=records.ledger,
+        decide=records.decide,
+        catalog=records.catalog,
+        keys=keys,
+        pseudonym_key=settings.pseudonym_key,
+        config=config,
+        consent=records.consent,
+    )
+    app.state.exports = svc
+    return svc
 
 
 # ---------------------------------------------------------------------------------- HTTP
