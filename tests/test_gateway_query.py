@@ -459,3 +459,15 @@ def test_openapi_describes_the_query_route(world: World) -> None:
     assert {"400", "403", "429", "503"} <= set(op["responses"])
     body = spec["components"]["schemas"]["QueryOut"]["properties"]
     assert {"columns", "rows", "truncated", "truncation", "fingerprint"} <= set(body)
+
+
+def test_consent_refusal_of_one_returned_customer_refuses_the_query(world: World) -> None:
+    from leakwarden.gateway.consent import StaticConsent
+
+    c = world.client(decide=_masked_contact, consent=StaticConsent({(3, "analytics")}))
+    h = world.headers()
+    r = _post(c, h, "SELECT id, segment FROM customers WHERE id IN (1, 2)")
+    assert r.status_code == 200 and len(r.json()["rows"]) == 2
+    r = _post(c, h, "SELECT id, segment FROM customers WHERE id IN (2, 3)")
+    assert r.status_code == 403 and "did not consent" in r.json()["detail"]
+    assert "rows" not in r.json()
