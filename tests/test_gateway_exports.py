@@ -438,6 +438,10 @@ def test_http_routes_request_approve_execute(world: World) -> None:
     assert r.json()["status"] == "requested"
     r = c.post(f"/exports/{rid}/approve", json={"note": "me"}, headers=a)
     assert r.status_code == 403 and "four-eyes" in r.json()["detail"]
+    # the approver sees exactly what they approve
+    shown = c.get(f"/exports/{rid}", headers=d).json()
+    assert shown["sql"] == SQL_ANALYTICS and shown["estimated_rows"] == 40
+    assert shown["columns"] == {"customers": ["id", "mobile", "city"]}
     assert c.post(f"/exports/{rid}/approve", json={}, headers=d).status_code == 200
     r = c.post(f"/exports/{rid}/execute", json={}, headers=a)
     assert r.status_code == 200, r.text

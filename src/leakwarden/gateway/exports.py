@@ -155,6 +155,7 @@ class ExportView:
     requester: str
     purpose: str
     recipient: str
+    sql: str
     fingerprint: str
     parameters: list[str]
     columns: dict[str, list[str]]
@@ -403,6 +404,7 @@ class ExportService:
                 requester=req.requester,
                 purpose=req.purpose,
                 recipient=req.recipient,
+                sql=req.sql,
                 fingerprint=req.fingerprint,
                 parameters=json.loads(req.parameters),
                 columns=json.loads(req.columns),
@@ -1005,6 +1007,7 @@ class ExportOut(BaseModel):
     requester: str
     purpose: str
     recipient: str
+    sql: str
     fingerprint: str
     parameters: list[str]
     columns: dict[str, list[str]]
