@@ -213,3 +213,31 @@ def test_protect_demo_company_from_inventory(tmp_path: Path, keyed: str) -> None
         assert masked != mobile and masked.count("*") >= 4
     again = CliRunner().invoke(app, [*args, "--format", "json"])
     assert {r["status"] for r in json.loads(again.stdout)["results"]} == {"unchanged"}
+
+
+def test_several_files_go_into_the_out_folder_not_over_each_other(
+    tmp_path: Path, keyed: str
+) -> None:
+    """Two files and an --out that does not exist yet: --out becomes a folder holding both
+    (it was once written as one file that the second target overwrote); two targets of the same
+    name would collide there and are refused before anything is written."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("name,mobile,id_card\n张三,13812345678,11010519491231002X\n")
+    b.write_text("name,mobile,id_card\n李四,13987654321,11010519491231002X\n")
+    out = tmp_path / "out"
+    args = ["protect", str(a), str(b), "--rules", str(rules), "--out", str(out), "--db", keyed]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert (out / "a.csv").read_text().splitlines()[1].startswith("张三,138****5678,")
+    assert (out / "b.csv").read_text().splitlines()[1].startswith("李四,139****4321,")
+
+    twin = tmp_path / "sub" / "a.csv"
+    twin.parent.mkdir()
+    twin.write_text(a.read_text())
+    clash = ["protect", str(a), str(twin), "--rules", str(rules), "--out", str(tmp_path / "o2")]
+    res = CliRunner().invoke(app, [*clash, "--db", keyed])
+    assert res.exit_code == 2
+    assert "would both be written to" in " ".join(res.output.split())
+    assert not (tmp_path / "o2" / "a.csv").exists()

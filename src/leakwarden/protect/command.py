@@ -343,6 +343,27 @@ def protect_command(
         err.print(f"[yellow]note:[/yellow] {problem}", highlight=False)
     mode = output.value if output is not None else ruleset.output
     digest = ruleset.digest()
+    if out is not None and sum(1 for t in targets if not _is_url(t)) > 1:
+        # several files or folders: --out is the folder they go into, never one file that
+        # each of them would overwrite in turn
+        if out.exists() and not out.is_dir():
+            raise _fail(f"{out}: several targets need a folder for --out, this is a file")
+        out.mkdir(parents=True, exist_ok=True)
+        written: dict[Path, Path] = {}
+        for target in targets:
+            if _is_url(target):
+                continue
+            try:
+                jobs = _file_jobs(target, ruleset, out, in_place)
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
+            for path, dest, _rules in jobs:
+                first = written.setdefault((dest or path).resolve(), path)
+                if first != path:
+                    raise _fail(
+                        f"{path} and {first} would both be written to {dest}: "
+                        "give them separate --out runs"
+                    )
     operators = Operators(db, master_file, master_env, passphrase_env)
     results: list[dict[str, Any]] = []
     code, error = EXIT_OK, ""
