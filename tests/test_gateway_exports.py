@@ -215,6 +215,30 @@ def test_changed_sql_or_parameters_refused_at_execute(world: World) -> None:
     assert world.store_rows("SELECT count(*) FROM exports")[0][0] == 0
 
 
+def test_approver_who_lost_the_role_or_left_voids_the_approval(world: World) -> None:
+    from leakwarden.gateway.identity import AuthError
+
+    rid = _request(world)
+    world.svc.approve(rid, DIRECTOR)
+    now = {"201": Principal("201", "analyst", "analytics")}  # demoted after approving
+
+    def principal_of(person: str) -> Principal:
+        if person not in now:
+            raise AuthError(f"employee {person} has left the company")
+        return now[person]
+
+    world.svc.principal_of = principal_of
+    with pytest.raises(ExportRefused) as exc:
+        world.svc.execute(rid, ANALYST)
+    assert _rule(exc) == "approver-role" and "'analyst'" in str(exc.value)
+    now.clear()
+    with pytest.raises(ExportRefused) as exc:
+        world.svc.execute(rid, ANALYST)
+    assert _rule(exc) == "approver-role" and "has left" in str(exc.value)
+    now["201"] = DIRECTOR
+    assert world.svc.execute(rid, ANALYST).status == "executed"
+
+
 def test_only_requester_executes_and_policy_is_checked_again(world: World) -> None:
     rid = _request(world)
     world.svc.approve(rid, DIRECTOR)

@@ -14,8 +14,9 @@ The life of an export:
    the shipped Cedar schema has no approval action; the rule is checked again at execution),
    while the request is ``requested`` and not expired.  The first reject is final.
 3. ``execute``: only by the requester, once.  Re-checked at run time: status approved, not
-   expired, every recorded approval still valid (another person, an approver role), the stored
-   SQL's fingerprint and parameters equal those approved (and equal to the caller's SQL if it
+   expired, every recorded approval still valid (another person, an approver role: the
+   approver's role *now* when ``principal_of`` is given, as :func:`install_exports` does), the
+   stored SQL's fingerprint and parameters equal those approved (and equal to the caller's SQL if it
    gives one), and the policy again (the rewrite runs anew under today's policies).  The status
    goes ``approved -> executing`` by one conditional UPDATE, so two concurrent executes cannot
    both run; a failure before the file is released puts it back to ``approved``.
@@ -217,6 +218,7 @@ class ExportService:
         config: ExportConfig | None = None,
         key_name: str = "export",
         consent: ConsentCheck | None = None,
+        principal_of: Callable[[str], Principal] | None = None,
     ) -> None:
         self.company = company
         self.store = store
@@ -228,6 +230,9 @@ class ExportService:
         self.config = config or ExportConfig()
         self.key_name = key_name
         self.consent: ConsentCheck = consent or PermissiveConsent()
+        # an approver's current principal by person id (None: the role recorded at approval is
+        # re-checked against the configuration only); raises if the person no longer exists
+        self.principal_of = principal_of
         # created here, not on first execute: a key-ring insert racing the ledger's writes on
         # one SQLite file could hit "database is locked" in the middle of an export
         self.keys.ensure(key_name, "export")
@@ -546,14 +551,27 @@ class ExportService:
                 self._refuse(
                     principal, "execute", req, 403, "four-eyes", "approved by the requester"
                 )
-            if a["role"] not in self.config.approver_roles:
+            role = a["role"]
+            if self.principal_of is not None:
+                try:
+                    role = self.principal_of(a["person"]).role
+                except Exception as exc:
+                    self._refuse(
+                        principal,
+                        "execute",
+                        req,
+                        403,
+                        "approver-role",
+                        f"approver {a['person']} cannot be confirmed now: {exc}",
+                    )
+            if role not in self.config.approver_roles:
                 self._refuse(
                     principal,
                     "execute",
                     req,
                     403,
                     "approver-role",
-                    f"approver role {a['role']!r} may no longer approve exports",
+                    f"approver {a['person']} (role {role!r}) may no longer approve exports",
                 )
 
     def _check_same_query(
@@ -924,6 +942,7 @@ def install_exports(
     which :data:`export_router` uses.  ``config.dialect`` defaults to the company database's."""
     from dataclasses import replace
 
+    from leakwarden.gateway.identity import load_principal
     from leakwarden.store import db
 
     records = app.state.service
@@ -942,6 +961,7 @@ def install_exports(
         pseudonym_key=settings.pseudonym_key,
         config=config,
         consent=records.consent,
+        principal_of=lambda person: load_principal(records.company, int(person)),
     )
     app.state.exports = svc
     return svc
