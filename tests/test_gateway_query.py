@@ -229,6 +229,20 @@ def test_customers_charged_are_those_behind_the_rows(world: World) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["customers"] == len(want | {1})
+    # an aggregate is charged the customers of the rows it reads
+    read = {
+        x.customer_id
+        for x in world.q("SELECT customer_id FROM orders WHERE customer_id <= 20 AND id > 3")
+    }
+    r = _post(
+        c,
+        h,
+        "SELECT cu.segment, COUNT(*) AS n FROM orders o JOIN customers cu ON cu.id = o.customer_id "
+        "WHERE cu.id <= 20 AND o.id > 3 GROUP BY cu.segment HAVING COUNT(*) > 1000 LIMIT 1",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == []  # HAVING drops every group; the rows were read all the same
+    assert r.json()["customer_basis"] == "rows read" and r.json()["customers"] == len(read)
     # a subquery reads rows that are not output: every customer of the tables read
     r = _post(c, h, "SELECT id, (SELECT COUNT(*) FROM orders) AS n FROM customers WHERE id = 1")
     assert r.status_code == 200, r.text

@@ -397,8 +397,9 @@ class QueryOut(BaseModel):
     tables: list[str]
     customers: int = Field(description="Distinct customers charged to the caller's quota.")
     customer_basis: str = Field(
-        description="'returned': the customers of the rows returned; 'tables': every customer "
-        "of the tables read (aggregates, UNION ...), the safe upper bound."
+        description="'returned': the customers of the rows returned; 'rows read': of the rows "
+        "an aggregate reads; 'tables': every customer of the tables read (UNION, subqueries), "
+        "the safe upper bound."
     )
     pseudonymised: list[str] = Field(description="Output columns replaced by HMAC pseudonyms.")
     policy_ids: list[str]

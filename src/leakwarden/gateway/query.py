@@ -21,10 +21,16 @@ through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
 6. the customers: when the query is a plain SELECT (no grouping, aggregate, DISTINCT or set
    operation) each base table with a direct customer key in its FROM/JOINs gets a hidden output
    column carrying that key, so the customers charged are exactly those of the rows returned
-   (``customer_basis: "returned"``).  Otherwise (aggregates, UNION, waybills reached through
-   orders ...) the charge is the *upper bound*: every customer of every table the query reads,
-   after the caller's row filter (``customer_basis: "tables"``).  This refuses aggregates over
-   more customers than the caller's quota: safe, and the two-person export is the way for those;
+   (``customer_basis: "returned"``; a waybill's customer rides along through its order, as a
+   scalar subquery).  A single SELECT with grouping, aggregates or DISTINCT is charged the
+   customers of the rows it reads: the same FROM, JOINs and WHERE with only the keys as output
+   (``customer_basis: "rows read"``; dropping GROUP BY, HAVING, LIMIT ... can only add rows,
+   so this is a superset).  Anything else (UNION, CTEs, subqueries, which read rows that are
+   not output) is charged the *upper bound*: every customer of every table the query reads,
+   after the caller's row filter (``customer_basis: "tables"``).  When the customers found
+   outnumber the day's regular and VIP budgets together, the query is refused on that count
+   before any id is fetched.  This refuses aggregates over more customers than the caller's
+   quota: safe, and the two-person export is the way for those;
 7. ticket coverage (a ticket's customer only), consent for every customer, then the
    distinct-customer quota charged (429 naming the quota and when it frees up);
 8. the audit event (fingerprint, number of parameters never their values, tables, columns, rows,
@@ -177,8 +183,12 @@ class QueryService:
                 except (TypeError, ValueError):  # a key the caller sees masked
                     ids = None
             if ids is None:
-                basis = "tables"
-                ids = self._table_customers(conn, written, decide, ctx, policy_ids, fp_extra)
+                probes = self._contributors(sql, decide)
+                basis = "rows read"
+                if probes is None:
+                    probes = self._table_probes(written, decide)
+                    basis = "tables"
+                ids = self._customers_of(conn, probes, basis, ctx, policy_ids, fp_extra)
 
         keep = [i for i in range(len(columns)) if i not in hidden]
         out_columns = [columns[i] for i in keep]
@@ -338,37 +348,7 @@ class QueryService:
             return 0, written
         if not isinstance(tree, exp.Select) or not _plain_select(tree):
             return 0, written
-        catalog = self.records.catalog
-        sources = [tree.args.get("from_") or tree.args.get("from")]
-        sources += [j for j in tree.args.get("joins") or []]
-        keys: list[exp.Expr] = []
-        for src in sources:
-            table = src.this if src is not None else None
-            if not isinstance(table, exp.Table) or table.name.lower() not in catalog:
-                return 0, written
-            key = catalog.table(table.name.lower()).customer_key
-            if key is None:
-                continue  # not customer data (the catalogue says so)
-            alias = table.alias_or_name
-            hidden = f"{_HIDDEN}{len(keys)}"
-            if key.via_table is None:
-                keys.append(exp.column(key.column, table=alias).as_(hidden))
-                continue
-            via_key = catalog.table(key.via_table).customer_key
-            if via_key is None or via_key.via_table is not None or key.via_column is None:
-                return 0, written
-            # the customer of the row through its via table, as a scalar subquery (rewritten
-            # like the rest: the via table is wrapped with the caller's row filter)
-            inner = (
-                exp.select(exp.column(via_key.column, table="lw_via"))
-                .from_(exp.to_table(key.via_table).as_("lw_via"))
-                .where(
-                    exp.column(key.via_column, table="lw_via").eq(
-                        exp.column(key.column, table=alias)
-                    )
-                )
-            )
-            keys.append(exp.Subquery(this=inner).as_(hidden))
+        keys = self._key_columns(tree)
         if not keys:
             return 0, written
         keyed_tree = tree.copy()
@@ -385,6 +365,75 @@ class QueryService:
             return 0, written  # e.g. the key column is not visible: charge by tables
         # the hidden columns come last (after a star's expansion too)
         return len(keys), keyed
+
+    def _contributors(self, sql: str, decide: Any) -> list[str] | None:
+        """For one SELECT over base tables with grouping or aggregates (no CTE, subquery or
+        set operation): the customer keys of the rows it reads, i.e. the same FROM, JOINs and
+        WHERE with the keys as the only output, and without GROUP BY, HAVING, QUALIFY, ORDER,
+        LIMIT and DISTINCT (which can only drop rows: the customers found are a superset of
+        those behind the answer).  One probe per key column; None when that is not possible."""
+        import sqlglot
+
+        try:
+            tree = sqlglot.parse_one(sql, read=DIALECTS[self.dialect])
+        except Exception:
+            return None
+        if not isinstance(tree, exp.Select) or not _single_select(tree):
+            return None
+        keys = self._key_columns(tree)
+        if not keys:
+            return None
+        probe = tree.copy()
+        for arg in ("group", "having", "qualify", "order", "limit", "offset", "distinct"):
+            probe.set(arg, None)
+        probe.set("expressions", keys)
+        try:
+            keyed = rewrite(
+                probe.sql(dialect=DIALECTS[self.dialect]),
+                dialect=self.dialect,
+                catalog=self.records.catalog,
+                decide=decide,
+            )
+        except QueryDenied:
+            return None
+        return [f"SELECT {_HIDDEN}{i} FROM ({keyed.sql}) AS lw_r" for i in range(len(keys))]
+
+    def _key_columns(self, tree: exp.Select) -> list[exp.Expr] | None:
+        """One hidden output column per customer-data table in ``tree``'s FROM and JOINs
+        carrying that row's customer id; None when a source is not a catalogued table or its
+        customer cannot be reached."""
+        catalog = self.records.catalog
+        sources = [tree.args.get("from_") or tree.args.get("from")]
+        sources += [j for j in tree.args.get("joins") or []]
+        keys: list[exp.Expr] = []
+        for src in sources:
+            table = src.this if src is not None else None
+            if not isinstance(table, exp.Table) or table.name.lower() not in catalog:
+                return None
+            key = catalog.table(table.name.lower()).customer_key
+            if key is None:
+                continue  # not customer data (the catalogue says so)
+            alias = table.alias_or_name
+            hidden = f"{_HIDDEN}{len(keys)}"
+            if key.via_table is None:
+                keys.append(exp.column(key.column, table=alias).as_(hidden))
+                continue
+            via_key = catalog.table(key.via_table).customer_key
+            if via_key is None or via_key.via_table is not None or key.via_column is None:
+                return None
+            # the customer of the row through its via table, as a scalar subquery (rewritten
+            # like the rest: the via table is wrapped with the caller's row filter)
+            inner = (
+                exp.select(exp.column(via_key.column, table="lw_via"))
+                .from_(exp.to_table(key.via_table).as_("lw_via"))
+                .where(
+                    exp.column(key.via_column, table="lw_via").eq(
+                        exp.column(key.column, table=alias)
+                    )
+                )
+            )
+            keys.append(exp.Subquery(this=inner).as_(hidden))
+        return keys
 
     def _fetch(
         self, conn: Connection, sql: str, limit: int
@@ -413,21 +462,9 @@ class QueryService:
             result.close()
         return columns, rows, truncated
 
-    def _table_customers(
-        self,
-        conn: Connection,
-        written: Rewritten,
-        decide: Any,
-        ctx: CallContext,
-        policy_ids: list[str],
-        fp_extra: dict[str, str],
-    ) -> list[int]:
+    def _table_probes(self, written: Rewritten, decide: Any) -> list[str]:
         """Every customer of every table the query reads, after the caller's row filter (the
-        upper bound of step 6), found by rewriting one key query per table.  When there are
-        more than the day's regular and VIP budgets together, some window is certainly exceeded
-        whatever the person saw before: refused on the count, without listing the ids."""
-        from sqlalchemy import text
-
+        upper bound of step 6): one rewritten key query per table."""
         probes: list[str] = []
         for name in written.tables:
             key = self.records.catalog.table(name).customer_key
@@ -451,6 +488,22 @@ class QueryService:
                 # the key is not visible to the caller: the whole table, unfiltered
                 keyed = None
             probes.append(keyed.sql if keyed is not None else probe)
+        return probes
+
+    def _customers_of(
+        self,
+        conn: Connection,
+        probes: list[str],
+        basis: str,
+        ctx: CallContext,
+        policy_ids: list[str],
+        fp_extra: dict[str, str],
+    ) -> list[int]:
+        """The distinct customer ids the probes return.  When there are more than the day's
+        regular and VIP budgets together, some window is certainly exceeded whatever the person
+        saw before: refused on the count, without listing (or fetching) the ids."""
+        from sqlalchemy import text
+
         if not probes:
             return []
         union = " UNION ".join(f"SELECT * FROM ({p}) AS lw_p{i}" for i, p in enumerate(probes))
@@ -461,8 +514,9 @@ class QueryService:
                 "distinct customers per day",
                 limits.day,
                 None,
-                f"this query reads the rows of {count} customers (aggregates and set operations "
-                "are charged every customer of the tables they read); narrow it by customer",
+                f"this query reads the rows of {count} customers (charged by {basis}: "
+                "aggregates by the rows they read, set operations and subqueries by every "
+                "customer of their tables); narrow it by customer",
             )
             self.records._refuse(
                 ctx,
@@ -472,7 +526,12 @@ class QueryService:
                 429,
                 str(exc),
                 policy_ids=policy_ids,
-                extra={**fp_extra, "quota": exc.quota, "customers_read": str(count)},
+                extra={
+                    **fp_extra,
+                    "quota": exc.quota,
+                    "customers_read": str(count),
+                    "customer_basis": basis,
+                },
             )
         return sorted(int(v) for v in conn.execute(text(union)).scalars() if v is not None)
 
@@ -509,15 +568,20 @@ class QueryService:
         return out
 
 
-def _plain_select(tree: exp.Select) -> bool:
-    """One SELECT over base tables (no CTE, derived table or subquery anywhere, so nothing is
-    read from rows other than those output), without grouping, aggregate or DISTINCT: each output
-    row comes from one row of each of its sources, whose customer keys can ride along."""
-    if tree.args.get("group") or tree.args.get("having") or tree.args.get("distinct"):
-        return False
+def _single_select(tree: exp.Select) -> bool:
+    """One SELECT over base tables: no CTE, derived table or subquery anywhere, so no row is
+    read but through its own FROM, JOINs and WHERE."""
     if tree.args.get("with") or tree.args.get("with_"):
         return False
-    if any(node is not tree for node in tree.find_all(exp.Select, exp.SetOperation)):
+    return not any(node is not tree for node in tree.find_all(exp.Select, exp.SetOperation))
+
+
+def _plain_select(tree: exp.Select) -> bool:
+    """A single SELECT (:func:`_single_select`) without grouping, aggregate or DISTINCT: each
+    output row comes from one row of each of its sources, whose customer keys can ride along."""
+    if tree.args.get("group") or tree.args.get("having") or tree.args.get("distinct"):
+        return False
+    if not _single_select(tree):
         return False
     for projection in tree.expressions:
         for agg in projection.find_all(exp.AggFunc):
