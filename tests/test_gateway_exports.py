@@ -513,6 +513,10 @@ def test_cli_request_approve_execute_download_decrypt(
     )
     assert r.exit_code == 0, r.output
     rid = json.loads(r.output)["id"]
+    r = cli.invoke(app_, ["pending", "--json"], env={"LEAKWARDEN_TOKEN": d})
+    assert r.exit_code == 0 and [x["id"] for x in json.loads(r.output)] == [rid]
+    r = cli.invoke(app_, ["pending", "--json"], env={"LEAKWARDEN_TOKEN": a})
+    assert r.exit_code == 0 and json.loads(r.output) == []  # an analyst approves nothing
     r = cli.invoke(app_, ["approve", rid], env={"LEAKWARDEN_TOKEN": a})
     assert r.exit_code == 1 and "four-eyes" in r.output
     r = cli.invoke(app_, ["approve", rid, "--note", "ok"], env={"LEAKWARDEN_TOKEN": d})

@@ -1,5 +1,6 @@
-"""``leakwarden export request | approve | reject | execute | show | decrypt``: bulk exports with
-two-person approval (:mod:`leakwarden.gateway.exports`).  The lead registers :data:`export_app`.
+"""``leakwarden export request | pending | approve | reject | execute | show | decrypt``: bulk
+exports with two-person approval (:mod:`leakwarden.gateway.exports`).  The lead registers
+:data:`export_app`.
 
 Every command but ``decrypt`` is an HTTP client of a running gateway (``--url`` or
 ``$LEAKWARDEN_GATEWAY_URL``, token from ``--token`` or ``$LEAKWARDEN_TOKEN``): who approves is the
@@ -174,6 +175,32 @@ def show_command(
 ) -> None:
     """A request, its approvals and (once executed) its export."""
     _print(_call("GET", f"/exports/{request_id}", url, token).json(), as_json)
+
+
+@export_app.command("pending")
+def pending_command(url: str = _URL, token: str | None = _TOKEN, as_json: bool = _JSON) -> None:
+    """Export requests waiting for your approval (approver roles only)."""
+    answer = _call("GET", "/exports", url, token).json()
+    if as_json:
+        typer.echo(json.dumps(answer, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="export requests waiting for approval")
+    for name in ("id", "requester", "purpose", "recipient", "rows", "customers", "sensitive"):
+        table.add_column(name)
+    for a in answer:
+        table.add_row(
+            a["id"],
+            a["requester"],
+            a["purpose"],
+            a["recipient"],
+            str(a["estimated_rows"]),
+            "?" if a["estimated_customers"] is None else str(a["estimated_customers"]),
+            ", ".join(a["sensitive_columns"]),
+        )
+    Console().print(table)
 
 
 @export_app.command("decrypt")

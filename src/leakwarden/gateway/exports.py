@@ -202,7 +202,7 @@ def _cell(value: Any) -> str:
 
 class ExportService:
     """The export steps, independent of HTTP.  ``decide`` is the policy (``PolicyEngine.decide``
-    over the catalogue); ``keys`` the key ring (key ``export`` is created on first use);
+    over the catalogue); ``keys`` the key ring (key ``export`` is created if missing);
     ``pseudonym_key`` the gateway's pseudonym key (``GatewaySettings.pseudonym_key``)."""
 
     def __init__(
@@ -426,6 +426,24 @@ class ExportService:
                 rows=rec.rows if rec else None,
                 customers=rec.customers if rec else None,
             )
+
+    def pending(self, principal: Principal) -> list[ExportView]:
+        """Requests waiting for a decision that ``principal`` may decide (an approver role, not
+        their own), oldest first; expired ones are left out."""
+        if principal.kind != "person" or principal.role not in self.config.approver_roles:
+            return []
+        with self.store.connect() as conn:
+            ids = conn.execute(
+                select(ExportRequest.id)
+                .where(
+                    ExportRequest.status == "requested",
+                    ExportRequest.requester != principal.person_id,
+                )
+                .order_by(ExportRequest.created_at)
+            ).scalars()
+            ids = list(ids)
+        views = [self.show(i) for i in ids]
+        return [v for v in views if v.status == "requested"]
 
     def encrypted_file(self, request_id: str, principal: Principal) -> tuple[ExportView, bytes]:
         """The encrypted file of an executed export, for its requester; the download is audited
@@ -1095,6 +1113,11 @@ def execute_export(request_id: str, body: ExecuteIn, caller: Caller, svc: Servic
         return _out(svc.execute(request_id, caller, body.sql))
     except ExportRefused as exc:
         return _refused(exc)
+
+
+@export_router.get("/exports", summary="Requests waiting for your approval.")
+def list_pending(caller: Caller, svc: Service) -> list[ExportOut]:
+    return [_out(v) for v in svc.pending(caller)]
 
 
 @export_router.get(
