@@ -1,9 +1,11 @@
 """The main job, ``leakwarden demo``: build the demo company and run every capability built so far
 over it, the way a new user first sees leakwarden work.
 
-For now that is discovery: the company's customer database and the files in which its customers'
-data has leaked are scanned, the inventory is recorded in the store, and what was found is
-checked against the ground truth the generator planted (``manifest.json``).
+Discovery first: the company's customer database and the files in which its customers' data has
+leaked are scanned, the inventory is recorded in the store, and what was found is checked against
+the ground truth the generator planted (``manifest.json``).  Then (``walkthrough_steps``) the
+leaked files are protected from the inventory, customer-service requests go through the gateway,
+and the audit ledger that recorded all of it is verified against its signed checkpoints.
 """
 
 from __future__ import annotations
@@ -174,4 +176,47 @@ def run_demo(
         "see it with: leakwarden inventory show",
         highlight=False,
     )
-    return 0
+    return _after_discovery(out, company_url, files_root, target, console)
+
+
+def _after_discovery(
+    out: Path, company_url: str, files_root: Path, store_url: str, console: Console
+) -> int:
+    """Protect, gateway and audit steps (``walkthrough_steps``), every one audited."""
+    from leakwarden.audit.events import AuditEvent
+    from leakwarden.audit.ledger import AuditWriteError
+    from leakwarden.walkthrough_steps import (
+        audit_step,
+        demo_keys,
+        gateway_step,
+        open_ledger,
+        protect_step,
+    )
+
+    keys = demo_keys(out)
+    try:
+        ledger = open_ledger(out, store_url, keys)
+    except AuditWriteError as exc:
+        console.print(f"[red]error:[/red] cannot open the audit ledger: {exc}", highlight=False)
+        return 2
+    with ledger:
+        try:
+            ledger.append(
+                AuditEvent(
+                    action="protect.files",
+                    outcome="success",
+                    actor="leakwarden-demo",
+                    reason="demo: protect the leaked files discovery found",
+                    dataset=str(files_root),
+                )
+            )
+        except AuditWriteError as exc:
+            console.print(f"[red]error:[/red] audit write failed: {exc}", highlight=False)
+            return 2
+        code = protect_step(files_root, out, store_url, keys, console)
+        if code:
+            return code
+        code = gateway_step(company_url, store_url, ledger, console)
+        if code:
+            return code
+        return audit_step(out, ledger, keys, console)
