@@ -614,3 +614,29 @@ def test_export_on_postgres_runs_once_and_decrypts(pg_server: Any, tmp_path: Pat
     finally:
         pg_server.drop_database(company)
         pg_server.drop_database(store)
+
+
+def test_http_without_export_service_or_ledger_fails_closed(world: World) -> None:
+    from leakwarden.gateway.app import create_app
+    from leakwarden.gateway.identity import TokenStore
+    from leakwarden.gateway.settings import GatewaySettings
+
+    emp = world.q("SELECT id, role FROM employees WHERE leave_date IS NULL ORDER BY id")
+    analyst = next(e.id for e in emp if e.role == "数据分析师")
+    app = create_app(
+        GatewaySettings(company_url=world.company, store_url=world.store), ledger=world.ledger
+    )
+    app.include_router(export_router)
+    token = TokenStore(db.make_engine(world.store)).issue(
+        employee_id=analyst, ttl=timedelta(hours=1)
+    )
+    h = {"Authorization": f"Bearer {token.token}"}
+    body = {"sql": SQL_ANALYTICS, "purpose": "analytics", "recipient": "bi"}
+    c = TestClient(app)
+    r = c.post("/exports", json=body, headers=h)
+    assert r.status_code == 503 and "not configured" in r.json()["detail"]
+    app.state.exports = world.svc
+    world.svc.ledger = FailingLedger()  # type: ignore[assignment]
+    r = c.post("/exports", json=body, headers=h)
+    assert r.status_code == 503 and "audit ledger unavailable" in r.json()["detail"]
+    assert world.store_rows("SELECT count(*) FROM export_requests")[0][0] == 0
