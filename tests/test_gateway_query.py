@@ -485,3 +485,40 @@ def test_consent_refusal_of_one_returned_customer_refuses_the_query(world: World
     r = _post(c, h, "SELECT id, segment FROM customers WHERE id IN (2, 3)")
     assert r.status_code == 403 and "did not consent" in r.json()["detail"]
     assert "rows" not in r.json()
+
+
+BYPASSES = [
+    "SELECT CONCAT('', mobile) FROM customers WHERE id <= 5",
+    "SELECT mobile || '' FROM customers WHERE id <= 5",
+    "SELECT CAST(mobile AS INTEGER) + 0 FROM customers WHERE id <= 5",
+    "SELECT SUBSTR(mobile, 1, 11) FROM customers WHERE id <= 5",
+    "SELECT CASE WHEN id > 0 THEN mobile END FROM customers WHERE id <= 5",
+    "SELECT m FROM (SELECT mobile AS m FROM customers WHERE id <= 5) AS t",
+    "WITH customers AS (SELECT * FROM customers WHERE id <= 5) SELECT mobile FROM customers",
+    "SELECT MoBiLe FROM CUSTOMERS WHERE id <= 5",
+    "SELECT /* mobile */ mobile FROM customers -- x\nWHERE id <= 5",
+    "SELECT mobile FROM customers WHERE id <= 5 UNION SELECT '13800000000'",
+    "SELECT GROUP_CONCAT(mobile) FROM customers WHERE id <= 5",
+    "SELECT id FROM customers WHERE mobile LIKE '1%' AND id <= 5",
+    "SELECT id FROM customers WHERE SUBSTR(mobile, 1, 3) = '138' AND id <= 5",
+    "SELECT c.id FROM customers c JOIN orders o ON o.ship_to_phone = c.mobile WHERE c.id <= 5",
+    "SELECT mobile FROM main.customers WHERE id <= 5",
+    "SELECT sql FROM sqlite_master",
+    "SELECT * FROM customers WHERE id <= 5; SELECT 1",
+]
+
+
+@pytest.mark.parametrize("sql", BYPASSES)
+def test_bypass_attempts_release_no_clear_mobile(world: World, sql: str) -> None:
+    mobiles = [r.mobile for r in world.q("SELECT mobile FROM customers WHERE id <= 5")]
+    c = world.client(decide=_masked_contact)
+    r = _post(c, world.headers(), sql)
+    assert r.status_code in (200, 400), r.text
+    for m in mobiles:
+        assert m not in r.text
+    if r.status_code == 200:
+        assert all(
+            "*" in str(v) or v in (None, "13800000000") or (str(v).isdigit() and len(str(v)) < 7)
+            for row in r.json()["rows"]
+            for v in row
+        ), r.json()["rows"]
