@@ -385,7 +385,9 @@ def test_cli_query_unreachable_gateway_exits_2() -> None:
 
 
 @pytest.mark.postgres
-def test_query_on_postgres(pg_server: Any, tmp_path: Path) -> None:
+def test_query_on_postgres(pg_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leakwarden.gateway.query import QueryService
+
     company = pg_server.create_database()
     store = pg_server.create_database()
     try:
@@ -432,6 +434,12 @@ def test_query_on_postgres(pg_server: Any, tmp_path: Path) -> None:
         ):
             r = _post(c, h, sql)
             assert r.status_code == 400 and name in r.json()["detail"].lower(), r.text
+        # statement_timeout stops a runaway query; the next one runs normally
+        monkeypatch.setattr(QueryService, "time_limit", 0.2)
+        r = _post(c, h, "SELECT COUNT(*) FROM orders a, orders b, orders c, orders d")
+        assert r.status_code == 400 and "0.2 s limit" in r.json()["detail"], r.text
+        monkeypatch.setattr(QueryService, "time_limit", 30.0)
+        assert _post(c, h, "SELECT id FROM customers WHERE id = 1").status_code == 200
         engine.dispose()
     finally:
         pg_server.drop_database(company)
@@ -522,3 +530,23 @@ def test_bypass_attempts_release_no_clear_mobile(world: World, sql: str) -> None
             for row in r.json()["rows"]
             for v in row
         ), r.json()["rows"]
+
+
+def test_a_query_past_the_time_limit_is_stopped_and_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leakwarden.gateway.query import QueryService
+
+    c = world.client(decide=_masked_contact)
+    h = world.headers()
+    monkeypatch.setattr(QueryService, "time_limit", 0.2)
+    # a fourfold cross join of the demo orders (billions of rows): far more work than 0.2 s
+    sql = "SELECT COUNT(*) FROM orders a, orders b, orders c, orders d"
+    r = _post(c, h, sql)
+    assert r.status_code == 400 and "0.2 s limit" in r.json()["detail"], r.text
+    event = [e for e in world.events() if e["event"]["action"] == "gateway.query"][-1]
+    assert "denied" in event["event"]["type"] and "limit" in event["event"]["reason"]
+    # the connection is usable again, without the handler
+    monkeypatch.setattr(QueryService, "time_limit", 30.0)
+    r = _post(c, h, "SELECT id FROM customers WHERE id = 1")
+    assert r.status_code == 200, r.text

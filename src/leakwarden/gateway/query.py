@@ -15,7 +15,9 @@ through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
 4. the run: the rewritten query on a server-side cursor (``stream_results``, ``fetchmany``),
    counting rows and stopping at the row limit (``max_rows`` of the request, at most the quota);
    when more rows were there the answer says ``truncated: true`` with a ``truncation`` message,
-   never silently.  Rows are held in memory (at most the limit) until the audit is written;
+   never silently.  Rows are held in memory (at most the limit) until the audit is written.
+   The estimate, the run and the customer probes together get ``QueryService.time_limit``
+   seconds (30): a query still running then is stopped in the database and refused (400);
 5. pseudonymised output positions (``rewrite(pseudonymise=True)``) are replaced by the record
    path's HMAC pseudonym (:func:`leakwarden.protect.pseudonym.pseudonym`, the service's key);
 6. the customers: when the query is a plain SELECT (no grouping, aggregate, DISTINCT or set
@@ -41,7 +43,9 @@ through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +91,11 @@ class QueryResult:
 class QueryService:
     """The query path, on top of the record path's steps (purpose, ticket, consent, quota,
     audit) so that both ways in refuse and record in one way."""
+
+    #: Seconds the estimate and the run together may take on the company database; a query
+    #: that runs longer is stopped there (SQLite: a progress handler; PostgreSQL:
+    #: ``SET LOCAL statement_timeout`` per statement) and refused.
+    time_limit: float = 30.0
 
     def __init__(self, records: RecordService) -> None:
         self.records = records
@@ -146,49 +155,66 @@ class QueryService:
 
         from sqlalchemy import text
 
-        with rec.company.connect() as conn:
-            estimated = int(
-                conn.execute(text(f"SELECT COUNT(*) FROM ({written.sql}) AS lw_estimate")).scalar()
-                or 0
-            )
-            if estimated > rec.settings.quota.rows_per_request:
-                rec._refuse(
-                    ctx,
-                    "query",
-                    DATASET,
-                    ROUTE,
-                    429,
-                    str(
-                        QuotaExceeded(
-                            "rows per request",
-                            rec.settings.quota.rows_per_request,
-                            None,
-                            f"this query would return {estimated} rows; narrow it",
-                        )
-                    ),
-                    policy_ids=policy_ids,
-                    extra={
-                        **fp_extra,
-                        "quota": "rows per request",
-                        "estimated_rows": str(estimated),
-                    },
+        try:
+            with rec.company.connect() as conn, self._time_limit(conn):
+                estimated = int(
+                    conn.execute(
+                        text(f"SELECT COUNT(*) FROM ({written.sql}) AS lw_estimate")
+                    ).scalar()
+                    or 0
                 )
-            columns, raw, truncated = self._fetch(conn, keyed.sql, limit)
-            hidden = list(range(len(columns) - n_hidden, len(columns)))
-            ids: list[int] | None = None
-            if hidden:
-                try:
-                    ids = sorted({int(r[i]) for r in raw for i in hidden if r[i] is not None})
-                    basis = "returned"
-                except (TypeError, ValueError):  # a key the caller sees masked
-                    ids = None
-            if ids is None:
-                probes = self._contributors(sql, decide)
-                basis = "rows read"
-                if probes is None:
-                    probes = self._table_probes(written, decide)
-                    basis = "tables"
-                ids = self._customers_of(conn, probes, basis, ctx, policy_ids, fp_extra)
+                if estimated > rec.settings.quota.rows_per_request:
+                    rec._refuse(
+                        ctx,
+                        "query",
+                        DATASET,
+                        ROUTE,
+                        429,
+                        str(
+                            QuotaExceeded(
+                                "rows per request",
+                                rec.settings.quota.rows_per_request,
+                                None,
+                                f"this query would return {estimated} rows; narrow it",
+                            )
+                        ),
+                        policy_ids=policy_ids,
+                        extra={
+                            **fp_extra,
+                            "quota": "rows per request",
+                            "estimated_rows": str(estimated),
+                        },
+                    )
+                columns, raw, truncated = self._fetch(conn, keyed.sql, limit)
+                hidden = list(range(len(columns) - n_hidden, len(columns)))
+                ids: list[int] | None = None
+                if hidden:
+                    try:
+                        ids = sorted({int(r[i]) for r in raw for i in hidden if r[i] is not None})
+                        basis = "returned"
+                    except (TypeError, ValueError):  # a key the caller sees masked
+                        ids = None
+                if ids is None:
+                    probes = self._contributors(sql, decide)
+                    basis = "rows read"
+                    if probes is None:
+                        probes = self._table_probes(written, decide)
+                        basis = "tables"
+                    ids = self._customers_of(conn, probes, basis, ctx, policy_ids, fp_extra)
+        except _TooSlow:
+            rec._refuse(
+                ctx,
+                "query",
+                DATASET,
+                ROUTE,
+                400,
+                f"the query ran longer than the {self.time_limit:g} s limit and was stopped; "
+                "narrow it (nothing was released)",
+                policy_ids=policy_ids,
+                extra=fp_extra,
+            )
+            raise  # unreachable: _refuse raises
+        assert ids is not None
 
         keep = [i for i in range(len(columns)) if i not in hidden]
         out_columns = [columns[i] for i in keep]
@@ -435,6 +461,34 @@ class QueryService:
             keys.append(exp.Subquery(this=inner).as_(hidden))
         return keys
 
+    @contextmanager
+    def _time_limit(self, conn: Connection) -> Iterator[None]:
+        """Stop the statements run inside after :attr:`time_limit` seconds (:class:`_TooSlow`);
+        any other database error passes through as it is."""
+        from sqlalchemy.exc import OperationalError
+
+        limit = self.time_limit
+        started = time.monotonic()
+        raw: Any = None
+        if self.dialect == "sqlite":
+            raw = conn.connection.driver_connection
+
+            def _stop() -> int:
+                return 1 if time.monotonic() - started > limit else 0
+
+            raw.set_progress_handler(_stop, 1000)
+        else:
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(limit * 1000))}")
+        try:
+            yield
+        except OperationalError as exc:
+            if time.monotonic() - started >= limit:
+                raise _TooSlow from exc
+            raise
+        finally:
+            if raw is not None:
+                raw.set_progress_handler(None, 0)
+
     def _fetch(
         self, conn: Connection, sql: str, limit: int
     ) -> tuple[list[str], list[Sequence[Any]], bool]:
@@ -566,6 +620,10 @@ class QueryService:
             else:
                 out.append(_plain(value))
         return out
+
+
+class _TooSlow(Exception):
+    """The query ran past :attr:`QueryService.time_limit`."""
 
 
 def _single_select(tree: exp.Select) -> bool:
