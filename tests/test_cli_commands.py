@@ -21,6 +21,8 @@ COMMANDS = (
     "serve",
     "token",
     "policy",
+    "query",
+    "export",
 )
 
 

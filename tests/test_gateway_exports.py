@@ -31,7 +31,6 @@ from leakwarden.gateway.exports import (
     customer_hash,
     decrypt_export,
     export_router,
-    install_exports,
 )
 from leakwarden.gateway.policy import PolicyEngine
 from leakwarden.gateway.records import AuditUnavailable
@@ -437,12 +436,16 @@ def test_http_routes_request_approve_execute(world: World) -> None:
     emp = world.q("SELECT id, role FROM employees WHERE leave_date IS NULL ORDER BY id")
     analyst = next(e.id for e in emp if e.role == "数据分析师")
     director = next(e.id for e in emp if e.role == "数据总监")
+    # create_app with the key ring serves the export workflow itself (as `leakwarden serve` does)
     app = create_app(
-        GatewaySettings(company_url=world.company, store_url=world.store), ledger=world.ledger
+        GatewaySettings(company_url=world.company, store_url=world.store),
+        ledger=world.ledger,
+        keys=world.keys,
+        exports=ExportConfig(row_threshold=30, directory=world.tmp),
     )
-    app.include_router(export_router)
-    svc = install_exports(app, world.keys, ExportConfig(row_threshold=30, directory=world.tmp))
+    svc = app.state.exports
     assert svc.config.dialect == "sqlite" and svc.ledger is world.ledger
+    assert "/exports/{request_id}/approve" in app.openapi()["paths"]
     tokens = TokenStore(db.make_engine(world.store))
 
     def auth(e: int) -> dict[str, str]:

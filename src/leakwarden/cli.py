@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from leakwarden.audit.command import audit_app
-from leakwarden.gateway.command import serve_command, token_app
+from leakwarden.gateway.command import query_command, serve_command, token_app
+from leakwarden.gateway.export_command import export_app
 from leakwarden.gateway.policy_command import policy_app
 from leakwarden.protect.command import protect_command, reveal_command
 from leakwarden.protect.keys_command import keys_app
@@ -127,6 +128,8 @@ app.add_typer(audit_app, name="audit")
 app.command("serve")(serve_command)
 app.add_typer(token_app, name="token")
 app.add_typer(policy_app, name="policy")
+app.command("query")(query_command)
+app.add_typer(export_app, name="export")
 
 
 def main() -> None:

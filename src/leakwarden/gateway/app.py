@@ -48,7 +48,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from leakwarden.audit.ledger import Ledger
+    from leakwarden.gateway.exports import ExportConfig
     from leakwarden.gateway.quota import Quota
+    from leakwarden.protect.keys import KeyRing
     from leakwarden.protect.waybill import RelayRegistry
 
 __all__ = ["RecordsOut", "WaybillOut", "create_app"]
@@ -174,8 +176,12 @@ def create_app(
     quota: Quota | None = None,
     company: Engine | None = None,
     relay: RelayRegistry | None = None,
+    keys: KeyRing | None = None,
+    exports: ExportConfig | None = None,
 ) -> FastAPI:
-    """The service.  Everything not given is built from ``settings``: the company database
+    """The service.  With ``keys`` (the key ring holding the export file key) it also serves the
+    bulk-export workflow (``/exports``, two-person approval; :mod:`leakwarden.gateway.exports`).
+    Everything not given is built from ``settings``: the company database
     engine, the store (migrated), the audit ledger, the exact quota ledger, the shipped Cedar
     policies (or ``settings.policy_dir``) over the demo catalogue, the permissive consent
     default."""
@@ -372,6 +378,11 @@ def create_app(
             audit_index=r.audit_index,
         )
 
+    if keys is not None:
+        from leakwarden.gateway.exports import export_router, install_exports
+
+        app.include_router(export_router)
+        install_exports(app, keys, exports)
     return app
 
 

@@ -173,6 +173,8 @@ def serve_command(
     ),
 ) -> None:
     """Run the access gateway (FastAPI under uvicorn); OpenAPI at /openapi.json."""
+    import os
+
     import uvicorn
 
     from leakwarden.gateway.app import create_app
@@ -191,14 +193,26 @@ def serve_command(
     if host not in ("127.0.0.1", "::1", "localhost"):
         console.print(f"listening on {host}: not loopback; put TLS in front", style="yellow")
     registry = None
+    ring = None
+    from leakwarden.protect.keys import KeyRingError
+    from leakwarden.protect.keys_command import MASTER_ENV, open_key_ring
+
+    if relay or os.environ.get(master_env or MASTER_ENV):
+        try:
+            ring = open_key_ring(url, master_env=master_env)
+        except (KeyRingError, ValueError) as exc:
+            _fail(f"key ring: {exc}")
+    if ring is None:
+        console.print(
+            "   exports: off (bulk exports need the key ring's master key: "
+            f"${master_env or MASTER_ENV})"
+        )
     if relay:
-        from leakwarden.protect.keys import KeyRingError
-        from leakwarden.protect.keys_command import open_key_ring
         from leakwarden.protect.vault import TokenVault
         from leakwarden.protect.waybill import RELAY_NAMESPACE, RelayRegistry
 
+        assert ring is not None
         try:
-            ring = open_key_ring(url, master_env=master_env)
             ring.ensure("relay", "relay")
             lines = [x.strip() for x in relay_lines.split(",") if x.strip()]
             vault = TokenVault(ring, namespace=RELAY_NAMESPACE)
@@ -206,7 +220,7 @@ def serve_command(
         except (KeyRingError, ValueError) as exc:
             _fail(f"--relay: {exc}")
     try:
-        app = create_app(settings, relay=registry)
+        app = create_app(settings, relay=registry, keys=ring)
     except (db.StoreError, ValueError) as exc:
         _fail(str(exc))
     # No access log: request lines carry phone and waybill numbers; the audit ledger is the

@@ -433,15 +433,16 @@ class ExportService:
         if principal.kind != "person" or principal.role not in self.config.approver_roles:
             return []
         with self.store.connect() as conn:
-            ids = conn.execute(
-                select(ExportRequest.id)
-                .where(
-                    ExportRequest.status == "requested",
-                    ExportRequest.requester != principal.person_id,
-                )
-                .order_by(ExportRequest.created_at)
-            ).scalars()
-            ids = list(ids)
+            ids = list(
+                conn.execute(
+                    select(ExportRequest.id)
+                    .where(
+                        ExportRequest.status == "requested",
+                        ExportRequest.requester != principal.person_id,
+                    )
+                    .order_by(ExportRequest.created_at)
+                ).scalars()
+            )
         views = [self.show(i) for i in ids]
         return [v for v in views if v.status == "requested"]
 
