@@ -512,3 +512,78 @@ def test_a_trailing_semicolon_and_comment_are_one_statement() -> None:
             catalog=CATALOG,
             decide=masking_decide(),
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# queries that read no column of a table (COUNT(*), SELECT 1, EXISTS)
+
+
+def naming_decide(row_filter: dict[str, str] | None = None) -> Callable[[str, list[str]], Decision]:
+    """Like the policy engine: the decision names only the columns asked about (CLEAR), every
+    other column is DENIED, so a query reading no column gets a decision naming none."""
+
+    def decide(table: str, columns: list[str]) -> Decision:
+        return Decision(True, "test", ["test"], dict.fromkeys(columns, Treatment.CLEAR), row_filter)
+
+    return decide
+
+
+def test_count_star_reads_no_column_and_keeps_the_row_filter(
+    db: Db, clear: sqlite3.Connection
+) -> None:
+    region = clear.execute(
+        "SELECT CASE WHEN province = city THEN city ELSE province || city END AS r "
+        "FROM customers GROUP BY r ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()[0]
+    ids = [
+        row[0]
+        for row in clear.execute(
+            "SELECT id FROM customers WHERE "
+            "(CASE WHEN province = city THEN city ELSE province || city END) = ?",
+            (region,),
+        )
+    ]
+    in_ids = ",".join(map(str, ids))
+    want_orders = clear.execute(
+        f"SELECT count(*) FROM orders WHERE customer_id IN ({in_ids})"
+    ).fetchone()[0]
+    all_orders = clear.execute("SELECT count(*) FROM orders").fetchone()[0]
+    assert 0 < want_orders < all_orders  # the filter matters
+
+    decide = naming_decide({"region": region})
+    r = db.rewrite("SELECT COUNT(*) FROM orders", decide)
+    assert r.columns == {"orders": []}
+    assert "ship_to_phone" not in r.sql and "customer_id" in r.sql  # the filter, no data
+    assert db.run(r.sql) == [(want_orders,)]
+    assert db.query("SELECT 1 FROM customers", decide) == [(1,)] * len(ids)
+    # a cross join of two unread tables: both filtered
+    assert db.query("SELECT count(*) FROM orders, customers", decide) == [(want_orders * len(ids),)]
+    # EXISTS over an unread table, correlated through a read one
+    got = db.query("SELECT count(*) FROM customers c WHERE EXISTS (SELECT 1 FROM tickets)", decide)
+    has_tickets = clear.execute(
+        f"SELECT count(*) FROM tickets WHERE customer_id IN ({in_ids})"
+    ).fetchone()[0]
+    assert got == [(len(ids) if has_tickets else 0,)]
+    # unfiltered, every order is counted
+    assert db.query("SELECT count(*) FROM orders", naming_decide()) == [(all_orders,)]
+
+
+def test_a_star_over_a_table_with_no_visible_column_is_refused(db: Db) -> None:
+    def nothing_visible(table: str, columns: list[str]) -> Decision:
+        return Decision(True, "test", ["test"], dict.fromkeys(columns, Treatment.DENIED))
+
+    with pytest.raises(QueryDenied, match=r"none of the columns of .*orders.* is visible"):
+        db.rewrite("SELECT * FROM orders", nothing_visible)
+    with pytest.raises(QueryDenied, match="none of the columns"):
+        db.rewrite("SELECT count(*) FROM (SELECT * FROM orders) s", nothing_visible)
+    # the placeholder cannot be named: it is no column of the catalogue
+    with pytest.raises(QueryDenied, match="unknown"):
+        db.rewrite("SELECT _lw_no_column FROM orders", naming_decide())
+    # counting rows needs no column and reveals none
+    assert db.query("SELECT count(*) FROM orders", nothing_visible)[0][0] > 0
+
+
+def test_count_star_with_the_shipped_policies(db: Db, clear: sqlite3.Connection) -> None:
+    decide = policy_decide("数据分析师", "数据分析", "analytics")
+    want = clear.execute("SELECT count(*) FROM orders").fetchone()[0]
+    assert db.query("SELECT COUNT(*) FROM orders", decide) == [(want,)]

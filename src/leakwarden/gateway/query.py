@@ -125,12 +125,6 @@ class QueryService:
         decisions: dict[str, Decision] = {}
 
         def decide(table: str, columns: list[str]) -> Decision:
-            if not columns:
-                # a query that reads no column (COUNT(*)) still needs one visible column for
-                # the wrapped subquery: the customer key (or the first column)
-                info = rec.catalog.table(table)
-                key = info.customer_key
-                columns = [key.column if key is not None else next(iter(info.columns))]
             request = AccessRequest(
                 principal=ctx.principal,
                 action="query",

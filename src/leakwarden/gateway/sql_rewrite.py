@@ -163,6 +163,8 @@ _SYSTEM_TABLES = frozenset(
 )
 
 _WRAPPED = "leakwarden_wrapped"
+# The one column of a wrapped subquery that reads no column of its table (a NULL constant).
+_NO_COLUMN = "_lw_no_column"
 
 # Clauses whose use of a masked value is refused (filter, join, group, order, window).
 _FILTER_CLAUSES: tuple[type[exp.Expr], ...] = (
@@ -379,12 +381,30 @@ def _canonicalise_tables(tables: Iterable[exp.Table], catalog: Catalog) -> None:
 def _schema(
     catalog: Catalog, tables: Iterable[str], only: Mapping[str, list[str]] | None = None
 ) -> dict[str, object]:
+    """sqlglot's schema of ``tables``: every catalogued column, or the ``only`` ones.  A table
+    with no column in ``only`` (a query reading none, ``SELECT COUNT(*) FROM orders``, under a
+    decision naming none) gets the placeholder column :data:`_NO_COLUMN` (sqlglot refuses a
+    table without columns); the wrapped subquery projects it as a NULL constant, and a star
+    that would expand to it is refused (:func:`_check_placeholder`)."""
     out: dict[str, object] = {}
     for name in tables:
         info = catalog.table(name)
         cols = list(info.columns) if only is None else only[name]
-        out[name] = {c: "TEXT" for c in cols}
+        out[name] = {c: "TEXT" for c in cols} if cols else {_NO_COLUMN: "TEXT"}
     return out
+
+
+def _check_placeholder(tree: exp.Expr) -> None:
+    """Refuse a query in which the placeholder column of a table with no visible column is
+    read: a star over such a table (an explicit reference to it fails the first pass, where
+    the placeholder is not in the schema)."""
+    for col in tree.find_all(exp.Column):
+        if col.name == _NO_COLUMN:
+            raise _deny(
+                f"none of the columns of {col.table or 'a table'} is visible to you, "
+                "so * selects nothing from it; name the columns you may see",
+                col,
+            )
 
 
 def _qualified(tree: exp.Expr, dialect: str, schema: dict[str, object], *, stars: bool) -> exp.Expr:
@@ -761,7 +781,9 @@ def _subquery(plan: _TablePlan, columns: list[str], catalog: Catalog, dialect: s
             masked = mask_expression(col, plan.info.columns[name].data_classes)
             projections.append(exp.alias_(masked, name, quoted=True))
     if not projections:
-        projections.append(exp.alias_(exp.null(), "_lw_no_column", quoted=True))
+        # the query reads no column (COUNT(*), EXISTS, SELECT 1): a constant keeps the row
+        # count and the row filter, and reveals nothing
+        projections.append(exp.alias_(exp.null(), _NO_COLUMN, quoted=True))
     select = exp.select(*projections).from_(exp.to_table(f'"{plan.info.name}"'))
     condition = _row_filter(plan, catalog, dialect)
     if condition is not None:
@@ -919,6 +941,7 @@ def _rewrite(
                 f"{exc.reason} (not visible to you: {', '.join(hidden)})", exc.position
             ) from None
         raise
+    _check_placeholder(final)
     # pseudonymised columns first: their misuse gets its own message, then masked filters
     pseudonymised = _pseudonym_outputs(final, plans) if pseudonymise else {}
     _check_filters(final, plans)
