@@ -286,3 +286,73 @@ def test_binomial_tail_against_hand_values() -> None:
     assert binomial_tail(3, 0.1, 3) == pytest.approx(0.001)
     assert binomial_tail(5, 0.2, 0) == 1.0
     assert binomial_tail(5, 0.2, 6) == 0.0
+
+
+def test_command_writes_json_html_and_the_customer_list(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    from typer.testing import CliRunner
+
+    from leakwarden.trace.command import trace_app
+
+    # the command opens the key ring itself: a store of its own with a known master key
+    raw = secrets.token_bytes(32)
+    master = MasterKey(raw)
+    store = _store(world, "cli.db")
+    monkeypatch.setenv("TRACE_TEST_MASTER", base64.b64encode(raw).decode())
+    ring = KeyRing.open(store, master)
+    ring.ensure("export", "export")
+    own = World(world.company_url, store, ring, world.people, world.index, world.tmp)
+    ids = sorted(world.people)
+    a = register(own, store, "partner-a", ids[0:80])
+    register(own, store, "partner-b", ids[80:160])
+    ring.close()
+    leaked = ids[5:30]
+    path = world.tmp / "cli.csv"
+    path.write_text(
+        "\n".join([_line(COLUMNS)] + [_line(_row(world, c)) for c in leaked]), encoding="utf-8"
+    )
+    report = world.tmp / "out" / "report.json"
+    listing = world.tmp / "out" / "customers.csv"
+    args = [str(path), "--company-url", world.company_url, "--db", store,
+            "--master-env", "TRACE_TEST_MASTER", "--format", "json", "--out", str(report),
+            "--customers-out", str(listing)]  # fmt: skip
+    res = CliRunner().invoke(trace_app, args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    assert doc["attribution"]["verdict"] == "attributed"
+    assert doc["attribution"]["named_export"] == a
+    assert doc["affected"]["count"] == len(leaked)
+    with listing.open(encoding="utf-8") as fh:
+        assert sorted(int(r["customer_id"]) for r in csv.DictReader(fh)) == sorted(leaked)
+    # no clear value of the sample in the report
+    text = report.read_text(encoding="utf-8")
+    for c in leaked:
+        assert world.people[c]["mobile"] not in text
+        assert world.people[c]["id_card"] not in text
+    html = world.tmp / "out" / "report.html"
+    res = CliRunner().invoke(trace_app, [*args[:-5], "html", "--out", str(html)])
+    assert res.exit_code == 0, res.output
+    assert "attributed" in html.read_text(encoding="utf-8")
+    res = CliRunner().invoke(trace_app, [*args[:-5], "table"])
+    assert res.exit_code == 0, res.output
+    assert "partner-a" in res.output
+
+
+def test_command_names_an_unreadable_sample(world: World) -> None:
+    from typer.testing import CliRunner
+
+    from leakwarden.trace.command import trace_app
+
+    store = _store(world, "empty.db")
+    base = ["--company-url", world.company_url, "--db", store]
+    res = CliRunner().invoke(trace_app, [str(world.tmp / "missing.csv"), *base])
+    assert res.exit_code == 2
+    assert "missing.csv" in res.output
+    sample = world.tmp / "ok.csv"
+    sample.write_text("a,b\n1,2\n", encoding="utf-8")
+    res = CliRunner().invoke(trace_app, [str(sample), *base])
+    assert res.exit_code == 2
+    assert "no key ring" in res.output

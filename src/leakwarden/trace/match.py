@@ -294,14 +294,18 @@ def match_sample(
     all_keys = sorted({k for r in sample.rows for k, _ in r.keys})
     owners = dict(zip(all_keys, index.lookup(all_keys), strict=True))
     exact: list[Counter[int]] = []
+    matched_on: list[dict[int, set[str]]] = []
     masked: list[list[int] | None] = []
     wanted: set[int] = set()
     for row in sample.rows:
         hits: Counter[int] = Counter()
-        for key, _ in row.keys:
+        labels: dict[int, set[str]] = {}
+        for key, name in row.keys:
             for cid in owners[key]:
                 hits[cid] += 1
+                labels.setdefault(cid, set()).add(f"{key.split(':', 1)[0]}({name})")
         exact.append(hits)
+        matched_on.append(labels)
         wanted.update(hits)
         cands: list[int] | None = None
         if not hits and row.masked:
@@ -314,7 +318,7 @@ def match_sample(
     out: list[RowMatch] = []
     for n, (row, hits, cands) in enumerate(zip(sample.rows, exact, masked, strict=True)):
         if hits:
-            out.append(_exact(row, hits, info))
+            out.append(_exact(row, hits, info, matched_on[n]))
         elif cands:
             out.append(_masked(row, cands, info))
         else:
@@ -324,13 +328,18 @@ def match_sample(
     return out
 
 
-def _exact(row: SampleRow, hits: Counter[int], info: dict[int, tuple[str, str]]) -> RowMatch:
+def _exact(
+    row: SampleRow,
+    hits: Counter[int],
+    info: dict[int, tuple[str, str]],
+    labels: dict[int, set[str]],
+) -> RowMatch:
     ranked = hits.most_common()
     top, count = ranked[0]
     tied = [c for c, n in ranked if n == count]
     name, _address = info.get(top, ("", ""))
     ns = name_score(name, row)
-    fields = [f"{len(row.keys)} identifier(s), {count} of this customer"]
+    fields = sorted(labels.get(top, set()))
     if len(tied) > 1:
         # several customers share the identifiers found: the name decides, or nobody
         scored = sorted(
@@ -338,6 +347,7 @@ def _exact(row: SampleRow, hits: Counter[int], info: dict[int, tuple[str, str]])
         )
         if scored[0][0] >= FUZZY_OK and scored[1][0] < FUZZY_OK:
             top, ns = scored[0][1], scored[0][0]
+            fields = sorted(labels.get(top, set()))
         else:
             return RowMatch(row.number, top, 1.0 / len(tied), [*fields, "ambiguous"], len(tied))
     if ns >= FUZZY_OK:
@@ -347,7 +357,7 @@ def _exact(row: SampleRow, hits: Counter[int], info: dict[int, tuple[str, str]])
 
 
 def _masked(row: SampleRow, cands: list[int], info: dict[int, tuple[str, str]]) -> RowMatch:
-    masks = ", ".join(m.text for m, _ in row.masked)
+    masks = ", ".join(f"{m.kind}({name})" for m, name in row.masked)
     confirmed: list[tuple[int, float, float]] = []
     for cid in cands:
         name, address = info.get(cid, ("", ""))

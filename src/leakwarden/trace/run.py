@@ -69,7 +69,7 @@ def _affected(matches: list[RowMatch], low: float, high: float) -> list[Affected
 
 
 def run_trace(
-    path: str | Path,
+    path: str | Path | Sample,
     *,
     company: Engine,
     store: Engine,
@@ -78,14 +78,17 @@ def run_trace(
     index: CustomerIndex | None = None,
     status: Callable[[str], None] | None = None,
 ) -> TraceResult:
-    """Trace the leaked sample at ``path`` (module docstring).  ``index`` may be given to reuse
-    one customer index for several samples."""
+    """Trace the leaked sample at ``path`` or an already read :class:`Sample` (module
+    docstring).  ``index`` may be given to reuse one customer index for several samples."""
     config = config or ModelConfig()
     say = status or (lambda _msg: None)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    say(f"reading {path}")
-    sample = read_sample(path)
+    if isinstance(path, Sample):
+        sample = path
+    else:
+        say(f"reading {path}")
+        sample = read_sample(path)
     t1 = time.perf_counter()
     seconds["read"] = t1 - t0
     if index is None:
