@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leakwarden.audit.events import AuditEvent, canonical_bytes, sequence_of
+from leakwarden.audit.events import AuditEvent, canonical_bytes, format_timestamp, sequence_of
+from leakwarden.audit.ledger import _prepare
 
 
 def test_canonical_form_of_a_known_event() -> None:
@@ -76,3 +77,23 @@ def test_fast_writer_equals_plain_json(seq: int, micro: int, **fields: object) -
     head, tail = e.canonical_template()
     assert (head + str(seq) + tail).encode() == canonical_bytes(e.to_ecs(seq))
     assert sequence_of(head + str(seq) + tail) == seq
+    # the ledger's SQLite copy of the time, cut from the formatted stamp, is what SQLAlchemy
+    # stores for the same UTC datetime (so `audit query --since` compares like with like)
+    assert _prepare(e, True).copies[0] == f"2026-01-02 03:04:05.{micro:06d}"
+    assert _prepare(e, False).copies[0] == e.timestamp
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    when=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5))]
+        ),
+    )
+)
+def test_timestamp_format_is_utc_isoformat_with_z(when: datetime) -> None:
+    utc = when.astimezone(UTC)
+    assert format_timestamp(when) == utc.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    assert len(format_timestamp(when)) == 27

@@ -94,8 +94,10 @@ class _Waiting:
 def _prepare(event: AuditEvent, sqlite: bool) -> _Prepared:
     if not isinstance(event, AuditEvent):
         raise TypeError(f"Ledger.append takes an AuditEvent, not {type(event).__name__}")
-    head, tail = event.canonical_template()
-    ts = _sqlite_ts(event.timestamp) if sqlite else event.timestamp
+    head, tail, stamp = event.canonical_parts()
+    # SQLite's copy of the time, as SQLAlchemy stores it ("2026-11-23 12:00:00.000000"), cut
+    # from the "2026-11-23T12:00:00.000000Z" already formatted (see _sqlite_ts)
+    ts = f"{stamp[:10]} {stamp[11:26]}" if sqlite else event.timestamp
     copies = (ts, event.actor, event.action, event.outcome, event.dataset)
     return _Prepared(event, head, tail, copies)
 
