@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("detect", "columns", "audit", "protect", "operators", "gateway"),
+        choices=("detect", "columns", "audit", "protect", "operators", "gateway", "trace"),
         default=None,
     )
     parser.add_argument(
@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import gateway_latency
 
         return gateway_latency.main(["--out", str(args.out)])
+    if args.only == "trace":  # trace: attribution simulator and matching speed (own options)
+        from benchmarks import trace_sim
+
+        return trace_sim.main(["--out", str(args.out)])
     if args.only == "operators":  # protect operators per second (mask, HMAC, FF1, vault)
         from benchmarks import protect_operators
 
