@@ -26,7 +26,6 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -85,10 +84,20 @@ class _Prepared(NamedTuple):
     copies: tuple[Any, ...]
 
 
-@dataclass
 class _Waiting:
-    items: list[_Prepared]
-    future: Future[list[AppendReceipt]]
+    """One :meth:`Ledger.append` call waiting for its commit.  ``done`` is a plain lock, held
+    until the committer has set ``receipts`` or ``error``: the cheapest wake-up there is (a
+    ``Future`` builds a condition and a lock per wait, which with dozens of callers cost more
+    CPU than their transaction)."""
+
+    __slots__ = ("done", "error", "items", "receipts")
+
+    def __init__(self, items: list[_Prepared]) -> None:
+        self.items = items
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.receipts: list[AppendReceipt] = []
+        self.error: AuditWriteError | None = None
 
 
 def _prepare(event: AuditEvent, sqlite: bool) -> _Prepared:
@@ -217,7 +226,7 @@ class Ledger:
         """Append one event; return once it is durably committed.  Concurrent calls share
         transactions (group commit).  :class:`AuditWriteError` if it could not be written."""
         item = _prepare(event, self.dialect == "sqlite")
-        waiting = _Waiting([item], Future())
+        waiting = _Waiting([item])
         with self._cv:
             if self._closed:
                 raise AuditWriteError("the audit ledger is closed")
@@ -228,7 +237,10 @@ class Ledger:
                 )
                 self._thread.start()
             self._cv.notify()
-        return waiting.future.result()[0]
+        waiting.done.acquire()  # released by the committer once the outcome is known
+        if waiting.error is not None:
+            raise waiting.error
+        return waiting.receipts[0]
 
     def append_many(self, events: Iterable[AuditEvent]) -> list[AppendReceipt]:
         """Append events in one transaction, in order; return once all are committed."""
@@ -263,12 +275,14 @@ class Ledger:
                     else AuditWriteError(f"audit event not written: {_reason(exc)}")
                 )
                 for w in batch:
-                    w.future.set_exception(err)
+                    w.error = err
+                    w.done.release()
                 continue
             pos = 0
             for w in batch:
-                w.future.set_result(receipts[pos : pos + len(w.items)])
+                w.receipts = receipts[pos : pos + len(w.items)]
                 pos += len(w.items)
+                w.done.release()
             self._after_commit(receipts[-1].size)
 
     def _after_commit(self, size: int) -> None:
