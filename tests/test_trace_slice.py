@@ -356,3 +356,55 @@ def test_command_names_an_unreadable_sample(world: World) -> None:
     res = CliRunner().invoke(trace_app, [str(sample), *base])
     assert res.exit_code == 2
     assert "no key ring" in res.output
+
+
+def test_excel_sample_with_masked_resident_ids_and_full_width_digits(world: World) -> None:
+    import openpyxl
+
+    store = _store(world, "s6.db")
+    ids = zh_ids(world)
+    a = register(world, store, "partner-a", ids[0:100])
+    register(world, store, "partner-b", ids[100:200])
+    leaked = ids[40:70]
+    masked = set(leaked[::3])
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["备注", "证件号码", "姓名"])
+    for cid in leaked:
+        p = world.people[cid]
+        if cid in masked:
+            ident = p["id_card"][:6] + "*" * 8 + p["id_card"][14:]
+        else:
+            ident = p["id_card"].translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+        sheet.append(["VIP", ident, p["name"]])
+    path = world.tmp / "leak.xlsx"
+    book.save(path)
+    result = trace(world, store, path)
+    assert {x.customer_id for x in result.affected} == set(leaked)
+    by_id = {x.customer_id: x for x in result.affected}
+    assert all(any("masked" in f for f in by_id[c].fields) for c in masked)
+    assert result.attribution.named is not None
+    assert result.attribution.named.copy.export_id == a
+
+
+def test_a_masked_mobile_without_a_confirming_field_is_not_counted(world: World) -> None:
+    store = _store(world, "s7.db")
+    ids = zh_ids(world)
+    register(world, store, "partner-a", ids[0:100])
+    p = world.people[ids[3]]
+    path = world.tmp / "bare.csv"
+    # a masked mobile and an unrelated name: no candidate is confirmed
+    path.write_text(
+        f"name,phone\n无名氏,{p['mobile'][:3]}****{p['mobile'][7:]}\n", encoding="utf-8"
+    )
+    result = trace(world, store, path)
+    assert result.affected == []
+    assert result.attribution.verdict == "no-evidence"
+
+
+def test_model_configuration_is_checked() -> None:
+    with pytest.raises(ValueError, match="other_route_rate"):
+        ModelConfig(other_route_rate=0.0)
+    with pytest.raises(ValueError, match="threshold"):
+        ModelConfig(threshold=1.0)
