@@ -408,3 +408,19 @@ def test_model_configuration_is_checked() -> None:
         ModelConfig(other_route_rate=0.0)
     with pytest.raises(ValueError, match="threshold"):
         ModelConfig(threshold=1.0)
+
+
+def test_a_mobile_whose_row_holds_someone_elses_id_is_only_possible(world: World) -> None:
+    store = _store(world, "s8.db")
+    ids = zh_ids(world)
+    register(world, store, "partner-a", ids[0:100])
+    real, other = world.people[ids[5]], Values(4242).people_columns(1, en_share=0.0)
+    path = world.tmp / "conflict.csv"
+    path.write_text(
+        f"name,phone,id\n{other['name'][0]},{real['mobile']},{other['id_number'][0]}\n",
+        encoding="utf-8",
+    )
+    result = trace(world, store, path)
+    assert result.affected == []
+    assert [x.customer_id for x in result.possible] == [ids[5]]
+    assert any("conflict" in f for f in result.possible[0].fields)

@@ -175,13 +175,13 @@ def verbatim_rows(copies: Sequence[CopyRecord], lines: Iterable[str], keys: KeyR
 
     lines = list(lines)
     counts = []
-    macs: dict[str, bytes] = {}
+    hashed: dict[str, list[str]] = {}  # per registry key: the sample lines' keyed hashes
     for c in copies:
-        if c.hash_key not in macs:
+        if c.hash_key not in hashed:
             name, version, _ = c.hash_key.split(":", 2)
-            macs[c.hash_key] = keys.get(name, int(version)).derive(HASH_KEY)
-        mac = macs[c.hash_key]
-        counts.append(sum(_keyed(mac, "row", ln) in c.row_hashes for ln in lines))
+            mac = keys.get(name, int(version)).derive(HASH_KEY)
+            hashed[c.hash_key] = [_keyed(mac, "row", ln) for ln in lines]
+        counts.append(sum(h in c.row_hashes for h in hashed[c.hash_key]))
     return counts
 
 

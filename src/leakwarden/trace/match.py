@@ -14,12 +14,13 @@ in chunks so ten million customers fit in memory:
   vectorised prefix filter.
 
 :func:`match_sample` then decides per row: exact identifier hits first (confidence 0.99 for one
-identifier, 0.999 with a second identifier or the name confirming), else masked values narrowed
-to candidates and confirmed by the name or the address (fuzzy: ``difflib`` ratio >= 0.8, or a
-masked name such as ``张*`` with the same first character and length): one confirmed candidate
-gives 0.9 (0.95 with both name and address), several give 1/candidates.  Rows with no customer
-are *unexplained* (foreign rows).  Names and addresses alone (no identifier at all) are not
-matched in this slice.
+identifier, 0.999 with a second identifier or the name confirming; 0.5 when the row's other
+identifiers belong to nobody or someone else and the name does not confirm), else masked values
+narrowed to candidates and confirmed by the name or the address (fuzzy: ``difflib`` ratio
+>= 0.8, or a masked name such as ``张*`` with the same first character and length): one
+confirmed candidate gives 0.9 (0.95 with both name and address), several give 1/candidates.
+Rows with no customer are *unexplained* (foreign rows).  Names and addresses alone (no
+identifier at all) are not matched in this slice.
 """
 
 from __future__ import annotations
@@ -300,7 +301,7 @@ def match_sample(
     for row in sample.rows:
         hits: Counter[int] = Counter()
         labels: dict[int, set[str]] = {}
-        for key, name in row.keys:
+        for key, name in dict(row.keys).items():  # each distinct identifier once
             for cid in owners[key]:
                 hits[cid] += 1
                 labels.setdefault(cid, set()).add(f"{key.split(':', 1)[0]}({name})")
@@ -352,6 +353,12 @@ def _exact(
             return RowMatch(row.number, top, 1.0 / len(tied), [*fields, "ambiguous"], len(tied))
     if ns >= FUZZY_OK:
         fields.append(f"name {ns:.2f}")
+    distinct = {k for k, _ in row.keys}
+    if len(distinct) >= 2 and count < len(distinct) and count == 1 and ns < FUZZY_OK:
+        # one identifier of several is this customer's, the others are not, and the name does
+        # not confirm: a recycled or mistyped number, or a foreign row colliding by chance
+        fields.append(f"conflict: {len(distinct) - 1} other identifier(s) not this customer's")
+        return RowMatch(row.number, top, 0.5, fields, 1)
     confidence = 0.999 if count >= 2 or ns >= FUZZY_OK else 0.99
     return RowMatch(row.number, top, confidence, fields, 1)
 
