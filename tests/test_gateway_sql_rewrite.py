@@ -587,3 +587,46 @@ def test_count_star_with_the_shipped_policies(db: Db, clear: sqlite3.Connection)
     decide = policy_decide("数据分析师", "数据分析", "analytics")
     want = clear.execute("SELECT count(*) FROM orders").fetchone()[0]
     assert db.query("SELECT COUNT(*) FROM orders", decide) == [(want,)]
+
+
+# ---------------------------------------------------------------------------------------------
+# the memo of rewrites: reused only under the same decisions
+
+
+def test_a_repeated_query_is_rewritten_again_when_a_decision_changes(db: Db) -> None:
+    sql = "SELECT id, mobile FROM customers WHERE id <= 3 ORDER BY id"
+    calls: list[tuple[str, list[str]]] = []
+    state: dict[str, Any] = {"mobile": Treatment.MASKED, "filter": None, "allowed": True}
+
+    def decide(table: str, columns: list[str]) -> Decision:
+        calls.append((table, list(columns)))
+        treatments = {c: Treatment.CLEAR for c in columns}
+        treatments["mobile"] = state["mobile"]
+        return Decision(state["allowed"], "test", ["test"], treatments, state["filter"])
+
+    first = db.rewrite(sql, decide)
+    again = db.rewrite(sql, decide)
+    assert again == first and again is not first
+    assert calls == [("customers", ["id", "mobile"])] * 2  # asked again, same question
+    masked = db.run(first.sql)
+    assert all("*" in r[1] for r in masked)
+
+    state["mobile"] = Treatment.CLEAR  # the policy now shows it clear: a new rewrite
+    clear_rows = db.run(db.rewrite(sql, decide).sql)
+    assert [r[0] for r in clear_rows] == [r[0] for r in masked]
+    assert all("*" not in r[1] for r in clear_rows)
+
+    state["filter"] = {"customer_ids": "2"}  # a row filter appears: applied, not the memo
+    assert [r[0] for r in db.query(sql, decide)] == [2]
+    state["filter"] = {"customer_ids": "3"}
+    assert [r[0] for r in db.query(sql, decide)] == [3]
+
+    state["allowed"] = False  # refused now: refused, whatever was rewritten before
+    with pytest.raises(QueryDenied, match="access to table 'customers' denied"):
+        db.rewrite(sql, decide)
+
+    def broken(table: str, columns: list[str]) -> Decision:
+        raise RuntimeError("cedar exploded")
+
+    with pytest.raises(QueryDenied, match="cedar exploded"):
+        db.rewrite(sql, broken)

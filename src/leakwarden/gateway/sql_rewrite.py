@@ -42,6 +42,13 @@ pseudonymises result columns itself (with ``leakwarden.protect``'s HMAC operator
 derived tables and CTEs), and ``Rewritten.pseudonymised`` names the output positions to
 pseudonymise before release.
 
+Rewrites are memoised (the last 512, per query text, dialect, catalogue and ``pseudonymise``)
+with the decisions they were made under: a repeated query asks ``decide`` again for the same
+tables and columns, and the memo is used only when every decision is equal to the recorded one
+(a rewrite is a function of the query, the catalogue and those decisions alone); any other
+answer, or an exception, rewrites from scratch.  Parsing and qualifying with sqlglot is the
+SQL path's largest cost (milliseconds per pass), and applications repeat their queries.
+
 The fingerprint binds export approvals to a query: SHA-256 of the query normalised by sqlglot
 (identifiers case-normalised, comments dropped, every literal replaced by a placeholder), so the
 same query with other literals has the same fingerprint and ``Rewritten.parameters`` lists the
@@ -50,7 +57,10 @@ literals in order.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -871,14 +881,72 @@ def rewrite(
     """
     if dialect not in DIALECTS:
         raise ValueError(f"unknown SQL dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    key = (sql, DIALECTS[dialect], catalog, pseudonymise)
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key)
+        if hit is not None:
+            _MEMO.move_to_end(key)
+    if hit is not None and _same_decisions(decide, hit[0]):
+        return _copy_rewritten(hit[1])
+    asked: list[tuple[str, list[str], Decision]] = []
+
+    def recording(table: str, columns: list[str]) -> Decision:
+        decision = decide(table, columns)
+        asked.append((table, list(columns), _copy_decision(decision)))
+        return decision
+
     try:
-        return _rewrite(sql, DIALECTS[dialect], catalog, decide, pseudonymise)
+        out = _rewrite(sql, DIALECTS[dialect], catalog, recording, pseudonymise)
     except QueryDenied:
         raise
     except Exception as exc:  # fail closed: a query the rewrite cannot handle is refused
         raise QueryDenied(
             f"the query could not be rewritten safely ({type(exc).__name__}: {exc})"
         ) from exc
+    with _MEMO_LOCK:
+        _MEMO[key] = (asked, _copy_rewritten(out))
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return out
+
+
+# the memo of rewrites (module docstring): key -> (the decisions asked, the result)
+_MEMO_SIZE = 512
+_MEMO: OrderedDict[
+    tuple[str, str, Catalog, bool], tuple[list[tuple[str, list[str], Decision]], Rewritten]
+] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+
+
+def _same_decisions(decide: Decide, asked: list[tuple[str, list[str], Decision]]) -> bool:
+    """Ask ``decide`` the recorded questions again; True when every answer is the same."""
+    for table, columns, decision in asked:
+        try:
+            if decide(table, list(columns)) != decision:
+                return False
+        except Exception:  # the full rewrite will meet it again and refuse
+            return False
+    return True
+
+
+def _copy_decision(d: Decision) -> Decision:
+    return Decision(
+        d.allowed,
+        d.reason,
+        list(d.policy_ids),
+        dict(d.treatments),
+        None if d.row_filter is None else dict(d.row_filter),
+    )
+
+
+def _copy_rewritten(r: Rewritten) -> Rewritten:
+    return dataclasses.replace(
+        r,
+        tables=list(r.tables),
+        columns={t: list(c) for t, c in r.columns.items()},
+        parameters=list(r.parameters),
+        pseudonymised=dict(r.pseudonymised),
+    )
 
 
 def _rewrite(
