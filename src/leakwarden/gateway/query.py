@@ -43,7 +43,9 @@ through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,6 +105,8 @@ class QueryService:
         if dialect not in DIALECTS:
             raise ValueError(f"SQL through the gateway: unsupported database {dialect!r}")
         self.dialect = dialect
+        self._derived_memo: OrderedDict[tuple[str, str], tuple[int, str] | None] = OrderedDict()
+        self._derived_lock = threading.Lock()
 
     def run(self, ctx: CallContext, sql: str, *, max_rows: int | None = None) -> QueryResult:
         rec = self.records
@@ -355,27 +359,58 @@ class QueryService:
             )
             raise  # unreachable: _refuse raises
 
-    def _keyed(
-        self, ctx: CallContext, sql: str, decide: Any, written: Rewritten
-    ) -> tuple[int, Rewritten]:
-        """The query with hidden customer-key columns appended (module docstring, step 6), and
-        how many; ``(0, written)`` when the query is not a plain SELECT."""
+    def _derived(self, kind: str, sql: str) -> tuple[int, str] | None:
+        """The caller's query turned into the keyed query (``kind`` "keyed") or the contributor
+        probe ("probe") *before* rewriting, with its number of key columns; None when the query
+        does not qualify.  A pure function of the query text and the catalogue, memoised (the
+        last 512 of each kind), as parsing with sqlglot costs milliseconds."""
+        key = (kind, sql)
+        with self._derived_lock:
+            if key in self._derived_memo:
+                self._derived_memo.move_to_end(key)
+                return self._derived_memo[key]
+        out = self._derive(kind, sql)
+        with self._derived_lock:
+            self._derived_memo[key] = out
+            while len(self._derived_memo) > 1024:
+                self._derived_memo.popitem(last=False)
+        return out
+
+    def _derive(self, kind: str, sql: str) -> tuple[int, str] | None:
         import sqlglot
 
         try:
             tree = sqlglot.parse_one(sql, read=DIALECTS[self.dialect])
         except Exception:
-            return 0, written
-        if not isinstance(tree, exp.Select) or not _plain_select(tree):
-            return 0, written
+            return None
+        if not isinstance(tree, exp.Select):
+            return None
+        if not (_plain_select(tree) if kind == "keyed" else _single_select(tree)):
+            return None
         keys = self._key_columns(tree)
         if not keys:
+            return None
+        derived = tree.copy()
+        if kind == "keyed":
+            derived.set("expressions", [*derived.expressions, *keys])
+        else:
+            for arg in ("group", "having", "qualify", "order", "limit", "offset", "distinct"):
+                derived.set(arg, None)
+            derived.set("expressions", keys)
+        return len(keys), derived.sql(dialect=DIALECTS[self.dialect])
+
+    def _keyed(
+        self, ctx: CallContext, sql: str, decide: Any, written: Rewritten
+    ) -> tuple[int, Rewritten]:
+        """The query with hidden customer-key columns appended (module docstring, step 6), and
+        how many; ``(0, written)`` when the query is not a plain SELECT."""
+        derived = self._derived("keyed", sql)
+        if derived is None:
             return 0, written
-        keyed_tree = tree.copy()
-        keyed_tree.set("expressions", [*keyed_tree.expressions, *keys])
+        n_keys, keyed_sql = derived
         try:
             keyed = rewrite(
-                keyed_tree.sql(dialect=DIALECTS[self.dialect]),
+                keyed_sql,
                 dialect=self.dialect,
                 catalog=self.records.catalog,
                 decide=decide,
@@ -384,7 +419,7 @@ class QueryService:
         except QueryDenied:
             return 0, written  # e.g. the key column is not visible: charge by tables
         # the hidden columns come last (after a star's expansion too)
-        return len(keys), keyed
+        return n_keys, keyed
 
     def _contributors(self, sql: str, decide: Any) -> list[str] | None:
         """For one SELECT over base tables with grouping or aggregates (no CTE, subquery or
@@ -392,31 +427,20 @@ class QueryService:
         WHERE with the keys as the only output, and without GROUP BY, HAVING, QUALIFY, ORDER,
         LIMIT and DISTINCT (which can only drop rows: the customers found are a superset of
         those behind the answer).  One probe per key column; None when that is not possible."""
-        import sqlglot
-
-        try:
-            tree = sqlglot.parse_one(sql, read=DIALECTS[self.dialect])
-        except Exception:
+        derived = self._derived("probe", sql)
+        if derived is None:
             return None
-        if not isinstance(tree, exp.Select) or not _single_select(tree):
-            return None
-        keys = self._key_columns(tree)
-        if not keys:
-            return None
-        probe = tree.copy()
-        for arg in ("group", "having", "qualify", "order", "limit", "offset", "distinct"):
-            probe.set(arg, None)
-        probe.set("expressions", keys)
+        n_keys, probe_sql = derived
         try:
             keyed = rewrite(
-                probe.sql(dialect=DIALECTS[self.dialect]),
+                probe_sql,
                 dialect=self.dialect,
                 catalog=self.records.catalog,
                 decide=decide,
             )
         except QueryDenied:
             return None
-        return [f"SELECT {_HIDDEN}{i} FROM ({keyed.sql}) AS lw_r" for i in range(len(keys))]
+        return [f"SELECT {_HIDDEN}{i} FROM ({keyed.sql}) AS lw_r" for i in range(n_keys)]
 
     def _key_columns(self, tree: exp.Select) -> list[exp.Expr] | None:
         """One hidden output column per customer-data table in ``tree``'s FROM and JOINs
