@@ -7,10 +7,17 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leakwarden.audit.events import AuditEvent, canonical_bytes, format_timestamp, sequence_of
+from leakwarden.audit.events import (
+    AuditEvent,
+    canonical_bytes,
+    format_timestamp,
+    normalize_ip,
+    sequence_of,
+)
 from leakwarden.audit.ledger import _prepare
 
 
@@ -97,3 +104,41 @@ def test_timestamp_format_is_utc_isoformat_with_z(when: datetime) -> None:
     utc = when.astimezone(UTC)
     assert format_timestamp(when) == utc.isoformat(timespec="microseconds").replace("+00:00", "Z")
     assert len(format_timestamp(when)) == 27
+
+
+octet = st.sampled_from(
+    ["0", "00", "01", "7", "10", "099", "255", "256", "1000", "", " ", "a", "-1"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    parts=st.lists(octet | st.integers(0, 300).map(str), min_size=2, max_size=5),
+    sep=st.sampled_from([".", ".", ".", ":"]),
+    pad=st.sampled_from(["", " ", "\t"]),
+)
+def test_ip_fast_path_agrees_with_ipaddress(parts: list[str], sep: str, pad: str) -> None:
+    """The inet_pton shortcut accepts and writes exactly what ipaddress does."""
+    import ipaddress
+
+    text = pad + sep.join(parts) + pad
+    try:
+        expected: str | None = str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError, match="source_ip"):
+            normalize_ip(text)
+    else:
+        assert normalize_ip(text) == expected
+
+
+def test_ip_examples() -> None:
+    assert normalize_ip(" 192.168.0.1 ") == "192.168.0.1"
+    assert normalize_ip("2001:DB8:0:0::1") == "2001:db8::1"  # RFC 5952 form, by hand
+    assert normalize_ip("::ffff:10.0.0.1") == str(
+        __import__("ipaddress").ip_address("::ffff:10.0.0.1")
+    )
+    for bad in ("192.168.0.01", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4 5", "1..2.3"):
+        with pytest.raises(ValueError, match="source_ip"):
+            normalize_ip(bad)

