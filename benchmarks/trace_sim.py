@@ -113,7 +113,8 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def _leak_file(path: Path, company_url: str, rows: int, seed: int) -> int:
+def _leak_file(path: Path, company_url: str, rows: int, seed: int) -> list[int | None]:
+    """Write the leak; return each data row's true customer id (None: foreign), in file order."""
     from sqlalchemy import create_engine, func, select
 
     from leakwarden.demo.schema import customers
@@ -121,32 +122,33 @@ def _leak_file(path: Path, company_url: str, rows: int, seed: int) -> int:
 
     rng = random.Random(seed)
     engine = create_engine(company_url)
+    c = customers.c
     with engine.connect() as conn:
         total = int(conn.execute(select(func.count()).select_from(customers)).scalar_one())
-        real = int(rows * 0.7)
-        ids = rng.sample(range(1, total + 1), real)
+        ids = rng.sample(range(1, total + 1), int(rows * 0.7))
         found = conn.execute(
-            select(
-                customers.c.name, customers.c.mobile, customers.c.id_card, customers.c.address
-            ).where(customers.c.id.in_(ids), customers.c.locale == "zh_CN")
+            select(c.id, c.name, c.mobile, c.id_card, c.address).where(
+                c.id.in_(ids), c.locale == "zh_CN"
+            )
         ).all()
     engine.dispose()
-    out = []
-    for i, (name, mobile, id_card, address) in enumerate(found):
+    out: list[tuple[int | None, list[str]]] = []
+    for i, (cid, name, mobile, id_card, address) in enumerate(found):
         if i % 10 == 0:
-            out.append([name, mobile[:3] + "****" + mobile[7:], "", address])
+            out.append((int(cid), [name, mobile[:3] + "****" + mobile[7:], "", address]))
         else:
-            out.append([name, f"+86 {mobile[:3]}-{mobile[3:7]}-{mobile[7:]}", id_card.lower(), ""])
+            phone = f"+86 {mobile[:3]}-{mobile[3:7]}-{mobile[7:]}"
+            out.append((int(cid), [name, phone, id_card.lower(), ""]))
     foreign = Values(seed + 1).people_columns(rows - len(out), en_share=0.0)
     for j in range(rows - len(out)):
-        out.append([str(foreign["name"][j]), str(foreign["mobile"][j]),
-                    str(foreign["id_number"][j]), ""])  # fmt: skip
+        out.append((None, [str(foreign["name"][j]), str(foreign["mobile"][j]),
+                           str(foreign["id_number"][j]), ""]))  # fmt: skip
     rng.shuffle(out)
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["客户", "联系电话", "证件", "地址"])
-        w.writerows(out)
-    return len(found)
+        w.writerows(r for _, r in out)
+    return [t for t, _ in out]
 
 
 def speed(args: argparse.Namespace, console: Console) -> dict[str, Any]:
@@ -163,7 +165,7 @@ def speed(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         console.print(f"building a demo company of {args.customers:,} customers in {company_path}")
         build_company(company_url, customers=args.customers, seed=args.seed)
     leak = work / f"leak_{args.leak_rows}.csv"
-    real = _leak_file(leak, company_url, args.leak_rows, args.seed)
+    truth = _leak_file(leak, company_url, args.leak_rows, args.seed)
     engine = db.make_engine(company_url)
     t0 = time.perf_counter()
     index = CustomerIndex.build(engine)
@@ -185,7 +187,11 @@ def speed(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     matches = match_sample(sample, index, engine)
     t3 = time.perf_counter()
     engine.dispose()
-    matched = sum(1 for m in matches if m.customer_id is not None and m.confidence >= 0.9)
+    got = [m.customer_id if m.confidence >= 0.9 else None for m in matches]
+    assert len(got) == len(truth), "every leak row is one sample row"
+    true_pos = sum(1 for g, t in zip(got, truth, strict=True) if g is not None and g == t)
+    claimed = sum(1 for g in got if g is not None)
+    real = sum(1 for t in truth if t is not None)
     return {
         "company_customers": index.customers,
         "index_entries_real": entries,
@@ -193,7 +199,9 @@ def speed(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "padded": padded,
         "leak_rows": len(sample.rows),
         "real_rows_in_leak": real,
-        "rows_matched_conf_0.9": matched,
+        "rows_matched_conf_0.9": claimed,
+        "row_precision": round(true_pos / claimed, 6) if claimed else None,
+        "row_recall": round(true_pos / real, 6) if real else None,
         "read_detect_seconds": round(t2 - t1, 3),
         "match_seconds": round(t3 - t2, 3),
         "rows_per_second": round(len(sample.rows) / (t3 - t1), 1),
@@ -258,7 +266,12 @@ def write(result: dict[str, Any], out: Path) -> list[Path]:
             f"Leak of {s['leak_rows']:,} rows ({s['real_rows_in_leak']:,} real, reformatted, "
             f"10 % of them masked): read + detect {s['read_detect_seconds']} s, match "
             f"{s['match_seconds']} s, **{s['rows_per_second']:,} rows/s**; "
-            f"{s['rows_matched_conf_0.9']:,} rows matched at confidence >= 0.9.",
+            f"{s['rows_matched_conf_0.9']:,} rows matched at confidence >= 0.9: row precision "
+            f"{s['row_precision']}, recall {s['row_recall']} against the leak's ground truth.",
+            "",
+            "The masked-value index is not padded (it holds the demo company's mobiles and IDs); "
+            "building the index reads every customer (about 16k customers/s here, so ~10 min "
+            "for 10 million): a persistent index is future work.",
         ]
     md = out / "trace_sim.md"
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
