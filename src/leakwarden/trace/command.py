@@ -5,7 +5,8 @@ copy it most likely came from.  The lead registers :func:`trace_command` in the 
 Needs the company database (``--company-url``), the store holding the export registry and the
 key ring (``--db``), and the master key (``--master-file`` / ``--master-env`` /
 ``--passphrase-env`` or ``$LEAKWARDEN_MASTER_KEY``, as ``leakwarden keys``) to recompute the
-registry's keyed hashes.
+registry's keyed hashes; with the gateway's pseudonym key (``--pseudonym-key-env``, default
+``$LEAKWARDEN_GATEWAY_PSEUDONYM_KEY``) pseudonymised exports match as well.
 
 Exit status: 0 traced (whatever the verdict), 2 bad input (unreadable sample, database or key
 ring), with the problem named.  Outputs (``--out``, ``--customers-out``) are written atomically.
@@ -70,6 +71,14 @@ def trace_command(
     other_route_rate: Annotated[
         float, typer.Option(help="Assumed share of leaked rows from other routes.")
     ] = 0.01,
+    pseudonym_key_env: Annotated[
+        str,
+        typer.Option(
+            "--pseudonym-key-env",
+            help="Environment variable holding the gateway's pseudonym key (hex), so leaked "
+            "pseudonymised exports match; unset variable: clear values only.",
+        ),
+    ] = "LEAKWARDEN_GATEWAY_PSEUDONYM_KEY",
     min_confidence: Annotated[
         float, typer.Option(help="Row-match confidence for a customer to count as affected.")
     ] = 0.9,
@@ -103,6 +112,13 @@ def trace_command(
         sample = read_sample(file)  # a bad sample is named before any database is opened
     except SampleError as exc:
         _fail(str(exc))
+    pseudonym_keys: list[tuple[bytes, int]] = []
+    key_hex = os.environ.get(pseudonym_key_env, "").strip()
+    if key_hex:
+        try:
+            pseudonym_keys.append((bytes.fromhex(key_hex), 1))  # exports write version 1
+        except ValueError:
+            _fail(f"{pseudonym_key_env}: not hexadecimal")
     url = (
         company_url
         or os.environ.get("LEAKWARDEN_GATEWAY_COMPANY_URL", "").strip()
@@ -139,6 +155,7 @@ def trace_command(
                 store=store,
                 keys=keys,
                 config=config,
+                pseudonym_keys=pseudonym_keys,
                 status=lambda msg: progress.update(task, description=msg),
             )
     except SampleError as exc:

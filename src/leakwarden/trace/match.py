@@ -4,7 +4,8 @@
 in chunks so ten million customers fit in memory:
 
 - exact index: every customer identifier (``customers.id_card``, ``mobile``, ``email``,
-  ``remark`` when it is a phone, ``payment_cards.card_no``) in the normal form of
+  ``remark`` when it is a phone, ``payment_cards.card_no``, and with the gateway's pseudonym
+  key the pseudonyms exports write for them and the name) in the normal form of
   :func:`leakwarden.trace.normalize.identifier_keys`, hashed with BLAKE2b keyed by a random
   per-index key to an 8-byte integer; one sorted ``uint64`` array plus the owners' customer
   ids, looked up with ``numpy.searchsorted`` (16 bytes per identifier: 4 identifiers of 10
@@ -108,11 +109,26 @@ class CustomerIndex:
         )
 
     @classmethod
-    def build(cls, company: Engine, *, progress: Progress | None = None) -> CustomerIndex:
-        """Read the customers (and their payment cards) in chunks of :data:`CHUNK` rows."""
+    def build(
+        cls,
+        company: Engine,
+        *,
+        pseudonym_keys: Sequence[tuple[bytes, int]] = (),
+        progress: Progress | None = None,
+    ) -> CustomerIndex:
+        """Read the customers (and their payment cards) in chunks of :data:`CHUNK` rows.
+
+        ``pseudonym_keys``: the gateway's pseudonym ``(key, version)`` pairs; each customer's
+        name, resident ID, mobile and e-mail are then also indexed as the pseudonym an export
+        writes for them (``pseudo:<type>:<version>:<base32>``), so a leaked pseudonymised
+        export matches too."""
         from sqlalchemy import select
 
-        from leakwarden.demo.schema import customers, payment_cards
+        from leakwarden.demo.schema import COLUMN_TYPES, customers, payment_cards
+        from leakwarden.protect.pseudonym import pseudonym
+
+        types = {col: COLUMN_TYPES["customers"][col][0] for col in ("name", "id_card", "mobile",
+                                                                     "email")}  # fmt: skip
 
         index = cls()
         hashes: list[U64] = []
@@ -133,14 +149,21 @@ class CustomerIndex:
         c = customers.c
         with company.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
-                select(c.id, c.id_card, c.mobile, c.email, c.remark)
+                select(c.id, c.name, c.id_card, c.mobile, c.email, c.remark)
             )
             for part in result.partitions(CHUNK):
                 keys: list[int] = []
                 who: list[int] = []
-                for cid, id_card, mobile, email, remark in part:
+                for cid, name, id_card, mobile, email, remark in part:
                     cid = int(cid)
                     found: list[str] = []
+                    for pkey, version in pseudonym_keys:
+                        for col, value in (("name", name), ("id_card", id_card),
+                                           ("mobile", mobile), ("email", email)):  # fmt: skip
+                            if value and value.strip():
+                                found.append(
+                                    "pseudo:" + pseudonym(pkey, version, value, types[col])
+                                )
                     if id_card:
                         found += identifier_keys("id", id_card)
                         code = _id_code(normalize(id_card).strip().upper())
@@ -149,8 +172,9 @@ class CustomerIndex:
                             i_values.append(code[1])
                             i_owners.append(cid)
                     if mobile:
-                        found += identifier_keys("phone", mobile, customer_side=True)
-                        digits = found[-1][6:] if found and found[-1].startswith("phone:") else ""
+                        phone_keys = identifier_keys("phone", mobile, customer_side=True)
+                        found += phone_keys
+                        digits = phone_keys[0][6:] if phone_keys else ""
                         if len(digits) == 11 and digits.startswith("1"):
                             m_codes.append(int(digits[-4:]))
                             m_values.append(int(digits))

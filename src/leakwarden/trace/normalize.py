@@ -10,7 +10,9 @@ becomes an identifier key ``kind:value`` in the normal form :func:`identifier_ke
 - ``phone:<digits>``: mobiles and other phones without ``+86``/``0086``, spaces, dashes, brackets
   (a ``+1`` number is also keyed without its country code on the customer side);
 - ``id:<ID>``: resident ID upper-case (``x`` -> ``X``), US SSN digits only;
-- ``email:<lower-case>``; ``card:<digits>``.
+- ``email:<lower-case>``; ``card:<digits>``;
+- ``pseudo:<pseudonym>``: a gateway pseudonym as exports write it (``cn_mobile:1:<base32>``),
+  matched when the trace is given the gateway's pseudonym key.
 
 Full-width digits and letters are folded to ASCII first (:func:`leakwarden.detect.normalize.
 normalize`).  Masked values such as ``138****5678`` or ``110105********002X`` are kept as
@@ -57,6 +59,8 @@ DETECT_TYPES: dict[str, str] = {
 
 _NON_DIGIT = re.compile(r"\D+")
 _MASKED = re.compile(r"(?<![0-9A-Za-z*])([0-9]{0,8})(\*{2,})([0-9]{0,5}[0-9Xx]?)(?![0-9A-Za-z*])")
+# a gateway pseudonym (leakwarden.protect.pseudonym.pseudonym): "<type>:<version>:<26 base32>"
+_PSEUDONYM = re.compile(r"(?<![A-Za-z0-9_])([a-z][a-z_]*:[0-9]+:[A-Z2-7]{26})(?![A-Za-z0-9])")
 _TEXT_SPLIT = re.compile(r"\t|\s{2,}|\||,|，|;|；")
 
 
@@ -168,6 +172,8 @@ def detect_rows(rows: Sequence[SampleRow]) -> None:
         for f in findings:
             for key in identifier_keys(DETECT_TYPES[f.type], f.text):
                 row.keys.append((key, name))
+        if ":" in text:
+            row.keys.extend((f"pseudo:{p}", name) for p in _PSEUDONYM.findall(text))
         if "*" in text or "＊" in text:
             row.masked.extend((m, name) for m in find_masked(text))
 

@@ -9,7 +9,7 @@ listed apart as *possible* (never in the regulator-facing list without review).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,10 +76,13 @@ def run_trace(
     keys: KeyRing,
     config: ModelConfig | None = None,
     index: CustomerIndex | None = None,
+    pseudonym_keys: Sequence[tuple[bytes, int]] = (),
     status: Callable[[str], None] | None = None,
 ) -> TraceResult:
     """Trace the leaked sample at ``path`` or an already read :class:`Sample` (module
-    docstring).  ``index`` may be given to reuse one customer index for several samples."""
+    docstring).  ``index`` may be given to reuse one customer index for several samples;
+    ``pseudonym_keys``: the gateway's pseudonym keys ``(key, version)``, so pseudonymised
+    exports match (:meth:`CustomerIndex.build`)."""
     config = config or ModelConfig()
     say = status or (lambda _msg: None)
     seconds: dict[str, float] = {}
@@ -93,7 +96,7 @@ def run_trace(
     seconds["read"] = t1 - t0
     if index is None:
         say("indexing the customer base")
-        index = CustomerIndex.build(company)
+        index = CustomerIndex.build(company, pseudonym_keys=pseudonym_keys)
     t2 = time.perf_counter()
     seconds["index"] = t2 - t1
     say(f"matching {len(sample.rows)} rows")
