@@ -39,6 +39,17 @@ through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
    distinct customers, policy ids) is written; if that fails -> :class:`AuditUnavailable`
    (HTTP 503) and no row is released;
 9. release: ``columns``, ``rows``, ``truncated``, ``fingerprint``.
+
+Aggregates are charged the customers they read (step 6), so ``SELECT COUNT(*) FROM customers``
+costs every customer and is refused under the 50-a-day default.  An "aggregate-only" treatment
+that lets analysts run COUNT/SUM/AVG over any number of customers without charging them, with a
+minimum group size (k-anonymity style, e.g. groups of at least 10), is not offered: a minimum
+group size alone is not sound against differencing (``COUNT(*) WHERE city = 'X'`` minus
+``COUNT(*) WHERE city = 'X' AND id <> 42``, both over 10, reveals customer 42's row; trackers
+and overlapping groups do the same with more steps).  Doing it soundly needs either query
+auditing across a person's history (refusing overlapping queries whose difference isolates a
+few customers) or noise (differential privacy with a per-person privacy budget), each a
+project of its own.  Until then the way to large aggregates is the two-person export.
 """
 
 from __future__ import annotations
