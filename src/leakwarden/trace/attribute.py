@@ -16,6 +16,10 @@ default 0.01):
   elsewhere (uniform over ``N``): ``P(c | H_k) = (1 - eps) [c in S_k] / |S_k| + eps / N``;
 - ``H_0`` (none of the registered copies): ``P(c | H_0) = 1 / N``.
 
+Sample lines whose customer is not known but that equal a registered CSV row of a copy (a
+masked or pseudonymised export leaked verbatim; hashed as the registry hashes rows) are units
+too, with the copy's registered rows in place of its customers (:func:`attribute`'s ``lines``).
+
 Prior: uniform over the copies and ``H_0`` (K + 1 hypotheses).  Posterior by Bayes in log
 space.  Unmatched (foreign) rows have the same probability under every hypothesis and carry no
 weight.  ``extra`` log-likelihoods per copy (canaries, order and formatting evidence: later
@@ -169,20 +173,23 @@ def membership(
     return m
 
 
-def verbatim_rows(copies: Sequence[CopyRecord], lines: Iterable[str], keys: KeyRing) -> list[int]:
-    """Per copy, how many sample lines equal one of its registered CSV rows."""
+def line_membership(
+    copies: Sequence[CopyRecord], lines: Iterable[str], keys: KeyRing
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """``L[i, k]``: sample line ``i`` equals one of copy ``k``'s registered CSV rows (the line
+    hashed as the registry hashes rows, :func:`leakwarden.gateway.exports._keyed`)."""
     from leakwarden.gateway.exports import HASH_KEY, _keyed
 
     lines = list(lines)
-    counts = []
+    out = np.zeros((len(lines), len(copies)), dtype=bool)
     hashed: dict[str, list[str]] = {}  # per registry key: the sample lines' keyed hashes
-    for c in copies:
+    for k, c in enumerate(copies):
         if c.hash_key not in hashed:
             name, version, _ = c.hash_key.split(":", 2)
             mac = keys.get(name, int(version)).derive(HASH_KEY)
             hashed[c.hash_key] = [_keyed(mac, "row", ln) for ln in lines]
-        counts.append(sum(h in c.row_hashes for h in hashed[c.hash_key]))
-    return counts
+        out[:, k] = [h in c.row_hashes for h in hashed[c.hash_key]]
+    return out
 
 
 def binomial_tail(n: int, p: float, x: int) -> float:
@@ -209,29 +216,46 @@ def attribute(
     config: ModelConfig | None = None,
     *,
     verbatim: Sequence[int] | None = None,
+    lines: np.ndarray[Any, np.dtype[np.bool_]] | None = None,
     extra: Mapping[str, float] | None = None,
 ) -> Attribution:
-    """Score the copies on the membership matrix ``m`` (units x copies) (module docstring)."""
+    """Score the copies on the membership matrix ``m`` (customers x copies) (module docstring).
+
+    ``lines``: membership (lines x copies) of sample lines whose customer was NOT matched but
+    that equal a registered CSV row of some copy (masked or pseudonymised exports leaked
+    verbatim): each is one more unit, explained by a copy with probability ``(1 - eps) /
+    rows_k + eps / N`` (``rows_k`` the copy's registered rows), by chance ``eps / N``."""
     config = config or ModelConfig()
     eps = config.other_route_rate
-    n_units = int(m.shape[0])
+    if lines is None:
+        lines = np.zeros((0, len(copies)), dtype=bool)
+    n_cust = int(m.shape[0])
+    n_units = n_cust + int(lines.shape[0])
     big_n = max(base_customers, 1)
     scored_idx = [k for k, c in enumerate(copies) if c.customer_hashes]
     unscored = [c for k, c in enumerate(copies) if not c.customer_hashes]
     verbatim = list(verbatim) if verbatim is not None else [0] * len(copies)
     if n_units == 0 or not scored_idx:
         why = (
-            "no leaked row matched a customer with enough confidence"
+            "no leaked row matched a customer with enough confidence, nor a registered row"
             if n_units == 0
             else "no registered copy with customer hashes to compare"
         )
         return Attribution("no-evidence", why, [], 1.0, n_units, base_customers, unscored, config)
-    sub = m[:, scored_idx]
+    sub_c = m[:, scored_idx]
+    sub_l = lines[:, scored_idx]
+    sub = np.concatenate([sub_c, sub_l], axis=0)
     sizes = np.array([max(len(copies[k].customer_hashes), 1) for k in scored_idx], dtype=float)
-    inside = np.log((1 - eps) / sizes + eps / big_n)
+    row_sizes = np.array([max(len(copies[k].row_hashes), 1) for k in scored_idx], dtype=float)
     outside = math.log(eps / big_n)
-    explained = sub.sum(axis=0)
-    loglik = explained * inside + (n_units - explained) * outside
+    explained_c = sub_c.sum(axis=0)
+    explained_l = sub_l.sum(axis=0)
+    explained = explained_c + explained_l
+    loglik = (
+        explained_c * np.log((1 - eps) / sizes + eps / big_n)
+        + explained_l * np.log((1 - eps) / row_sizes + eps / big_n)
+        + (n_units - explained) * outside
+    )
     for j, k in enumerate(scored_idx):
         loglik[j] += (extra or {}).get(copies[k].export_id, 0.0)
     log_none = n_units * math.log(1.0 / big_n)
@@ -259,7 +283,7 @@ def attribute(
     none_post = float(post[-1])
     best_j = order[0]
     best = ranked[0]
-    q = len(best.copy.customer_hashes) / big_n
+    q = max(len(best.copy.customer_hashes), len(best.copy.row_hashes)) / big_n
     bounds = [binomial_tail(n_units, min(q, 1.0), best.explained)]
     best.notes.append(
         f"vs none of the copies: {best.explained} of {n_units} customers in the copy by chance "

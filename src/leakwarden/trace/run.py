@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from leakwarden.trace.attribute import (
     Attribution,
     ModelConfig,
     attribute,
+    line_membership,
     load_copies,
     membership,
-    verbatim_rows,
 )
 from leakwarden.trace.match import CustomerIndex, RowMatch, match_sample
 from leakwarden.trace.normalize import Sample, read_sample
@@ -113,7 +115,18 @@ def run_trace(
     copies = load_copies(store)
     ids = [a.customer_id for a in affected]
     m = membership(copies, ids, keys)
-    verbatim = verbatim_rows(copies, sample.csv_lines or [], keys)
-    attribution = attribute(copies, m, index.customers, config, verbatim=verbatim)
+    lm = line_membership(copies, sample.csv_lines or [], keys)
+    verbatim = lm.sum(axis=0).tolist() if len(lm) else [0] * len(copies)
+    # lines of rows whose customer is not known, equal to a registered row: their own units
+    known = {
+        mt.row
+        for mt in matches
+        if mt.customer_id is not None and mt.confidence >= config.min_confidence
+    }
+    unknown = np.array([r.number not in known for r in sample.rows][: len(lm)], dtype=bool)
+    unknown_lines = lm[unknown & lm.any(axis=1)] if len(lm) else lm
+    attribution = attribute(
+        copies, m, index.customers, config, verbatim=verbatim, lines=unknown_lines
+    )
     seconds["attribute"] = time.perf_counter() - t3
     return TraceResult(sample, matches, affected, possible, unexplained, attribution, seconds)
