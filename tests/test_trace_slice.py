@@ -424,3 +424,28 @@ def test_a_mobile_whose_row_holds_someone_elses_id_is_only_possible(world: World
     assert result.affected == []
     assert [x.customer_id for x in result.possible] == [ids[5]]
     assert any("conflict" in f for f in result.possible[0].fields)
+
+
+def test_parquet_and_json_array_samples_read_by_detection(world: World) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from leakwarden.trace.normalize import read_sample
+
+    ids = zh_ids(world)[:6]
+    people = [world.people[c] for c in ids]
+    pq_path = world.tmp / "leak.parquet"
+    pq.write_table(
+        pa.table({"x1": [p["email"] for p in people], "x2": [int(p["mobile"]) for p in people]}),
+        pq_path,
+    )
+    sample = read_sample(pq_path)
+    assert [len(r.keys) for r in sample.rows] == [2] * 6
+    js_path = world.tmp / "leak.json"
+    js_path.write_text(
+        json.dumps({"data": [{"u": {"tel": p["mobile"], "n": p["name"]}} for p in people]}),
+        encoding="utf-8",
+    )
+    sample = read_sample(js_path)
+    assert [k for r in sample.rows for k, _ in r.keys] == [f"phone:{p['mobile']}" for p in people]
+    assert sample.rows[0].keys[0][1] == "u.tel"
