@@ -23,6 +23,7 @@ COMMANDS = (
     "policy",
     "query",
     "export",
+    "trace",
 )
 
 

@@ -19,6 +19,7 @@ from leakwarden.protect.command import protect_command, reveal_command
 from leakwarden.protect.keys_command import keys_app
 from leakwarden.protect.waybill import waybill_app
 from leakwarden.scan.command import inventory_app, scan_command
+from leakwarden.trace.command import trace_command
 
 app = typer.Typer(
     name="leakwarden",
@@ -130,6 +131,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(policy_app, name="policy")
 app.command("query")(query_command)
 app.add_typer(export_app, name="export")
+app.command("trace")(trace_command)
 
 
 def main() -> None:
