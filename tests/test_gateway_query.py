@@ -550,3 +550,26 @@ def test_a_query_past_the_time_limit_is_stopped_and_refused(
     monkeypatch.setattr(QueryService, "time_limit", 30.0)
     r = _post(c, h, "SELECT id FROM customers WHERE id = 1")
     assert r.status_code == 200, r.text
+
+
+def test_bytes_per_day_counts_rows_without_customers_too(world: World) -> None:
+    """Rows that carry no customer (employees) still cost bytes: the rows [[1],[2],[3]] are 13
+    bytes of JSON (counted by hand), so a 20-byte budget serves the query once."""
+    quota = QuotaLimits(day=100, week=100, rows_per_request=100, bytes_per_day=20)
+    c = world.client(quota=quota, decide=_masked_contact)
+    h = world.headers()
+    sql = "SELECT id FROM employees WHERE id <= 3 ORDER BY id"
+    r = _post(c, h, sql)
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == [[1], [2], [3]] and r.json()["customers"] == 0
+    r = _post(c, h, sql)
+    assert r.status_code == 429
+    detail = r.json()["detail"]
+    assert "bytes per day" in detail and "limit 20" in detail
+    assert "already given 13 bytes" in detail and "carries 13" in detail
+    assert "rows" not in r.json() and "X-Quota-Resets" in r.headers
+    event = world.events()[-1]
+    assert "denied" in event["event"]["type"] and event["labels"]["quota"] == "bytes per day"
+    # a smaller answer still fits: [[1]] is 5 bytes, 13 + 5 <= 20
+    r = _post(c, h, "SELECT id FROM employees WHERE id = 1")
+    assert r.status_code == 200 and r.json()["rows"] == [[1]]

@@ -223,3 +223,136 @@ def test_service_with_redis_url_counts_in_redis(redis_client: Any, tmp_path: Any
     r = c.get(f"/customers/{ids[1].id}", headers=h)
     assert r.status_code == 429 and "distinct customers per day" in r.json()["detail"]
     assert redis_client.zrange("lw:quota:{2}:regular", 0, -1) == [str(ids[0].id).encode()]
+
+
+# ----------------------------------------------------------------------------- bytes per day
+
+
+def test_payload_bytes_is_the_json_body_in_utf8() -> None:
+    from leakwarden.gateway.quota import payload_bytes
+
+    # [{"name":"张*","n":1}]: 20 ASCII characters and 张 (3 bytes in UTF-8), counted by hand
+    assert payload_bytes([{"name": "张*", "n": 1}]) == 23
+    assert payload_bytes([]) == 2
+
+
+def test_bytes_per_day_rolls_and_names_the_reset(db_url: str) -> None:
+    q = _quota(db_url, day=10, week=10, bytes_per_day=1000)
+    q.charge("7", {}, 1, size=400, now=T0)  # a response with no customer still counts
+    usage = q.charge("7", {1: False}, 1, size=300, now=T0 + timedelta(hours=1))
+    assert usage.counts["bytes per day"] == 700
+    with pytest.raises(QuotaExceeded) as info:
+        q.charge("7", {2: False}, 1, size=400, now=T0 + timedelta(hours=2))
+    err = info.value
+    assert err.quota == "bytes per day" and err.limit == 1000
+    # 700 + 400 > 1000; once the 400 bytes of T0 leave the window, 300 + 400 fit
+    assert err.resets_at == T0 + timedelta(days=1)
+    assert "700 bytes" in str(err) and "2026-11-24T09:00:00Z" in str(err)
+    # the refusal charged nothing: customer 2 is new again, and 300 bytes still fit exactly
+    usage = q.charge("7", {2: False}, 1, size=300, now=T0 + timedelta(hours=2))
+    assert usage.counts["bytes per day"] == 1000
+    assert usage.counts["distinct customers per day"] == 2
+    # another person has their own budget
+    q.charge("8", {}, 1, size=1000, now=T0 + timedelta(hours=2))
+    # a response over the whole budget never fits: no reset time
+    with pytest.raises(QuotaExceeded, match="alone carries 1001 bytes") as info:
+        q.charge("9", {}, 1, size=1001, now=T0)
+    assert info.value.resets_at is None
+    # rolling: after T0 + 1 day the first 400 bytes left the window, the later 600 remain
+    with pytest.raises(QuotaExceeded) as info:
+        q.charge("7", {}, 1, size=401, now=T0 + timedelta(days=1, seconds=1))
+    # 600 + 401 > 1000: the 300 of T0 + 1 h must leave too
+    assert info.value.resets_at == T0 + timedelta(days=1, hours=1)
+    q.charge("7", {}, 1, size=400, now=T0 + timedelta(days=1, seconds=1))
+
+
+def test_customer_refusal_charges_no_bytes(db_url: str) -> None:
+    q = _quota(db_url, day=1, week=10, bytes_per_day=1000)
+    q.charge("7", {1: False}, 1, size=100, now=T0)
+    with pytest.raises(QuotaExceeded, match="distinct customers per day"):
+        q.charge("7", {2: False}, 1, size=100, now=T0)
+    usage = q.charge("7", {1: False}, 1, size=900, now=T0)  # 100 + 900: the refusal cost none
+    assert usage.counts["bytes per day"] == 1000
+
+
+def test_concurrent_byte_charges_never_over_issue(db_url: str) -> None:
+    q = _quota(db_url, bytes_per_day=1000)
+    granted: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        start.wait()
+        for _ in range(4):
+            try:
+                q.charge("42", {}, 1, size=90)
+            except QuotaExceeded:
+                continue
+            with lock:
+                granted.append(90)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted) == 11  # 32 responses of 90 bytes asked for; 11 * 90 = 990 <= 1000
+    from sqlalchemy import func, select
+
+    from leakwarden.store.gateway_tables import QuotaBytes
+
+    with q.engine.connect() as conn:
+        total = conn.execute(select(func.sum(QuotaBytes.bytes))).scalar_one()
+    assert total == 990
+
+
+def test_redis_bytes_per_day(redis_client: Any) -> None:
+    q = RedisQuota(redis_client, QuotaLimits(day=1, week=10, bytes_per_day=1000))
+    q.charge("7", {}, 1, size=400, now=T0)
+    q.charge("7", {1: False}, 1, size=300, now=T0 + timedelta(hours=1))
+    with pytest.raises(QuotaExceeded) as info:
+        q.charge("7", {}, 1, size=400, now=T0 + timedelta(hours=2))
+    assert info.value.quota == "bytes per day" and info.value.limit == 1000
+    assert info.value.resets_at == T0 + timedelta(days=1)
+    # a customer refusal charges no bytes, a byte refusal charges no customer
+    with pytest.raises(QuotaExceeded, match="distinct customers per day"):
+        q.charge("7", {2: False}, 1, size=10, now=T0 + timedelta(hours=2))
+    with pytest.raises(QuotaExceeded, match="bytes per day"):
+        q.charge("8", {5: False}, 1, size=1001, now=T0)
+    assert redis_client.zcard("lw:quota:{8}:regular") == 0
+    usage = q.charge("7", {}, 1, size=300, now=T0 + timedelta(hours=2))
+    assert usage.counts == {}  # Redis reports no counts
+    with pytest.raises(QuotaExceeded, match="alone carries 1001") as info:
+        q.charge("7", {}, 1, size=1001, now=T0 + timedelta(hours=2))
+    assert info.value.resets_at is None
+    # after T0 + 1 day 400 bytes left: 600 used; 400 fit, then 1 more does not (until T0+25h)
+    q.charge("7", {}, 1, size=400, now=T0 + timedelta(days=1, seconds=1))
+    with pytest.raises(QuotaExceeded) as info:
+        q.charge("7", {}, 1, size=1, now=T0 + timedelta(days=1, seconds=2))
+    assert info.value.resets_at == T0 + timedelta(days=1, hours=1)
+
+
+def test_redis_concurrent_byte_charges_never_over_issue(redis_client: Any) -> None:
+    q = RedisQuota(redis_client, QuotaLimits(bytes_per_day=1000))
+    granted: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        start.wait()
+        for _ in range(4):
+            try:
+                q.charge("42", {}, 1, size=90)
+            except QuotaExceeded:
+                continue
+            with lock:
+                granted.append(90)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted) == 11
+    members = redis_client.zrange("lw:quota:{42}:bytes", 0, -1)
+    assert sum(int(m.rsplit(b":", 1)[1]) for m in members) == 990

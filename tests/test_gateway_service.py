@@ -551,3 +551,44 @@ def test_database_failure_is_500_without_values(world: World, tmp_path: Path) ->
             cust.mobile,
         )  # fmt: skip
     assert cust.mobile not in str(info.value)
+
+
+def test_bytes_per_day_counts_the_released_records_and_gives_429(world: World) -> None:
+    from leakwarden.gateway.quota import payload_bytes
+
+    regular = [r.id for r in world.q("SELECT id FROM customers WHERE vip = 0 ORDER BY id LIMIT 3")]
+    # learn the size of the first two masked records with a roomy budget, in another store
+    roomy = world.client(decide=_allow_all(Treatment.MASKED))
+    h = {**world.token(_analyst(world)), "X-Purpose": "analytics"}
+    first = roomy.get(f"/customers/{regular[0]}", headers=h)
+    second = roomy.get(f"/customers/{regular[1]}", headers=h)
+    size0, size1 = payload_bytes(first.json()["records"]), payload_bytes(second.json()["records"])
+    # the counted bytes are the records exactly as the body carries them
+    assert (
+        b'"records":'
+        + json.dumps(first.json()["records"], ensure_ascii=False, separators=(",", ":")).encode()
+        in first.content
+    )
+    assert size0 > 100
+
+    store = f"sqlite:///{world.tmp}/bytes-store.db"
+    engine = db.make_engine(store)
+    db.upgrade(engine)
+    tight = GatewaySettings(
+        company_url=world.company,
+        store_url=store,
+        quota=QuotaLimits(day=100, week=100, bytes_per_day=size0 + size1 - 1),
+    )
+    c = world.client(tight, decide=_allow_all(Treatment.MASKED))
+    token = TokenStore(engine).issue(employee_id=_analyst(world), ttl=timedelta(hours=1))
+    h = {"Authorization": f"Bearer {token.token}", "X-Purpose": "analytics"}
+    assert c.get(f"/customers/{regular[0]}", headers=h).status_code == 200
+    r = c.get(f"/customers/{regular[1]}", headers=h)
+    assert r.status_code == 429
+    detail = r.json()["detail"]
+    assert "bytes per day" in detail and f"limit {size0 + size1 - 1}" in detail
+    assert f"already given {size0} bytes" in detail
+    assert re.search(r"frees at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", detail)
+    assert 0 < int(r.headers["Retry-After"]) <= 86401
+    assert "records" not in r.json()
+    engine.dispose()

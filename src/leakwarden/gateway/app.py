@@ -346,7 +346,7 @@ def create_app(
             429: {
                 "model": ErrorOut,
                 "description": "Over 'rows per request' (estimated before "
-                "running) or a distinct-customer quota.",
+                "running), a distinct-customer quota or bytes per day.",
             },
         },
     )

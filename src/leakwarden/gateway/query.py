@@ -34,7 +34,8 @@ through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
    before any id is fetched.  This refuses aggregates over more customers than the caller's
    quota: safe, and the two-person export is the way for those;
 7. ticket coverage (a ticket's customer only), consent for every customer, then the
-   distinct-customer quota charged (429 naming the quota and when it frees up);
+   distinct-customer and bytes-per-day quotas charged (429 naming the quota and when it frees
+   up; the bytes are the rows' JSON as the response carries them);
 8. the audit event (fingerprint, number of parameters never their values, tables, columns, rows,
    distinct customers, policy ids) is written; if that fails -> :class:`AuditUnavailable`
    (HTTP 503) and no row is released;
@@ -65,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from leakwarden.gateway.decision import AccessRequest, Decision
-from leakwarden.gateway.quota import QuotaExceeded
+from leakwarden.gateway.quota import QuotaExceeded, payload_bytes
 from leakwarden.gateway.records import CallContext, RecordService, _plain
 from leakwarden.gateway.sql_rewrite import DIALECTS, QueryDenied, Rewritten, fingerprint, rewrite
 from leakwarden.gateway.tickets import TicketError, check_ticket
@@ -270,7 +271,9 @@ class QueryService:
                 extra=fp_extra,
             )
         try:
-            rec.quota.charge(ctx.principal.person_id, self._vip(ids), len(rows))
+            rec.quota.charge(
+                ctx.principal.person_id, self._vip(ids), len(rows), size=payload_bytes(rows)
+            )
         except QuotaExceeded as exc:
             headers = {}
             if exc.resets_at is not None:

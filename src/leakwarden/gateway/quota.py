@@ -1,5 +1,6 @@
 """Quotas, kept outside the policies: how many distinct customers one person may be given per
-rolling day and week (VIP customers on their own, smaller budget), and rows per request.
+rolling day and week (VIP customers on their own, smaller budget), rows per request, and bytes
+of released data per rolling day.
 
 Exact, by a ledger in the store (``gateway_quota_ledger``: person × customer with the last time
 the person was given that customer).  The distinct customers a person saw in the rolling window
@@ -12,12 +13,26 @@ in the window iff any access is).  :meth:`SqlQuota.charge` does, in one transact
    (person, customer) keeps the ledger itself free of duplicates);
 2. insert the new customers / move ``last_seen`` of the known ones to now;
 3. count per pool and window; over a limit -> :class:`QuotaExceeded` and the transaction is
-   rolled back (nothing charged).
+   rolled back (nothing charged);
+4. bytes per day (``gateway_quota_bytes``: one row per released response, person × time ×
+   bytes): the sum over the person's rows in ``(now - 1 day, now]`` plus this response's bytes
+   over the limit -> :class:`QuotaExceeded` naming when enough bytes leave the window for this
+   response to fit (none when the response alone is over the limit), and the whole charge is
+   rolled back; else the response's row is inserted (every 64th charge of a ledger object
+   also deletes the person's rows older than a day: housekeeping, the window's sum never reads
+   them).  Under the same person lock as the customers, so concurrent requests cannot
+   over-issue bytes either.
+
+The bytes counted are those of the released data as the response body carries it: the UTF-8
+JSON of the records, the waybill label or the query's rows (:func:`payload_bytes`), measured
+before the audit and the release.  The envelope (treatments, policy ids, audit index) is not
+customer data and is not counted.
 
 :class:`RedisQuota` is the same ledger for several gateway replicas: one sorted set per person and
-pool (member = customer id, score = last access in ms), checked and charged by one Lua script,
-which Redis runs atomically (no other command runs in between), so concurrent replicas cannot
-over-issue either.
+pool (member = customer id, score = last access in ms) and one for the bytes (member = a unique
+id and the bytes, score = time in ms), all checked and charged by one Lua script, which Redis
+runs atomically (no other command runs in between), so concurrent replicas cannot over-issue
+either.
 
 A customer the person already saw in the window costs nothing again.  The charge is made before
 the data is released and is not undone if the release then fails (fail closed: a quota may be
@@ -26,6 +41,9 @@ used by a request that returned an error, never exceeded).
 
 from __future__ import annotations
 
+import itertools
+import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,11 +55,22 @@ from leakwarden.gateway.settings import QuotaLimits
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["DAY", "WEEK", "Quota", "QuotaExceeded", "QuotaUsage", "RedisQuota", "SqlQuota"]
+__all__ = [
+    "BYTES_QUOTA",
+    "DAY",
+    "WEEK",
+    "Quota",
+    "QuotaExceeded",
+    "QuotaUsage",
+    "RedisQuota",
+    "SqlQuota",
+    "payload_bytes",
+]
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
 POOLS = ("regular", "vip")
+BYTES_QUOTA = "bytes per day"
 
 
 class QuotaExceeded(Exception):
@@ -73,8 +102,47 @@ class Quota(Protocol):
         customers: Mapping[int, bool],
         rows: int,
         *,
+        size: int = 0,
         now: datetime | None = None,
     ) -> QuotaUsage: ...
+
+
+def payload_bytes(data: object) -> int:
+    """The bytes ``data`` (records, a label, rows) takes in a JSON response body: UTF-8, no
+    ASCII escaping, compact separators, as Starlette's ``JSONResponse`` renders it."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return len(text.encode("utf-8"))
+
+
+def _bytes_exceeded(
+    limits: QuotaLimits, person: str, used: int, size: int, resets: datetime | None
+) -> QuotaExceeded:
+    """Over the byte budget (``resets``: when enough bytes have left the day window for this
+    response to fit; None when it alone is over the limit)."""
+    limit = limits.bytes_per_day
+    if size > limit:
+        detail = f"this response alone carries {size} bytes of data; narrow it"
+        return QuotaExceeded(BYTES_QUOTA, limit, None, detail)
+    detail = (
+        f"{person} was already given {used} bytes of data in the last 24 hours; "
+        f"this response carries {size}"
+    )
+    return QuotaExceeded(BYTES_QUOTA, limit, resets, detail)
+
+
+def _bytes_reset(
+    limit: int, used: int, size: int, entries: list[tuple[datetime, int]]
+) -> datetime | None:
+    """When the oldest releases (``entries``: the day window's (time, bytes), oldest first)
+    have left the window far enough for ``size`` more bytes to fit."""
+    if size > limit:
+        return None
+    left = used
+    for at, n in entries:
+        left -= n
+        if left + size <= limit:
+            return at + DAY
+    return None
 
 
 def _limits(limits: QuotaLimits, pool: str) -> tuple[tuple[str, timedelta, int], ...]:
@@ -101,6 +169,7 @@ class SqlQuota:
     def __init__(self, engine: Engine, limits: QuotaLimits) -> None:
         self.engine = engine
         self.limits = limits
+        self._charges = itertools.count()
 
     def charge(
         self,
@@ -108,20 +177,24 @@ class SqlQuota:
         customers: Mapping[int, bool],
         rows: int,
         *,
+        size: int = 0,
         now: datetime | None = None,
     ) -> QuotaUsage:
-        """Charge ``customers`` (id -> is VIP) to ``person``; :class:`QuotaExceeded` if that
-        would take any window over its limit (then nothing is charged)."""
+        """Charge ``customers`` (id -> is VIP) and ``size`` bytes of released data to
+        ``person``; :class:`QuotaExceeded` if that would take any window over its limit (then
+        nothing is charged)."""
         from sqlalchemy.exc import IntegrityError
 
         check_rows(self.limits, rows)
+        if size < 0:
+            raise ValueError(f"size must be >= 0, got {size}")
         now = now or datetime.now(UTC)
-        if not customers:
+        if not customers and not size:
             return QuotaUsage({})
         for _attempt in range(8):
             try:
                 with self.engine.begin() as conn:
-                    return self._charge(conn, person, customers, now)
+                    return self._charge(conn, person, customers, size, now)
             except IntegrityError:
                 continue  # another request inserted the same first row: count again
         raise RuntimeError(f"quota ledger: could not charge {person} after 8 attempts")
@@ -132,13 +205,19 @@ class SqlQuota:
         connections commit with ``synchronous=NORMAL`` (WAL): a commit is atomic and survives a
         crash of the process, but not of the machine, which may lose the last charges (the
         quota then counts a few customers too few until they age out).  That halves the cost
-        of a charge; the audit ledger keeps ``FULL``."""
+        of a charge; the audit ledger keeps ``FULL``.  On PostgreSQL the same trade with
+        ``synchronous_commit=off`` for the quota's sessions (a server crash may lose the last
+        few hundred milliseconds of charges, never half of one; locks and therefore exactness
+        under concurrency are unchanged); the audit ledger keeps ``on``."""
         from sqlalchemy import event
 
         from leakwarden.store import db
 
         engine = db.make_engine(url)
         db.upgrade(engine)
+        if engine.dialect.name == "postgresql":
+            engine.dispose()
+            engine = db.make_engine(url, connect_args={"options": "-c synchronous_commit=off"})
         if engine.dialect.name == "sqlite":
 
             def _normal(dbapi_connection: Any, _record: Any) -> None:
@@ -149,13 +228,50 @@ class SqlQuota:
         return cls(engine, limits)
 
     def _charge(
-        self, conn: Connection, person: str, customers: Mapping[int, bool], now: datetime
+        self,
+        conn: Connection,
+        person: str,
+        customers: Mapping[int, bool],
+        size: int,
+        now: datetime,
     ) -> QuotaUsage:
         s = _statements()
         stamp = _bind_time(conn, now)
         lock = conn.execute(s["lock"], {"person": person, "now": stamp})
         if lock.rowcount == 0:
             conn.execute(s["new_person"], {"person": person, "now": stamp})
+        counts = self._charge_customers(conn, person, customers, now, stamp) if customers else {}
+        if size:
+            counts[BYTES_QUOTA] = self._charge_bytes(conn, person, size, now, stamp)
+        return QuotaUsage(counts)
+
+    def _charge_bytes(
+        self, conn: Connection, person: str, size: int, now: datetime, stamp: Any
+    ) -> int:
+        s = _statements()
+        since = _bind_time(conn, now - DAY)
+        if next(self._charges) % 64 == 0:
+            conn.execute(s["bytes_prune"], {"person": person, "since": since})
+        used = int(conn.execute(s["bytes_used"], {"person": person, "since": since}).scalar() or 0)
+        if used + size > self.limits.bytes_per_day:
+            entries = [
+                (_parse_time(at), int(n))
+                for at, n in conn.execute(s["bytes_entries"], {"person": person, "since": since})
+            ]
+            resets = _bytes_reset(self.limits.bytes_per_day, used, size, entries)
+            raise _bytes_exceeded(self.limits, person, used, size, resets)
+        conn.execute(s["bytes_insert"], {"person": person, "now": stamp, "bytes": size})
+        return used + size
+
+    def _charge_customers(
+        self,
+        conn: Connection,
+        person: str,
+        customers: Mapping[int, bool],
+        now: datetime,
+        stamp: Any,
+    ) -> dict[str, int]:
+        s = _statements()
         keys = {str(c): ("vip" if vip else "regular") for c, vip in customers.items()}
         known = set(conn.execute(s["known"], {"person": person, "ids": list(keys)}).scalars())
         if known:
@@ -194,7 +310,7 @@ class SqlQuota:
                         f"{person} was already given {n - added} distinct customers"
                         f" in the last {_span(window)}",
                     )
-        return QuotaUsage(counts)
+        return counts
 
 
 @cache
@@ -229,6 +345,21 @@ def _statements() -> dict[str, Any]:
             "SELECT MIN(last_seen) FROM gateway_quota_ledger "
             "WHERE person = :person AND pool = :pool AND last_seen > :since"
         ),
+        "bytes_prune": text(
+            "DELETE FROM gateway_quota_bytes WHERE person = :person AND released_at <= :since"
+        ),
+        "bytes_used": text(
+            "SELECT SUM(bytes) FROM gateway_quota_bytes "
+            "WHERE person = :person AND released_at > :since"
+        ),
+        "bytes_entries": text(
+            "SELECT released_at, bytes FROM gateway_quota_bytes "
+            "WHERE person = :person AND released_at > :since ORDER BY released_at, id"
+        ),
+        "bytes_insert": text(
+            "INSERT INTO gateway_quota_bytes (person, released_at, bytes) "
+            "VALUES (:person, :now, :bytes)"
+        ),
     }
 
 
@@ -254,14 +385,18 @@ def _span(window: timedelta) -> str:
     return "24 hours" if window == DAY else "7 days"
 
 
-# KEYS: one sorted set per pool.  ARGV: now (ms), then per pool: day window (ms), day limit,
-# week window (ms), week limit, n, n customer ids.  Checks every pool first, then charges all:
-# returns {} when charged, else {pool index, 1 (day) | 2 (week), count before, oldest score}.
+# KEYS: the bytes sorted set, then one sorted set per pool.  ARGV: now (ms), bytes of this
+# response, day window (ms), byte limit, a unique member id; then per pool: day window (ms), day
+# limit, week window (ms), week limit, n, n customer ids.  Checks every pool and the bytes first,
+# then charges all.  Returns {} when charged; else {key index, 1 (day) | 2 (week), count before,
+# oldest score} for a pool (key index >= 2), or {1, 3, bytes before, reset score | -1} for the
+# bytes.  A bytes member is "<id>:<bytes>".
 _LUA = """
 local now = tonumber(ARGV[1])
-local i = 2
+local size, bytes_day, bytes_lim = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local i = 6
 local plans = {}
-for p = 1, #KEYS do
+for p = 2, #KEYS do
   local key = KEYS[p]
   local day_ms, day_lim = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   local week_ms, week_lim = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
@@ -287,8 +422,34 @@ for p = 1, #KEYS do
       return {p, w, have, oldest}
     end
   end
-  plans[p] = {key, members, week_ms}
+  plans[#plans + 1] = {key, members, week_ms}
   i = i + 5 + n
+end
+if size > 0 then
+  local bkey = KEYS[1]
+  redis.call('ZREMRANGEBYSCORE', bkey, '-inf', now - bytes_day)
+  local entries = redis.call('ZRANGEBYSCORE', bkey, '(' .. (now - bytes_day), '+inf',
+                             'WITHSCORES')
+  local used = 0
+  for e = 1, #entries, 2 do
+    used = used + tonumber(string.match(entries[e], ':(%d+)$'))
+  end
+  if used + size > bytes_lim then
+    local reset = '-1'
+    if size <= bytes_lim then
+      local left = used
+      for e = 1, #entries, 2 do
+        left = left - tonumber(string.match(entries[e], ':(%d+)$'))
+        if left + size <= bytes_lim then
+          reset = entries[e + 1]
+          break
+        end
+      end
+    end
+    return {1, 3, tostring(used), reset}
+  end
+  redis.call('ZADD', bkey, now, ARGV[5] .. ':' .. size)
+  redis.call('PEXPIRE', bkey, bytes_day)
 end
 for p = 1, #plans do
   local key, members, week_ms = plans[p][1], plans[p][2], plans[p][3]
@@ -301,7 +462,8 @@ return {}
 
 class RedisQuota:
     """The quota ledger in Redis, for several replicas (module docstring).  ``client`` is a
-    ``redis.Redis``; keys are ``<prefix>:{<person>}:<pool>`` (one hash slot per person)."""
+    ``redis.Redis``; keys are ``<prefix>:{<person>}:<pool>`` and ``<prefix>:{<person>}:bytes``
+    (one hash slot per person)."""
 
     def __init__(self, client: Any, limits: QuotaLimits, *, prefix: str = "lw:quota") -> None:
         self.client = client
@@ -315,19 +477,23 @@ class RedisQuota:
         customers: Mapping[int, bool],
         rows: int,
         *,
+        size: int = 0,
         now: datetime | None = None,
     ) -> QuotaUsage:
         check_rows(self.limits, rows)
+        if size < 0:
+            raise ValueError(f"size must be >= 0, got {size}")
         now = now or datetime.now(UTC)
-        if not customers:
+        if not customers and not size:
             return QuotaUsage({})
         now_ms = int(now.timestamp() * 1000)
         pools: dict[str, list[str]] = {}
         for c, vip in customers.items():
             pools.setdefault("vip" if vip else "regular", []).append(str(c))
         order = sorted(pools)
-        keys = [f"{self.prefix}:{{{person}}}:{pool}" for pool in order]
-        args: list[Any] = [now_ms]
+        keys = [f"{self.prefix}:{{{person}}}:bytes"]
+        keys += [f"{self.prefix}:{{{person}}}:{pool}" for pool in order]
+        args: list[Any] = [now_ms, size, _ms(DAY), self.limits.bytes_per_day, uuid.uuid4().hex]
         for pool in order:
             (_, day, day_lim), (_, week, week_lim) = _limits(self.limits, pool)
             members = sorted(set(pools[pool]))
@@ -336,7 +502,11 @@ class RedisQuota:
         if not result:
             return QuotaUsage({})
         p, w, have, oldest = int(result[0]), int(result[1]), int(result[2]), result[3]
-        name, window, limit = _limits(self.limits, order[p - 1])[w - 1]
+        if w == 3:  # the bytes: the script's reset is the score of the entry that makes room
+            stamp = float(oldest)
+            resets = datetime.fromtimestamp(stamp / 1000, UTC) + DAY if stamp >= 0 else None
+            raise _bytes_exceeded(self.limits, person, have, size, resets)
+        name, window, limit = _limits(self.limits, order[p - 2])[w - 1]
         resets = datetime.fromtimestamp(float(oldest) / 1000, UTC) + window
         raise QuotaExceeded(
             name,

@@ -11,7 +11,8 @@ Every request goes through the same steps, in this order, and stops at the first
 4. the field treatments: CLEAR as stored, MASKED with ``protect``'s ``mask`` operator (the
    column's data class picks the mask), PSEUDONYMISED as an HMAC pseudonym
    (``protect.pseudonym``), DENIED columns left out; a masking error refuses the request;
-5. the quota (:mod:`leakwarden.gateway.quota`): rows per request, distinct customers;
+5. the quota (:mod:`leakwarden.gateway.quota`): rows per request, distinct customers, bytes of
+   released data per day (the records or label as the response carries them);
 6. the audit event, written to the ledger before anything is returned; if the write fails the
    request fails with :class:`AuditUnavailable` and nothing is released.
 
@@ -33,7 +34,7 @@ from leakwarden.audit.ledger import AuditWriteError
 from leakwarden.gateway.catalog import Catalog
 from leakwarden.gateway.consent import ConsentCheck
 from leakwarden.gateway.decision import AccessRequest, Action, Decision, Principal, Treatment
-from leakwarden.gateway.quota import Quota, QuotaExceeded
+from leakwarden.gateway.quota import Quota, QuotaExceeded, payload_bytes
 from leakwarden.gateway.settings import GatewaySettings
 from leakwarden.gateway.tickets import TicketError, check_ticket, check_ticket_order
 
@@ -391,7 +392,10 @@ class RecordService:
             )
         try:
             self.quota.charge(
-                ctx.principal.person_id, {c: facts.get(c, (False,))[0] for c in ids}, len(rows)
+                ctx.principal.person_id,
+                {c: facts.get(c, (False,))[0] for c in ids},
+                len(rows),
+                size=payload_bytes(label if label else out),
             )
         except QuotaExceeded as exc:
             headers = {}

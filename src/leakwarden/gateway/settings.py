@@ -42,17 +42,24 @@ DEFAULT_PURPOSES: Mapping[str, bool] = {
 
 @dataclass(frozen=True)
 class QuotaLimits:
-    """Distinct customers per person per rolling day / week (VIP customers on their own budget)
-    and rows per request."""
+    """Distinct customers per person per rolling day / week (VIP customers on their own budget),
+    rows per request, and bytes of released data per person per rolling day (the UTF-8 JSON of
+    the records, label or rows a response carries: :func:`leakwarden.gateway.quota.payload_bytes`).
+
+    The byte budget's default (2 MB) is far above what the customer budgets let one person see
+    through the record endpoints (a customer record is ~0.5 kB), so it bites on the SQL path:
+    rows that carry no customer (aggregates over many groups, catalogue-free tables) still count.
+    """
 
     day: int = 50
     week: int = 200
     vip_day: int = 5
     vip_week: int = 20
     rows_per_request: int = 20
+    bytes_per_day: int = 2_000_000
 
     def __post_init__(self) -> None:
-        for name in ("day", "week", "vip_day", "vip_week", "rows_per_request"):
+        for name in ("day", "week", "vip_day", "vip_week", "rows_per_request", "bytes_per_day"):
             if getattr(self, name) < 0:
                 raise ValueError(f"quota {name} must be >= 0, got {getattr(self, name)}")
 
@@ -111,7 +118,8 @@ class GatewaySettings:
         """Settings from ``LEAKWARDEN_GATEWAY_*`` variables (arguments win).
 
         ``..._COMPANY_URL``, ``..._AUDIT_URL``, ``..._POLICY_DIR``, ``..._PSEUDONYM_KEY`` (hex),
-        ``..._QUOTA_DAY`` / ``_WEEK`` / ``_VIP_DAY`` / ``_VIP_WEEK`` / ``_ROWS``, ``..._REDIS_URL``
+        ``..._QUOTA_DAY`` / ``_WEEK`` / ``_VIP_DAY`` / ``_VIP_WEEK`` / ``_ROWS`` / ``_BYTES_DAY``,
+        ``..._REDIS_URL``
         (quotas in Redis, shared by several replicas), and for JWT mode
         ``..._JWT_ISSUER``, ``..._JWT_AUDIENCE``, ``..._JWT_PUBLIC_KEY`` (PEM file) or
         ``..._JWT_JWKS`` (JWKS file), ``..._JWT_CLAIM``.  ``ValueError`` names the bad variable.
@@ -135,6 +143,7 @@ class GatewaySettings:
             vip_day=num("QUOTA_VIP_DAY", d.vip_day),
             vip_week=num("QUOTA_VIP_WEEK", d.vip_week),
             rows_per_request=num("QUOTA_ROWS", d.rows_per_request),
+            bytes_per_day=num("QUOTA_BYTES_DAY", d.bytes_per_day),
         )
         jwt: JwtSettings | None = None
         issuer = env.get(p + "JWT_ISSUER", "").strip()

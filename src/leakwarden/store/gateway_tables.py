@@ -1,6 +1,7 @@
 """Table models of the access gateway (``leakwarden.gateway``): API tokens and the quota ledger.
 
-Changes here need a migration (``0004_gateway`` holds this module's tables).
+Changes here need a migration (``0004_gateway`` and ``0006_gateway_quota_bytes`` hold this
+module's tables).
 
 - ``gateway_tokens``: one row per API token.  ``token_id`` is the public half printed in the
   token (``lw_<token_id>_<secret>``); ``secret_hash`` is SHA-256 of the whole token, never the
@@ -13,13 +14,16 @@ Changes here need a migration (``0004_gateway`` holds this module's tables).
 - ``gateway_quota_ledger``: person × customer with the last time the person was given that
   customer's data; distinct customers in a rolling window = rows with ``last_seen`` in the window
   (unique per person and customer).  ``pool`` separates VIP customers from the rest.
+- ``gateway_quota_bytes``: one row per released response (person, when, bytes of released data);
+  the bytes a person was given in a rolling day = the sum over the rows in the window.  Rows
+  older than a day are deleted now and then by later charges (``0006`` adds the table).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leakwarden.store.models import Base
@@ -59,3 +63,13 @@ class QuotaEntry(Base):
     pool: Mapped[str] = mapped_column(String(16))
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+
+
+class QuotaBytes(Base):
+    __tablename__ = "gateway_quota_bytes"
+    __table_args__ = (Index("ix_gateway_quota_bytes_person_released_at", "person", "released_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person: Mapped[str] = mapped_column(String(64))
+    released_at: Mapped[datetime]
+    bytes: Mapped[int] = mapped_column(BigInteger)
