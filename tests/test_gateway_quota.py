@@ -245,9 +245,11 @@ def test_bytes_per_day_rolls_and_names_the_reset(db_url: str) -> None:
         q.charge("7", {2: False}, 1, size=400, now=T0 + timedelta(hours=2))
     err = info.value
     assert err.quota == "bytes per day" and err.limit == 1000
-    # 700 + 400 > 1000; once the 400 bytes of T0 leave the window, 300 + 400 fit
-    assert err.resets_at == T0 + timedelta(days=1)
-    assert "700 bytes" in str(err) and "2026-11-24T09:00:00Z" in str(err)
+    # 700 + 400 > 1000; once the 400 bytes of T0 leave the window, 300 + 400 fit.  Bytes are
+    # kept per minute and a minute counts until a day after its end: T0's minute ends at
+    # T0 + 1 min, so it leaves the window at T0 + 1 day + 1 min (60 s late at most, never early)
+    assert err.resets_at == T0 + timedelta(days=1, minutes=1)
+    assert "700 bytes" in str(err) and "2026-11-24T09:01:00Z" in str(err)
     # the refusal charged nothing: customer 2 is new again, and 300 bytes still fit exactly
     usage = q.charge("7", {2: False}, 1, size=300, now=T0 + timedelta(hours=2))
     assert usage.counts["bytes per day"] == 1000
@@ -258,12 +260,32 @@ def test_bytes_per_day_rolls_and_names_the_reset(db_url: str) -> None:
     with pytest.raises(QuotaExceeded, match="alone carries 1001 bytes") as info:
         q.charge("9", {}, 1, size=1001, now=T0)
     assert info.value.resets_at is None
-    # rolling: after T0 + 1 day the first 400 bytes left the window, the later 600 remain
+    # still in the window a day after T0 (its minute has not aged out yet): 1000 used
+    with pytest.raises(QuotaExceeded):
+        q.charge("7", {}, 1, size=1, now=T0 + timedelta(days=1, seconds=30))
+    # rolling: after T0 + 1 day + 1 min the first 400 bytes left the window, the later 600 remain
+    later = T0 + timedelta(days=1, minutes=1, seconds=1)
     with pytest.raises(QuotaExceeded) as info:
-        q.charge("7", {}, 1, size=401, now=T0 + timedelta(days=1, seconds=1))
+        q.charge("7", {}, 1, size=401, now=later)
     # 600 + 401 > 1000: the 300 of T0 + 1 h must leave too
-    assert info.value.resets_at == T0 + timedelta(days=1, hours=1)
-    q.charge("7", {}, 1, size=400, now=T0 + timedelta(days=1, seconds=1))
+    assert info.value.resets_at == T0 + timedelta(days=1, hours=1, minutes=1)
+    q.charge("7", {}, 1, size=400, now=later)
+
+
+def test_bytes_of_one_minute_share_a_row(db_url: str) -> None:
+    """A busy account's window stays small: releases within one minute add to one row."""
+    from sqlalchemy import func, select
+
+    from leakwarden.store.gateway_tables import QuotaBytes
+
+    q = _quota(db_url, bytes_per_day=10_000)
+    for i in range(50):
+        q.charge("7", {}, 1, size=10, now=T0 + timedelta(seconds=i))
+    q.charge("7", {}, 1, size=10, now=T0 + timedelta(minutes=1))
+    with q.engine.connect() as conn:
+        rows = conn.execute(select(QuotaBytes.bytes).order_by(QuotaBytes.released_at)).scalars()
+        assert list(rows) == [500, 10]
+        assert conn.execute(select(func.count()).select_from(QuotaBytes)).scalar_one() == 2
 
 
 def test_customer_refusal_charges_no_bytes(db_url: str) -> None:

@@ -14,13 +14,14 @@ in the window iff any access is).  :meth:`SqlQuota.charge` does, in one transact
 2. insert the new customers / move ``last_seen`` of the known ones to now;
 3. count per pool and window; over a limit -> :class:`QuotaExceeded` and the transaction is
    rolled back (nothing charged);
-4. bytes per day (``gateway_quota_bytes``: one row per released response, person × time ×
-   bytes): the sum over the person's rows in ``(now - 1 day, now]`` plus this response's bytes
+4. bytes per day (``gateway_quota_bytes``: person × minute × bytes released in that minute;
+   a minute counts until a day after its end, so up to 60 s longer than exact, never shorter):
+   the sum over the person's minutes in the window plus this response's bytes
    over the limit -> :class:`QuotaExceeded` naming when enough bytes leave the window for this
    response to fit (none when the response alone is over the limit), and the whole charge is
-   rolled back; else the response's row is inserted (every 64th charge of a ledger object
-   also deletes the person's rows older than a day: housekeeping, the window's sum never reads
-   them).  Under the same person lock as the customers, so concurrent requests cannot
+   rolled back; else the bytes are added to the minute's row (every 64th charge of a ledger
+   object also deletes the person's rows older than the window: housekeeping, the window's sum
+   never reads them).  Under the same person lock as the customers, so concurrent requests cannot
    over-issue bytes either.
 
 The bytes counted are those of the released data as the response body carries it: the UTF-8
@@ -71,6 +72,7 @@ DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
 POOLS = ("regular", "vip")
 BYTES_QUOTA = "bytes per day"
+BYTES_BUCKET = timedelta(minutes=1)
 
 
 class QuotaExceeded(Exception):
@@ -248,19 +250,25 @@ class SqlQuota:
     def _charge_bytes(
         self, conn: Connection, person: str, size: int, now: datetime, stamp: Any
     ) -> int:
+        """Bytes are kept per person and minute (``released_at`` = the minute's start), so a
+        busy account's window is at most 1440 rows; a minute counts until a day after its end,
+        i.e. up to 60 s longer than each release in it would (never shorter)."""
         s = _statements()
-        since = _bind_time(conn, now - DAY)
+        bucket = now.astimezone(UTC).replace(second=0, microsecond=0)
+        since = _bind_time(conn, now - DAY - BYTES_BUCKET)
         if next(self._charges) % 64 == 0:
             conn.execute(s["bytes_prune"], {"person": person, "since": since})
         used = int(conn.execute(s["bytes_used"], {"person": person, "since": since}).scalar() or 0)
         if used + size > self.limits.bytes_per_day:
             entries = [
-                (_parse_time(at), int(n))
+                (_parse_time(at) + BYTES_BUCKET, int(n))
                 for at, n in conn.execute(s["bytes_entries"], {"person": person, "since": since})
             ]
             resets = _bytes_reset(self.limits.bytes_per_day, used, size, entries)
             raise _bytes_exceeded(self.limits, person, used, size, resets)
-        conn.execute(s["bytes_insert"], {"person": person, "now": stamp, "bytes": size})
+        params = {"person": person, "at": _bind_time(conn, bucket), "bytes": size}
+        if conn.execute(s["bytes_add"], params).rowcount == 0:
+            conn.execute(s["bytes_insert"], params)
         return used + size
 
     def _charge_customers(
@@ -356,9 +364,13 @@ def _statements() -> dict[str, Any]:
             "SELECT released_at, bytes FROM gateway_quota_bytes "
             "WHERE person = :person AND released_at > :since ORDER BY released_at, id"
         ),
+        "bytes_add": text(
+            "UPDATE gateway_quota_bytes SET bytes = bytes + :bytes "
+            "WHERE person = :person AND released_at = :at"
+        ),
         "bytes_insert": text(
             "INSERT INTO gateway_quota_bytes (person, released_at, bytes) "
-            "VALUES (:person, :now, :bytes)"
+            "VALUES (:person, :at, :bytes)"
         ),
     }
 
