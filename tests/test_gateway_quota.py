@@ -335,7 +335,7 @@ def test_redis_bytes_per_day(redis_client: Any) -> None:
     with pytest.raises(QuotaExceeded) as info:
         q.charge("7", {}, 1, size=400, now=T0 + timedelta(hours=2))
     assert info.value.quota == "bytes per day" and info.value.limit == 1000
-    assert info.value.resets_at == T0 + timedelta(days=1)
+    assert info.value.resets_at == T0 + timedelta(days=1, minutes=1)  # T0's minute, a day on
     # a customer refusal charges no bytes, a byte refusal charges no customer
     with pytest.raises(QuotaExceeded, match="distinct customers per day"):
         q.charge("7", {2: False}, 1, size=10, now=T0 + timedelta(hours=2))
@@ -347,11 +347,13 @@ def test_redis_bytes_per_day(redis_client: Any) -> None:
     with pytest.raises(QuotaExceeded, match="alone carries 1001") as info:
         q.charge("7", {}, 1, size=1001, now=T0 + timedelta(hours=2))
     assert info.value.resets_at is None
-    # after T0 + 1 day 400 bytes left: 600 used; 400 fit, then 1 more does not (until T0+25h)
-    q.charge("7", {}, 1, size=400, now=T0 + timedelta(days=1, seconds=1))
+    with pytest.raises(QuotaExceeded):  # T0's minute is still in the window
+        q.charge("7", {}, 1, size=400, now=T0 + timedelta(days=1, seconds=30))
+    # after T0 + 1 day + 1 min 400 bytes left: 600 used; 400 fit, then 1 more does not
+    q.charge("7", {}, 1, size=400, now=T0 + timedelta(days=1, minutes=1, seconds=1))
     with pytest.raises(QuotaExceeded) as info:
-        q.charge("7", {}, 1, size=1, now=T0 + timedelta(days=1, seconds=2))
-    assert info.value.resets_at == T0 + timedelta(days=1, hours=1)
+        q.charge("7", {}, 1, size=1, now=T0 + timedelta(days=1, minutes=1, seconds=2))
+    assert info.value.resets_at == T0 + timedelta(days=1, hours=1, minutes=1)
 
 
 def test_redis_concurrent_byte_charges_never_over_issue(redis_client: Any) -> None:
@@ -376,5 +378,5 @@ def test_redis_concurrent_byte_charges_never_over_issue(redis_client: Any) -> No
     for t in threads:
         t.join()
     assert len(granted) == 11
-    members = redis_client.zrange("lw:quota:{42}:bytes", 0, -1)
-    assert sum(int(m.rsplit(b":", 1)[1]) for m in members) == 990
+    per_minute = redis_client.hgetall("lw:quota:{42}:bytes")
+    assert sum(int(v) for v in per_minute.values()) == 990

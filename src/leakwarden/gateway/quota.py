@@ -30,10 +30,9 @@ before the audit and the release.  The envelope (treatments, policy ids, audit i
 customer data and is not counted.
 
 :class:`RedisQuota` is the same ledger for several gateway replicas: one sorted set per person and
-pool (member = customer id, score = last access in ms) and one for the bytes (member = a unique
-id and the bytes, score = time in ms), all checked and charged by one Lua script, which Redis
-runs atomically (no other command runs in between), so concurrent replicas cannot over-issue
-either.
+pool (member = customer id, score = last access in ms) and a hash of the bytes per minute, all
+checked and charged by one Lua script, which Redis runs atomically (no other command runs in
+between), so concurrent replicas cannot over-issue either.
 
 A customer the person already saw in the window costs nothing again.  The charge is made before
 the data is released and is not undone if the release then fails (fail closed: a quota may be
@@ -44,7 +43,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -397,12 +395,13 @@ def _span(window: timedelta) -> str:
     return "24 hours" if window == DAY else "7 days"
 
 
-# KEYS: the bytes sorted set, then one sorted set per pool.  ARGV: now (ms), bytes of this
-# response, day window (ms), byte limit, a unique member id; then per pool: day window (ms), day
+# KEYS: the bytes hash (field = a minute's start in ms, value = bytes released in it), then one
+# sorted set per pool.  ARGV: now (ms), bytes of this response, day window (ms), byte limit, this
+# minute's start (ms); then per pool: day window (ms), day
 # limit, week window (ms), week limit, n, n customer ids.  Checks every pool and the bytes first,
 # then charges all.  Returns {} when charged; else {key index, 1 (day) | 2 (week), count before,
 # oldest score} for a pool (key index >= 2), or {1, 3, bytes before, reset score | -1} for the
-# bytes.  A bytes member is "<id>:<bytes>".
+# bytes (the reset: the end of the minute whose expiry makes room).
 _LUA = """
 local now = tonumber(ARGV[1])
 local size, bytes_day, bytes_lim = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -439,29 +438,36 @@ for p = 2, #KEYS do
 end
 if size > 0 then
   local bkey = KEYS[1]
-  redis.call('ZREMRANGEBYSCORE', bkey, '-inf', now - bytes_day)
-  local entries = redis.call('ZRANGEBYSCORE', bkey, '(' .. (now - bytes_day), '+inf',
-                             'WITHSCORES')
+  local since = now - bytes_day - 60000
+  local all = redis.call('HGETALL', bkey)
   local used = 0
-  for e = 1, #entries, 2 do
-    used = used + tonumber(string.match(entries[e], ':(%d+)$'))
+  local live = {}
+  for e = 1, #all, 2 do
+    local b, n = tonumber(all[e]), tonumber(all[e + 1])
+    if b > since then
+      used = used + n
+      live[#live + 1] = {b, n}
+    else
+      redis.call('HDEL', bkey, all[e])
+    end
   end
   if used + size > bytes_lim then
     local reset = '-1'
     if size <= bytes_lim then
+      table.sort(live, function(x, y) return x[1] < y[1] end)
       local left = used
-      for e = 1, #entries, 2 do
-        left = left - tonumber(string.match(entries[e], ':(%d+)$'))
+      for e = 1, #live do
+        left = left - live[e][2]
         if left + size <= bytes_lim then
-          reset = entries[e + 1]
+          reset = tostring(live[e][1] + 60000)
           break
         end
       end
     end
     return {1, 3, tostring(used), reset}
   end
-  redis.call('ZADD', bkey, now, ARGV[5] .. ':' .. size)
-  redis.call('PEXPIRE', bkey, bytes_day)
+  redis.call('HINCRBY', bkey, ARGV[5], size)
+  redis.call('PEXPIRE', bkey, bytes_day + 60000)
 end
 for p = 1, #plans do
   local key, members, week_ms = plans[p][1], plans[p][2], plans[p][3]
@@ -505,7 +511,8 @@ class RedisQuota:
         order = sorted(pools)
         keys = [f"{self.prefix}:{{{person}}}:bytes"]
         keys += [f"{self.prefix}:{{{person}}}:{pool}" for pool in order]
-        args: list[Any] = [now_ms, size, _ms(DAY), self.limits.bytes_per_day, uuid.uuid4().hex]
+        minute = now_ms - now_ms % 60_000
+        args: list[Any] = [now_ms, size, _ms(DAY), self.limits.bytes_per_day, minute]
         for pool in order:
             (_, day, day_lim), (_, week, week_lim) = _limits(self.limits, pool)
             members = sorted(set(pools[pool]))
