@@ -147,9 +147,9 @@ class ExportRefused(Exception):
         self.message = f"{message} [rule: {rule}]"
 
 
-@dataclass
-class ExportView:
-    """What the service tells a caller about a request (and its export, once executed)."""
+class ExportView(BaseModel):
+    """What the service tells a caller about a request (and its export, once executed); also
+    the HTTP answer of the export routes."""
 
     id: str
     status: str
@@ -1040,35 +1040,6 @@ class ExecuteIn(BaseModel):
     sql: str | None = Field(default=None, description="Optional: must match the approved query.")
 
 
-class ExportOut(BaseModel):
-    id: str
-    status: str
-    requester: str
-    purpose: str
-    recipient: str
-    sql: str
-    fingerprint: str
-    parameters: list[str]
-    columns: dict[str, list[str]]
-    sensitive_columns: list[str]
-    estimated_rows: int
-    estimated_customers: int | None
-    needs_approval: bool
-    created_at: str
-    expires_at: str
-    approvals: list[dict[str, str]]
-    export_id: str | None = None
-    file_path: str | None = None
-    file_sha256: str | None = None
-    rows: int | None = None
-    customers: int | None = None
-    audit_index: int | None = None
-
-
-def _out(view: ExportView) -> ExportOut:
-    return ExportOut(**view.__dict__)
-
-
 def _refused(exc: ExportRefused) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
@@ -1076,15 +1047,13 @@ def _refused(exc: ExportRefused) -> JSONResponse:
 @export_router.post("/exports", summary="Request a bulk export (approval if over size/sensitive).")
 def post_export(body: ExportRequestIn, caller: Caller, svc: Service) -> Any:
     try:
-        return _out(
-            svc.request(
-                caller,
-                body.sql,
-                body.purpose,
-                body.ticket,
-                body.recipient,
-                timedelta(hours=body.expires_in_hours),
-            )
+        return svc.request(
+            caller,
+            body.sql,
+            body.purpose,
+            body.ticket,
+            body.recipient,
+            timedelta(hours=body.expires_in_hours),
         )
     except ExportRefused as exc:
         return _refused(exc)
@@ -1093,7 +1062,7 @@ def post_export(body: ExportRequestIn, caller: Caller, svc: Service) -> Any:
 @export_router.post("/exports/{request_id}/approve", summary="Approve (another person).")
 def approve_export(request_id: str, body: DecisionIn, caller: Caller, svc: Service) -> Any:
     try:
-        return _out(svc.approve(request_id, caller, body.note))
+        return svc.approve(request_id, caller, body.note)
     except ExportRefused as exc:
         return _refused(exc)
 
@@ -1101,7 +1070,7 @@ def approve_export(request_id: str, body: DecisionIn, caller: Caller, svc: Servi
 @export_router.post("/exports/{request_id}/reject", summary="Reject (another person).")
 def reject_export(request_id: str, body: DecisionIn, caller: Caller, svc: Service) -> Any:
     try:
-        return _out(svc.reject(request_id, caller, body.note))
+        return svc.reject(request_id, caller, body.note)
     except ExportRefused as exc:
         return _refused(exc)
 
@@ -1111,14 +1080,14 @@ def reject_export(request_id: str, body: DecisionIn, caller: Caller, svc: Servic
 )
 def execute_export(request_id: str, body: ExecuteIn, caller: Caller, svc: Service) -> Any:
     try:
-        return _out(svc.execute(request_id, caller, body.sql))
+        return svc.execute(request_id, caller, body.sql)
     except ExportRefused as exc:
         return _refused(exc)
 
 
 @export_router.get("/exports", summary="Requests waiting for your approval.")
-def list_pending(caller: Caller, svc: Service) -> list[ExportOut]:
-    return [_out(v) for v in svc.pending(caller)]
+def list_pending(caller: Caller, svc: Service) -> list[ExportView]:
+    return [v for v in svc.pending(caller)]
 
 
 @export_router.get(
@@ -1149,4 +1118,4 @@ def get_export(request_id: str, caller: Caller, svc: Service) -> Any:
             {"detail": "only the requester or an approver may see an export request"},
             status_code=403,
         )
-    return _out(view)
+    return view
