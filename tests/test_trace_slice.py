@@ -1,7 +1,7 @@
 """trace (issue 6), first slice: a leaked sample -> affected customers and the export copy.
 
 Exports are registered as ``gateway.exports.ExportService._run`` registers them: the CSV rows
-and customer ids hashed with ``gateway.exports._keyed`` / ``customer_hash`` under the key
+and customer ids hashed with ``gateway.exports.row_hashes`` / ``customer_hash`` under the key
 ring's ``export`` key.  Expected values come from the test's own construction (which customers
 went into which copy and which rows were leaked), never from the code under test.
 """
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from leakwarden.demo.build import build_company
 from leakwarden.demo.schema import customers
 from leakwarden.demo.values import Values
-from leakwarden.gateway.exports import HASH_KEY, _keyed, customer_hash
+from leakwarden.gateway.exports import HASH_KEY, customer_hash, row_hashes
 from leakwarden.protect.keys import KeyRing, MasterKey
 from leakwarden.store import db
 from leakwarden.store.export_tables import ExportRecord
@@ -95,7 +95,6 @@ def _row(world: World, cid: int) -> list[str]:
 def register(world: World, store_url: str, recipient: str, ids: list[int]) -> str:
     """Register an export of ``ids`` (columns COLUMNS) the way ExportService._run does."""
     data_key = world.keys.current("export")
-    mac = data_key.derive(HASH_KEY)
     hash_key = f"{data_key.name}:{data_key.version}:{HASH_KEY}"
     lines = [_line(_row(world, cid)) for cid in ids]
     export_id = "xp_" + secrets.token_hex(8)
@@ -116,7 +115,7 @@ def register(world: World, store_url: str, recipient: str, ids: list[int]) -> st
         customer_hashes=json.dumps(
             sorted(customer_hash(world.keys, hash_key, str(c)) for c in set(ids))
         ),
-        row_hashes=json.dumps([_keyed(mac, "row", ln) for ln in lines]),
+        row_hashes=json.dumps(row_hashes(world.keys, hash_key, lines)),
         hash_key=hash_key,
         file_path="/dev/null",
         file_sha256="0" * 64,

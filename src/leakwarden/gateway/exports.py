@@ -902,10 +902,22 @@ def _keyed(key: bytes, kind: str, value: str) -> str:
     return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
+def _registry_mac(keys: KeyRing, hash_key: str) -> bytes:
+    """The MAC key behind a registry ``hash_key`` (``<key name>:<version>:export-hash``)."""
+    name, version, _ = hash_key.split(":", 2)
+    return keys.get(name, int(version)).derive(HASH_KEY)
+
+
 def customer_hash(keys: KeyRing, hash_key: str, customer_id: str | int) -> str:
     """The registry's keyed hash of one customer id (``hash_key`` as stored in ``exports``)."""
-    name, version, _ = hash_key.split(":", 2)
-    return _keyed(keys.get(name, int(version)).derive(HASH_KEY), "customer", str(customer_id))
+    return _keyed(_registry_mac(keys, hash_key), "customer", str(customer_id))
+
+
+def row_hashes(keys: KeyRing, hash_key: str, lines: Sequence[str]) -> list[str]:
+    """The registry's keyed hashes of CSV lines, as :meth:`ExportService.execute` registered the
+    exported rows: a leaked line with the same hash is a verbatim copy of an exported row."""
+    mac = _registry_mac(keys, hash_key)
+    return [_keyed(mac, "row", line) for line in lines]
 
 
 def _encrypt(plain: bytes, data_key: Any, export_id: str, request_id: str) -> bytes:

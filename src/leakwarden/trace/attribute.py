@@ -177,17 +177,15 @@ def line_membership(
     copies: Sequence[CopyRecord], lines: Iterable[str], keys: KeyRing
 ) -> np.ndarray[Any, np.dtype[np.bool_]]:
     """``L[i, k]``: sample line ``i`` equals one of copy ``k``'s registered CSV rows (the line
-    hashed as the registry hashes rows, :func:`leakwarden.gateway.exports._keyed`)."""
-    from leakwarden.gateway.exports import HASH_KEY, _keyed
+    hashed as the registry hashes rows, :func:`leakwarden.gateway.exports.row_hashes`)."""
+    from leakwarden.gateway.exports import row_hashes
 
     lines = list(lines)
     out = np.zeros((len(lines), len(copies)), dtype=bool)
     hashed: dict[str, list[str]] = {}  # per registry key: the sample lines' keyed hashes
     for k, c in enumerate(copies):
         if c.hash_key not in hashed:
-            name, version, _ = c.hash_key.split(":", 2)
-            mac = keys.get(name, int(version)).derive(HASH_KEY)
-            hashed[c.hash_key] = [_keyed(mac, "row", ln) for ln in lines]
+            hashed[c.hash_key] = row_hashes(keys, c.hash_key, lines)
         out[:, k] = [h in c.row_hashes for h in hashed[c.hash_key]]
     return out
 
