@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
+from gateway_world import GatewayWorld, gateway_world
 from leakwarden.audit.ledger import AuditWriteError
 from leakwarden.demo.build import build_company
 from leakwarden.gateway.app import create_app
 from leakwarden.gateway.decision import AccessRequest, Decision, Treatment
 from leakwarden.gateway.identity import TokenStore
-from leakwarden.gateway.settings import GatewaySettings, QuotaLimits
+from leakwarden.gateway.settings import QuotaLimits
 from leakwarden.store import db
 
 BIG = QuotaLimits(day=10_000, week=10_000, vip_day=10_000, vip_week=10_000, rows_per_request=500)
@@ -34,46 +33,23 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@dataclass
-class World:
-    company: str
-    store: str
-    tokens: TokenStore
-    tmp: Path
-
-    def client(self, quota: QuotaLimits = BIG, **kw: Any) -> TestClient:
-        settings = GatewaySettings(company_url=self.company, store_url=self.store, quota=quota)
-        return TestClient(create_app(settings, **kw))
+class World(GatewayWorld):
+    def client(self, quota: QuotaLimits = BIG, **kw: Any) -> TestClient:  # type: ignore[override]
+        return TestClient(create_app(self.settings(quota=quota), **kw))
 
     def headers(self) -> dict[str, str]:
         analyst = self.q(
             "SELECT id FROM employees WHERE department = '数据分析' AND leave_date IS NULL "
             "ORDER BY id LIMIT 1"
         )[0].id
-        issued = self.tokens.issue(employee_id=analyst, ttl=timedelta(hours=1))
-        return {"Authorization": f"Bearer {issued.token}"}
-
-    def q(self, sql: str, **params: Any) -> list[Any]:
-        with create_engine(self.company).connect() as conn:
-            return list(conn.execute(text(sql), params))
-
-    def events(self) -> list[dict[str, Any]]:
-        with create_engine(self.store).connect() as conn:
-            rows = conn.execute(text("SELECT event FROM audit_log ORDER BY idx")).scalars()
-            return [json.loads(r) for r in rows]
-
-    def audit_text(self) -> str:
-        with create_engine(self.store).connect() as conn:
-            return "\n".join(conn.execute(text("SELECT event FROM audit_log")).scalars())
+        return self.token(analyst)
 
 
 @pytest.fixture
 def world(company: str, tmp_path: Path) -> Iterator[World]:
-    store = f"sqlite:///{tmp_path}/store.db"
-    engine = db.make_engine(store)
-    db.upgrade(engine)
-    yield World(company, store, TokenStore(engine), tmp_path)
-    engine.dispose()
+    with gateway_world(company, tmp_path, World) as w:
+        assert isinstance(w, World)
+        yield w
 
 
 def _masked_contact(request: AccessRequest) -> Decision:

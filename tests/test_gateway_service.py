@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from gateway_world import GatewayWorld, gateway_world
 from leakwarden.audit.ledger import AuditWriteError, Ledger
 from leakwarden.demo.build import build_company
 from leakwarden.gateway.app import create_app
@@ -34,44 +34,13 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@dataclass
-class World:
-    company: str
-    store: str
-    tokens: TokenStore
-    tmp: Path
-
-    def settings(self, **kw: Any) -> GatewaySettings:
-        return GatewaySettings(company_url=self.company, store_url=self.store, **kw)
-
-    def client(self, settings: GatewaySettings | None = None, **kw: Any) -> TestClient:
-        return TestClient(create_app(settings or self.settings(), **kw))
-
-    def token(self, employee: int, ttl: timedelta = timedelta(hours=1)) -> dict[str, str]:
-        issued = self.tokens.issue(employee_id=employee, ttl=ttl)
-        return {"Authorization": f"Bearer {issued.token}"}
-
-    def q(self, sql: str, **params: Any) -> list[Any]:
-        with create_engine(self.company).connect() as conn:
-            return list(conn.execute(text(sql), params))
-
-    def events(self) -> list[dict[str, Any]]:
-        with create_engine(self.store).connect() as conn:
-            rows = conn.execute(text("SELECT event FROM audit_log ORDER BY idx")).scalars()
-            return [json.loads(r) for r in rows]
-
-    def audit_text(self) -> str:
-        with create_engine(self.store).connect() as conn:
-            return "\n".join(conn.execute(text("SELECT event FROM audit_log")).scalars())
+World = GatewayWorld
 
 
 @pytest.fixture
 def world(company: str, tmp_path: Path) -> Iterator[World]:
-    store = f"sqlite:///{tmp_path}/store.db"
-    engine = db.make_engine(store)
-    db.upgrade(engine)
-    yield World(company, store, TokenStore(engine), tmp_path)
-    engine.dispose()
+    with gateway_world(company, tmp_path) as w:
+        yield w
 
 
 def _cs_ticket(w: World) -> Any:
