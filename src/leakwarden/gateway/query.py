@@ -67,7 +67,7 @@ from sqlglot import exp
 
 from leakwarden.gateway.decision import AccessRequest, Decision
 from leakwarden.gateway.quota import QuotaExceeded, payload_bytes
-from leakwarden.gateway.records import CallContext, RecordService, _plain
+from leakwarden.gateway.records import CallContext, RecordService, plain_value
 from leakwarden.gateway.sql_rewrite import DIALECTS, QueryDenied, Rewritten, fingerprint, rewrite
 from leakwarden.gateway.tickets import TicketError, check_ticket
 
@@ -125,10 +125,10 @@ class QueryService:
         limit = rec.settings.quota.rows_per_request
         if max_rows is not None:
             if max_rows < 1:
-                rec._refuse(ctx, "query", DATASET, ROUTE, 400, "max_rows must be at least 1")
+                rec.refuse(ctx, "query", DATASET, ROUTE, 400, "max_rows must be at least 1")
             limit = min(limit, max_rows)
-        rec._check_purpose(ctx, "query", DATASET, ROUTE)
-        needs_ticket = rec._needs_ticket(ctx)
+        rec.check_purpose(ctx, "query", DATASET, ROUTE)
+        needs_ticket = rec.needs_ticket(ctx)
         ticket_customer: int | None = None
         if needs_ticket:
             try:
@@ -136,7 +136,7 @@ class QueryService:
                     rec.company, ctx.ticket, ctx.principal, []
                 ).customer_id
             except TicketError as exc:
-                rec._refuse(ctx, "query", DATASET, ROUTE, 403, f"ticket: {exc}")
+                rec.refuse(ctx, "query", DATASET, ROUTE, 403, f"ticket: {exc}")
 
         decisions: dict[str, Decision] = {}
 
@@ -174,7 +174,7 @@ class QueryService:
                     or 0
                 )
                 if estimated > rec.settings.quota.rows_per_request:
-                    rec._refuse(
+                    rec.refuse(
                         ctx,
                         "query",
                         DATASET,
@@ -212,7 +212,7 @@ class QueryService:
                         basis = "tables"
                     ids = self._customers_of(conn, probes, basis, ctx, policy_ids, fp_extra)
         except _TooSlow:
-            rec._refuse(
+            rec.refuse(
                 ctx,
                 "query",
                 DATASET,
@@ -223,7 +223,7 @@ class QueryService:
                 policy_ids=policy_ids,
                 extra=fp_extra,
             )
-            raise  # unreachable: _refuse raises
+            raise  # unreachable: refuse raises
         assert ids is not None
 
         keep = [i for i in range(len(columns)) if i not in hidden]
@@ -231,7 +231,7 @@ class QueryService:
         try:
             rows = [self._treat(r, keyed, keep) for r in raw]
         except Exception as exc:  # a pseudonymising error releases nothing
-            rec._refuse(
+            rec.refuse(
                 ctx,
                 "query",
                 DATASET,
@@ -244,7 +244,7 @@ class QueryService:
                 outcome="failure",
             )
         if needs_ticket and any(c != ticket_customer for c in ids):
-            rec._refuse(
+            rec.refuse(
                 ctx,
                 "query",
                 DATASET,
@@ -258,7 +258,7 @@ class QueryService:
             )
         consent = rec.consent.check(ctx.purpose, ids)
         if not consent.allowed:
-            rec._refuse(
+            rec.refuse(
                 ctx,
                 "query",
                 DATASET,
@@ -278,7 +278,7 @@ class QueryService:
             headers = {}
             if exc.resets_at is not None:
                 headers["X-Quota-Resets"] = exc.resets_at.isoformat()
-            rec._refuse(
+            rec.refuse(
                 ctx,
                 "query",
                 DATASET,
@@ -298,7 +298,7 @@ class QueryService:
             else None
         )
         pseudo = [out_columns[keep.index(p)] for p in keyed.pseudonymised if p in keep]
-        index = rec._audit(
+        index = rec.audit(
             ctx,
             "query",
             ",".join(written.tables),
@@ -361,7 +361,7 @@ class QueryService:
                 extra = {"fingerprint": digest, "parameters": str(len(literals))}
             except QueryDenied:
                 pass
-            rec._refuse(
+            rec.refuse(
                 ctx,
                 "query",
                 DATASET,
@@ -371,7 +371,7 @@ class QueryService:
                 policy_ids=sorted({p for d in refused for p in d.policy_ids}),
                 extra=extra,
             )
-            raise  # unreachable: _refuse raises
+            raise  # unreachable: refuse raises
 
     def _derived(self, kind: str, sql: str) -> tuple[int, str] | None:
         """The caller's query turned into the keyed query (``kind`` "keyed") or the contributor
@@ -604,7 +604,7 @@ class QueryService:
                 "aggregates by the rows they read, set operations and subqueries by every "
                 "customer of their tables); narrow it by customer",
             )
-            self.records._refuse(
+            self.records.refuse(
                 ctx,
                 "query",
                 DATASET,
@@ -648,9 +648,9 @@ class QueryService:
             pc = written.pseudonymised.get(i)
             if pc is not None and value is not None:
                 type_id = pc.data_classes[0] if pc.data_classes else None
-                out.append(pseudonym(key, 1, str(_plain(value)), type_id))
+                out.append(pseudonym(key, 1, str(plain_value(value)), type_id))
             else:
-                out.append(_plain(value))
+                out.append(plain_value(value))
         return out
 
 

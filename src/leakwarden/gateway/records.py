@@ -103,7 +103,7 @@ def customer_region(province: str, city: str) -> str:
     return city if province == city else province + city
 
 
-def _plain(value: Any) -> Value:
+def plain_value(value: Any) -> Value:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, datetime | date):
@@ -153,7 +153,7 @@ class RecordService:
         with self.company.connect() as conn:
             row = conn.execute(select(customers).where(customers.c.id == customer_id)).first()
         if row is None:
-            self._refuse(ctx, "read", "customers", route, 404, "no such customer", [customer_id])
+            self.refuse(ctx, "read", "customers", route, 404, "no such customer", [customer_id])
         assert row is not None
         return self._serve(ctx, "read", "customers", route, [dict(row._mapping)], None)
 
@@ -163,10 +163,10 @@ class RecordService:
         from leakwarden.demo.schema import customers
 
         route = "GET /customers?phone="
-        self._check_purpose(ctx, "read", "customers", route)
+        self.check_purpose(ctx, "read", "customers", route)
         digits = "".join(c for c in phone if c.isdigit())
         if len(digits) < 7:
-            self._refuse(ctx, "read", "customers", route, 400, "phone: give at least 7 digits")
+            self.refuse(ctx, "read", "customers", route, 400, "phone: give at least 7 digits")
         if digits.startswith("86") and len(digits) == 13:
             digits = digits[2:]
         limit = self.settings.max_phone_matches
@@ -181,16 +181,16 @@ class RecordService:
                 )
             ]
         ids = [int(r["id"]) for r in rows]
-        if self._needs_ticket(ctx):
+        if self.needs_ticket(ctx):
             # With a ticket only its customer can be found: the same answer whether the phone is
             # another customer's or nobody's, so a ticket is no oracle for phone numbers.
             ticket_customer = self._ticket_customer(ctx, route)
             rows = [r for r in rows if int(r["id"]) == ticket_customer]
             ids = [int(r["id"]) for r in rows]
         if not rows:
-            self._refuse(ctx, "read", "customers", route, 404, "no customer with that phone")
+            self.refuse(ctx, "read", "customers", route, 404, "no customer with that phone")
         if len(rows) > limit:
-            self._refuse(
+            self.refuse(
                 ctx,
                 "read",
                 "customers",
@@ -207,12 +207,12 @@ class RecordService:
         from leakwarden.demo.schema import orders
 
         route = "GET /orders/{id}"
-        self._check_purpose(ctx, "read", "orders", route)
+        self.check_purpose(ctx, "read", "orders", route)
         with self.company.connect() as conn:
             row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
         if row is None:
             self._purpose_and_ticket(ctx, "read", "orders", route, [])
-            self._refuse(ctx, "read", "orders", route, 404, "no such order")
+            self.refuse(ctx, "read", "orders", route, 404, "no such order")
         assert row is not None
         self._purpose_and_ticket(ctx, "read", "orders", route, [row.customer_id], order_id)
         return self._serve(ctx, "read", "orders", route, [dict(row._mapping)], None)
@@ -223,7 +223,7 @@ class RecordService:
         from leakwarden.demo.schema import orders, waybills
 
         route = "POST /waybills/{waybill_no}/print"
-        self._check_purpose(ctx, "print_waybill", "waybills", route)
+        self.check_purpose(ctx, "print_waybill", "waybills", route)
         with self.company.connect() as conn:
             row = conn.execute(
                 select(waybills, orders.c.customer_id)
@@ -232,7 +232,7 @@ class RecordService:
             ).first()
         if row is None:
             self._purpose_and_ticket(ctx, "print_waybill", "waybills", route, [])
-            self._refuse(ctx, "print_waybill", "waybills", route, 404, "no such waybill")
+            self.refuse(ctx, "print_waybill", "waybills", route, 404, "no such waybill")
         assert row is not None
         record = dict(row._mapping)
         customer_id = int(record.pop("customer_id"))
@@ -243,21 +243,21 @@ class RecordService:
 
     # -------------------------------------------------------------------- the steps
 
-    def _needs_ticket(self, ctx: CallContext) -> bool:
+    def needs_ticket(self, ctx: CallContext) -> bool:
         return bool(self.settings.purposes.get(ctx.purpose)) or ctx.ticket is not None
 
     def _ticket_customer(self, ctx: CallContext, route: str) -> int:
         try:
             return check_ticket(self.company, ctx.ticket, ctx.principal, []).customer_id
         except TicketError as exc:
-            self._refuse(ctx, "read", "customers", route, 403, f"ticket: {exc}")
-            raise  # unreachable: _refuse raises
+            self.refuse(ctx, "read", "customers", route, 403, f"ticket: {exc}")
+            raise  # unreachable: refuse raises
 
-    def _check_purpose(self, ctx: CallContext, action: Action, table: str, route: str) -> None:
+    def check_purpose(self, ctx: CallContext, action: Action, table: str, route: str) -> None:
         """An unknown purpose is refused before anything is looked up."""
         if ctx.purpose not in self.settings.purposes:
             known = ", ".join(sorted(self.settings.purposes))
-            self._refuse(
+            self.refuse(
                 ctx, action, table, route, 400, f"unknown purpose {ctx.purpose!r} (known: {known})"
             )
 
@@ -270,15 +270,15 @@ class RecordService:
         customer_ids: Sequence[int],
         order_id: int | None = None,
     ) -> None:
-        self._check_purpose(ctx, action, table, route)
-        if not self._needs_ticket(ctx):
+        self.check_purpose(ctx, action, table, route)
+        if not self.needs_ticket(ctx):
             return
         try:
             found = check_ticket(self.company, ctx.ticket, ctx.principal, customer_ids)
             if order_id is not None:
                 check_ticket_order(found, order_id)
         except TicketError as exc:
-            self._refuse(ctx, action, table, route, 403, f"ticket: {exc}", customer_ids)
+            self.refuse(ctx, action, table, route, 403, f"ticket: {exc}", customer_ids)
 
     def _serve(
         self,
@@ -310,7 +310,7 @@ class RecordService:
                 }
         consent = self.consent.check(ctx.purpose, ids)
         if not consent.allowed:
-            self._refuse(
+            self.refuse(
                 ctx,
                 action,
                 table,
@@ -330,14 +330,14 @@ class RecordService:
             columns=columns,
             ticket=ctx.ticket,
             customer_ids=tuple(ids),
-            ticket_checked=self._needs_ticket(ctx),
+            ticket_checked=self.needs_ticket(ctx),
         )
         try:
             decision = self.decide(request)
         except Exception as exc:  # fail closed, whatever the engine does
             decision = Decision.deny(f"denied: policy evaluation failed: {type(exc).__name__}")
         if not decision.allowed:
-            self._refuse(
+            self.refuse(
                 ctx,
                 action,
                 table,
@@ -358,7 +358,7 @@ class RecordService:
                     if unknown
                     else f"customer outside your region ({region})"
                 )
-                self._refuse(
+                self.refuse(
                     ctx,
                     action,
                     table,
@@ -378,7 +378,7 @@ class RecordService:
             else:
                 out = [self._treat(table, r, treatments) for r in rows]
         except Exception as exc:  # a masking error releases nothing
-            self._refuse(
+            self.refuse(
                 ctx,
                 action,
                 table,
@@ -401,7 +401,7 @@ class RecordService:
             headers = {}
             if exc.resets_at is not None:
                 headers["X-Quota-Resets"] = exc.resets_at.isoformat()
-            self._refuse(
+            self.refuse(
                 ctx,
                 action,
                 table,
@@ -419,7 +419,7 @@ class RecordService:
             if label
             else [c for c, t in treatments.items() if t is not Treatment.DENIED]
         )
-        index = self._audit(
+        index = self.audit(
             ctx,
             action,
             table,
@@ -456,9 +456,9 @@ class RecordService:
                 continue
             value = row.get(column)
             if treatment is Treatment.CLEAR or value is None:
-                out[column] = _plain(value)
+                out[column] = plain_value(value)
                 continue
-            text = str(_plain(value))
+            text = str(plain_value(value))
             classes = info.column(column).data_classes
             type_id = classes[0] if classes else None
             if treatment is Treatment.MASKED:
@@ -492,7 +492,7 @@ class RecordService:
 
     # -------------------------------------------------------------------- audit
 
-    def _refuse(
+    def refuse(
         self,
         ctx: CallContext,
         action: Action,
@@ -509,7 +509,7 @@ class RecordService:
         outcome: str = "denied",
     ) -> None:
         """Audit the refusal, then raise it (:class:`AuditUnavailable` if the audit fails)."""
-        self._audit(
+        self.audit(
             ctx,
             action,
             table,
@@ -523,7 +523,7 @@ class RecordService:
         )
         raise Refused(status, message, headers=headers)
 
-    def _audit(
+    def audit(
         self,
         ctx: CallContext,
         action: Action,
