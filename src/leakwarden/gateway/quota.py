@@ -153,7 +153,9 @@ def _limits(limits: QuotaLimits, pool: str) -> tuple[tuple[str, timedelta, int],
             ("distinct customers per week", WEEK, limits.week))  # fmt: skip
 
 
-def check_rows(limits: QuotaLimits, rows: int) -> None:
+def check_request(limits: QuotaLimits, rows: int, size: int) -> None:
+    """What both quota stores check before charging: the rows-per-request limit, and a size
+    that is a byte count."""
     if rows > limits.rows_per_request:
         raise QuotaExceeded(
             "rows per request",
@@ -161,6 +163,8 @@ def check_rows(limits: QuotaLimits, rows: int) -> None:
             None,
             f"this request would return {rows} rows; narrow it",
         )
+    if size < 0:
+        raise ValueError(f"size must be >= 0, got {size}")
 
 
 class SqlQuota:
@@ -185,9 +189,7 @@ class SqlQuota:
         nothing is charged)."""
         from sqlalchemy.exc import IntegrityError
 
-        check_rows(self.limits, rows)
-        if size < 0:
-            raise ValueError(f"size must be >= 0, got {size}")
+        check_request(self.limits, rows, size)
         now = now or datetime.now(UTC)
         if not customers and not size:
             return QuotaUsage({})
@@ -498,9 +500,7 @@ class RedisQuota:
         size: int = 0,
         now: datetime | None = None,
     ) -> QuotaUsage:
-        check_rows(self.limits, rows)
-        if size < 0:
-            raise ValueError(f"size must be >= 0, got {size}")
+        check_request(self.limits, rows, size)
         now = now or datetime.now(UTC)
         if not customers and not size:
             return QuotaUsage({})
