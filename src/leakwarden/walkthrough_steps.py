@@ -134,13 +134,11 @@ def gateway_step(company_url: str, store_url: str, ledger: Ledger, console: Cons
     from leakwarden.gateway.decision import Principal
     from leakwarden.gateway.records import CallContext, Refused
     from leakwarden.gateway.settings import GatewaySettings
-    from leakwarden.store import db
 
     settings = GatewaySettings(company_url=company_url, store_url=store_url)
     app = create_app(settings, ledger=ledger)
     service = app.state.service
-    company = db.make_engine(company_url)
-    with company.connect() as conn:
+    with app.state.company.connect() as conn:  # the gateway's own engine on the company db
         ticket = (
             conn.execute(
                 text(
@@ -175,7 +173,6 @@ def gateway_step(company_url: str, store_url: str, ledger: Ledger, console: Cons
             text("SELECT id FROM customers WHERE id <> :c ORDER BY id LIMIT 1"),
             {"c": ticket["customer_id"] if ticket else -1},
         ).scalar()
-    company.dispose()
     if ticket is None or agent_row is None or analyst is None or other is None:
         console.print(
             "[yellow]gateway: skipped: the demo company has no open customer-service ticket, "
