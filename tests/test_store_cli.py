@@ -22,13 +22,13 @@ def test_db_upgrade_then_current(db_url: str) -> None:
 
     first = runner.invoke(app, ["db", "upgrade", "--url", db_url])
     assert first.exit_code == 0, first.output
-    assert f"{shown}: upgraded empty -> 0006 (head)" in first.output
+    assert f"{shown}: upgraded empty -> 0008 (head)" in first.output
     again = runner.invoke(app, ["db", "upgrade", "--url", db_url])
-    assert "already at 0006 (head)" in again.output
+    assert "already at 0008 (head)" in again.output
 
     after = runner.invoke(app, ["db", "current", "--url", db_url])
-    assert after.output.strip() == f"{shown}: 0006 (head)"
-    assert db.current_revision(db_url) == "0006"
+    assert after.output.strip() == f"{shown}: 0008 (head)"
+    assert db.current_revision(db_url) == "0008"
     password = make_url(db_url).password
     for result in (before, first, again, after):
         assert not password or str(password) not in result.output

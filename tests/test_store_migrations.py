@@ -26,7 +26,7 @@ def test_upgrade_from_empty_to_head(db_url: str) -> None:
 
         db.upgrade(engine)
 
-        assert db.current_revision(engine) == db.head_revision() == "0006"
+        assert db.current_revision(engine) == db.head_revision() == "0008"
         insp = inspect(engine)
         assert STORE_TABLES | {"alembic_version"} <= set(insp.get_table_names())
         columns = {c["name"] for c in insp.get_columns("inventory")}
@@ -68,7 +68,7 @@ def test_upgrade_from_empty_to_head(db_url: str) -> None:
 def test_upgrade_is_idempotent_and_reversible(db_url: str) -> None:
     db.upgrade(db_url)
     db.upgrade(db_url)  # a second run changes nothing and does not fail
-    assert db.current_revision(db_url) == "0006"
+    assert db.current_revision(db_url) == "0008"
 
     db.downgrade(db_url, "base")
     engine = db.make_engine(db_url)
@@ -79,7 +79,7 @@ def test_upgrade_is_idempotent_and_reversible(db_url: str) -> None:
         engine.dispose()
 
     db.upgrade(db_url)
-    assert db.current_revision(db_url) == "0006"
+    assert db.current_revision(db_url) == "0008"
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
