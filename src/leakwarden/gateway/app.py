@@ -4,8 +4,8 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 
 - ``GET /customers/{customer_id}``, ``GET /customers?phone=...``, ``GET /orders/{order_id}``,
   ``POST /waybills/{waybill_no}/print``: the record endpoints (:mod:`.records`);
-- ``POST /query``: SQL through the gateway (:mod:`.query`), JSON ``{sql, purpose, ticket,
-  max_rows}`` in, ``{columns, rows, truncated, truncation, fingerprint, ...}`` out;
+- ``POST /query``: SQL through the gateway (:mod:`.query`'s ``query_router``, which documents
+  the request and the answer);
 - ``GET /health``: liveness, no data.
 
 Callers authenticate with ``Authorization: Bearer <token>``: an API token (``lw_...``,
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from leakwarden.protect.keys import KeyRing
     from leakwarden.protect.waybill import RelayRegistry
 
-__all__ = ["RecordsOut", "WaybillOut", "create_app"]
+__all__ = ["ErrorOut", "RecordsOut", "WaybillOut", "caller_context", "create_app"]
 
 
 class ErrorOut(BaseModel):
@@ -136,7 +136,7 @@ def _authenticate(request: Request, authorization: str | None) -> tuple[Any, str
     return load_principal(state.company, state.jwt.employee_id(token)), "jwt"
 
 
-def _caller(
+def caller_context(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
     x_purpose: Annotated[str | None, Header(description="Why the data is needed.")] = None,
@@ -164,7 +164,7 @@ def _caller(
     )
 
 
-Caller = Annotated[CallContext, Depends(_caller)]
+Caller = Annotated[CallContext, Depends(caller_context)]
 
 
 def create_app(
@@ -324,59 +324,10 @@ def create_app(
             audit_index=r.audit_index,
         )
 
-    from leakwarden.gateway.query import QueryService
+    from leakwarden.gateway.query import QueryService, query_router
 
-    queries = QueryService(service)
-
-    @app.post(
-        "/query",
-        tags=["sql"],
-        summary="SQL through the gateway: rewritten with the caller's masks and row filter, "
-        "estimated, counted, audited before release.",
-        responses={
-            400: {
-                "model": ErrorOut,
-                "description": "Query denied: the reason and its line and "
-                "column (unknown table or function, writes, filters on masked columns ...).",
-            },
-            403: {
-                "model": ErrorOut,
-                "description": "The policy refuses a table, or ticket / consent refusal.",
-            },
-            429: {
-                "model": ErrorOut,
-                "description": "Over 'rows per request' (estimated before "
-                "running), a distinct-customer quota or bytes per day.",
-            },
-        },
-    )
-    def post_query(
-        body: QueryIn,
-        request: Request,
-        authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
-    ) -> QueryOut:
-        ctx = _caller(
-            request,
-            authorization,
-            x_purpose=request.headers.get("x-purpose"),
-            x_ticket=request.headers.get("x-ticket"),
-            purpose=body.purpose,
-            ticket=body.ticket,
-        )
-        r = queries.run(ctx, body.sql, max_rows=body.max_rows)
-        return QueryOut(
-            columns=r.columns,
-            rows=r.rows,
-            truncated=r.truncated,
-            truncation=r.truncation,
-            fingerprint=r.fingerprint,
-            tables=r.tables,
-            customers=r.customers,
-            customer_basis=r.customer_basis,
-            pseudonymised=r.pseudonymised,
-            policy_ids=r.policy_ids,
-            audit_index=r.audit_index,
-        )
+    app.state.queries = QueryService(service)
+    app.include_router(query_router)
 
     if keys is not None:
         from leakwarden.gateway.exports import export_router, install_exports
@@ -384,37 +335,6 @@ def create_app(
         app.include_router(export_router)
         install_exports(app, keys, exports)
     return app
-
-
-class QueryIn(BaseModel):
-    """A query through the gateway."""
-
-    sql: str = Field(description="One SELECT statement in the company database's dialect.")
-    purpose: str | None = Field(None, description="Why (or the X-Purpose header).")
-    ticket: str | None = Field(None, description="The work ticket (or the X-Ticket header).")
-    max_rows: int | None = Field(
-        None, description="Return at most this many rows (at most the rows-per-request quota)."
-    )
-
-
-class QueryOut(BaseModel):
-    """The result: values already treated (masked in SQL, pseudonymised before release)."""
-
-    columns: list[str]
-    rows: list[list[str | int | bool | None]]
-    truncated: bool = Field(description="True when more rows were there than the row limit.")
-    truncation: str | None = Field(description="The truncation marker's message, or null.")
-    fingerprint: str = Field(description="SHA-256 of the normalised query (literals out).")
-    tables: list[str]
-    customers: int = Field(description="Distinct customers charged to the caller's quota.")
-    customer_basis: str = Field(
-        description="'returned': the customers of the rows returned; 'rows read': of the rows "
-        "an aggregate reads; 'tables': every customer of the tables read (UNION, subqueries), "
-        "the safe upper bound."
-    )
-    pseudonymised: list[str] = Field(description="Output columns replaced by HMAC pseudonyms.")
-    policy_ids: list[str]
-    audit_index: int
 
 
 def _audit_auth_failure(service: RecordService, reason: str, ip: str | None, path: str) -> None:

@@ -61,10 +61,13 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, Field
 from sqlglot import exp
 
+from leakwarden.gateway.app import ErrorOut, caller_context
 from leakwarden.gateway.decision import AccessRequest, Decision
 from leakwarden.gateway.quota import QuotaExceeded, payload_bytes
 from leakwarden.gateway.records import CallContext, RecordService, plain_value
@@ -74,7 +77,7 @@ from leakwarden.gateway.tickets import TicketError, check_ticket
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["ROUTE", "QueryResult", "QueryService"]
+__all__ = ["ROUTE", "QueryIn", "QueryOut", "QueryResult", "QueryService", "query_router"]
 
 ROUTE = "POST /query"
 DATASET = "sql"
@@ -678,3 +681,93 @@ def _plain_select(tree: exp.Select) -> bool:
             if agg.find_ancestor(exp.Select) is tree and agg.find_ancestor(exp.Window) is None:
                 return False
     return True
+
+
+# ---------------------------------------------------------------------------------- HTTP
+
+
+class QueryIn(BaseModel):
+    """A query through the gateway."""
+
+    sql: str = Field(description="One SELECT statement in the company database's dialect.")
+    purpose: str | None = Field(None, description="Why (or the X-Purpose header).")
+    ticket: str | None = Field(None, description="The work ticket (or the X-Ticket header).")
+    max_rows: int | None = Field(
+        None, description="Return at most this many rows (at most the rows-per-request quota)."
+    )
+
+
+class QueryOut(BaseModel):
+    """The result: values already treated (masked in SQL, pseudonymised before release)."""
+
+    columns: list[str]
+    rows: list[list[str | int | bool | None]]
+    truncated: bool = Field(description="True when more rows were there than the row limit.")
+    truncation: str | None = Field(description="The truncation marker's message, or null.")
+    fingerprint: str = Field(description="SHA-256 of the normalised query (literals out).")
+    tables: list[str]
+    customers: int = Field(description="Distinct customers charged to the caller's quota.")
+    customer_basis: str = Field(
+        description="'returned': the customers of the rows returned; 'rows read': of the rows "
+        "an aggregate reads; 'tables': every customer of the tables read (UNION, subqueries), "
+        "the safe upper bound."
+    )
+    pseudonymised: list[str] = Field(description="Output columns replaced by HMAC pseudonyms.")
+    policy_ids: list[str]
+    audit_index: int
+
+
+#: ``POST /query``; ``create_app`` includes it and puts the :class:`QueryService` in
+#: ``app.state.queries``.
+query_router = APIRouter(tags=["sql"])
+
+
+@query_router.post(
+    "/query",
+    summary="SQL through the gateway: rewritten with the caller's masks and row filter, "
+    "estimated, counted, audited before release.",
+    responses={
+        400: {
+            "model": ErrorOut,
+            "description": "Query denied: the reason and its line and "
+            "column (unknown table or function, writes, filters on masked columns ...).",
+        },
+        403: {
+            "model": ErrorOut,
+            "description": "The policy refuses a table, or ticket / consent refusal.",
+        },
+        429: {
+            "model": ErrorOut,
+            "description": "Over 'rows per request' (estimated before "
+            "running), a distinct-customer quota or bytes per day.",
+        },
+    },
+)
+def post_query(
+    body: QueryIn,
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
+) -> QueryOut:
+    ctx = caller_context(
+        request,
+        authorization,
+        x_purpose=request.headers.get("x-purpose"),
+        x_ticket=request.headers.get("x-ticket"),
+        purpose=body.purpose,
+        ticket=body.ticket,
+    )
+    queries: QueryService = request.app.state.queries
+    r = queries.run(ctx, body.sql, max_rows=body.max_rows)
+    return QueryOut(
+        columns=r.columns,
+        rows=r.rows,
+        truncated=r.truncated,
+        truncation=r.truncation,
+        fingerprint=r.fingerprint,
+        tables=r.tables,
+        customers=r.customers,
+        customer_basis=r.customer_basis,
+        pseudonymised=r.pseudonymised,
+        policy_ids=r.policy_ids,
+        audit_index=r.audit_index,
+    )
