@@ -39,9 +39,14 @@ Context tables (all optional except employees; a detector that needs a missing o
   (account manager, courier route), one row per (employee, customer).
 * :data:`CUSTOMER_SCHEMA`: the few customer attributes the detectors use (district, segment, VIP,
   and whether the customer is also an employee).
+
+:class:`Context` bundles the four context tables (checked against their schemas on construction;
+extra columns are allowed). :func:`check_table` is the one schema check, used for events too.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -106,3 +111,39 @@ CUSTOMER_SCHEMA = pa.schema(
         pa.field("vip", pa.bool_(), nullable=False),
     ]
 )
+
+
+_CONTEXT_SCHEMAS: dict[str, pa.Schema] = {
+    "employees": EMPLOYEE_SCHEMA,
+    "tickets": TICKET_SCHEMA,
+    "relationships": RELATIONSHIP_SCHEMA,
+    "customers": CUSTOMER_SCHEMA,
+}
+
+
+def check_table(table: pa.Table | pa.RecordBatch, schema: pa.Schema, what: str) -> None:
+    """Raise ValueError naming ``what`` and the column when ``table`` lacks a column of ``schema``
+    or holds it with another type (extra columns are allowed and ignored)."""
+    for field in schema:
+        if field.name not in table.schema.names:
+            raise ValueError(f"{what}: missing column {field.name!r} ({field.type})")
+        got = table.schema.field(field.name).type
+        if got != field.type:
+            raise ValueError(f"{what}: column {field.name!r} is {got}, expected {field.type}")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What events are judged against. ``employees`` is required; the others may be None, and a
+    feature that needs a missing one is left out of the scores (its reasons never appear)."""
+
+    employees: pa.Table
+    tickets: pa.Table | None = None
+    relationships: pa.Table | None = None
+    customers: pa.Table | None = None
+
+    def __post_init__(self) -> None:
+        for name, schema in _CONTEXT_SCHEMAS.items():
+            table = getattr(self, name)
+            if table is not None:
+                check_table(table, schema, f"context.{name}")

@@ -1,0 +1,93 @@
+"""The monitor's entry points: the contract the simulator and the benchmark code against.
+
+Batch::
+
+    result = run_monitor(events, context, MonitorConfig())
+    result.alerts   # list[Alert], at most the daily budget per day, each with its reasons
+    result.scores   # pa.Table: actor (string), day (date32), score (float64): one row per
+                    # active actor-day, for user-day ROC-AUC / PR-AUC
+    result.features # pa.Table: the per actor-day features the scores came from
+
+``events`` is a ``pa.Table`` or an iterable of ``pa.RecordBatch`` of
+:data:`~leakwarden.monitor.events.EVENT_SCHEMA` (extra columns ignored). Batches must come in
+time order up to the stream window (the ledger's order is); inside a batch any order. Every day
+that has events is scored; own baselines use only days before the scored day (lagged, see
+:class:`MonitorConfig`), so the result for day D does not depend on later events, and
+``run_monitor`` over a history equals scoring each day as it ends.
+
+Stream (fast rules: bulk pulls alert within the stream window, default 5 minutes)::
+
+    stream = StreamMonitor(context, config, history=result)  # history: baselines, may be None
+    for batch in live_batches:
+        for alert in stream.observe(batch):
+            ...
+
+``run_monitor`` applies the same stream rules to its input, so its alerts include the stream
+alerts with ``raised_at`` set to the time of the event that crossed the threshold.
+
+Alert time for daily alerts: the end of the day (local midnight in ``config.timezone``).
+
+Dask: :func:`leakwarden.monitor.distributed.run_monitor_dask` takes partitions of events split
+by actor and returns the same :class:`MonitorResult`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from leakwarden.monitor.config import Alert, MonitorConfig, Reason
+from leakwarden.monitor.events import Context
+
+__all__ = [
+    "Alert",
+    "MonitorConfig",
+    "MonitorResult",
+    "Reason",
+    "StreamMonitor",
+    "run_monitor",
+]
+
+SCORE_SCHEMA = pa.schema(
+    [
+        pa.field("actor", pa.string(), nullable=False),
+        pa.field("day", pa.date32(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    alerts: list[Alert]
+    scores: pa.Table
+    features: pa.Table
+
+
+def run_monitor(
+    events: pa.Table | Iterable[pa.RecordBatch],
+    context: Context,
+    config: MonitorConfig | None = None,
+) -> MonitorResult:
+    """Score every active actor-day of ``events`` and raise the budgeted alerts."""
+    raise NotImplementedError("run_monitor: being built (issue 7)")
+
+
+class StreamMonitor:
+    """The fast rules over a live stream of event batches."""
+
+    def __init__(
+        self,
+        context: Context,
+        config: MonitorConfig | None = None,
+        history: MonitorResult | None = None,
+    ) -> None:
+        self.context = context
+        self.config = config or MonitorConfig()
+        self.history = history
+
+    def observe(self, batch: pa.RecordBatch | pa.Table) -> list[Alert]:
+        """Alerts raised by this batch (each actor at most once per day per rule)."""
+        raise NotImplementedError("StreamMonitor.observe: being built (issue 7)")
