@@ -28,6 +28,10 @@ How ``Detector.find`` works:
 5. Names and addresses come from ``leakwarden.detect.ner`` (imported lazily); a tagger span that
    overlaps a pattern finding is cut back to its largest free part.
 
+Steps 2-3 run in C (``leakwarden.detect._patterns``, over Hyperscan's C API): Python is called
+only for a candidate's ``needs_context`` pattern and validator.  ``_python_candidates`` is the
+same pass in Python, the reference the native one is tested against (``backend="python"``).
+
 Byte offsets are mapped back to character offsets with one pass of ``bytes.translate`` and
 ``bytes.count`` over the gaps between sorted offsets (identity for ASCII-only text).
 """
@@ -43,7 +47,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from leakwarden.detect.model import Finding, PIType
 from leakwarden.detect.normalize import fold_for_matching, fold_utf8
@@ -83,7 +87,9 @@ class _Rule:
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    database: Any  # hyperscan.Database
+    type_ids: tuple[str, ...]
+    expressions: tuple[bytes, ...]  # patterns first, then context words; ids are positions
+    flags: tuple[int, ...]
     pattern_rule: tuple[int, ...]  # pattern id -> index into rules
     # context id (pattern id - number of patterns) -> slots: rule index for a context word,
     # number of rules + rule index for an anti-context word
@@ -120,8 +126,8 @@ def _rule(t: PIType, order: int) -> _Rule:
 
 @lru_cache(maxsize=16)
 def _compile(type_ids: tuple[str, ...]) -> _Compiled:
-    """Compile the patterns and context words of these types into one Hyperscan database
-    (cached per process: compiling takes about a second)."""
+    """The expressions, flags and tables of these types' patterns and context words (cached per
+    process); ``_native_pass`` or ``_python_database`` compiles them into Hyperscan's database."""
     import hyperscan
 
     rules = tuple(_rule(PI_TYPES[tid], i) for i, tid in enumerate(type_ids))
@@ -150,26 +156,78 @@ def _compile(type_ids: tuple[str, ...]) -> _Compiled:
     for word in words:
         expressions.append(_context_expression(word).encode("utf-8"))
         flags.append(hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_CASELESS)
-    if not expressions:
-        return _Compiled(None, (), (), (), rules)
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    try:
-        database.compile(
-            expressions=expressions,
-            ids=list(range(len(expressions))),
-            elements=len(expressions),
-            flags=flags,
-        )
-    except hyperscan.error as exc:
-        raise ValueError(f"cannot compile detection patterns for {type_ids}: {exc}") from exc
     return _Compiled(
-        database,
+        type_ids,
+        tuple(expressions),
+        tuple(flags),
         tuple(pattern_rule),
         tuple(tuple(ix) for ix in words.values()),
         tuple(len(w.encode("utf-8")) for w in words),
         rules,
         tuple(pattern_mode),
     )
+
+
+@lru_cache(maxsize=16)
+def _python_database(type_ids: tuple[str, ...]) -> Any:
+    """The Python ``hyperscan`` package's database of ``_compile(type_ids)`` (the reference
+    backend; compiling takes about a second, so it is cached)."""
+    import hyperscan
+
+    compiled = _compile(type_ids)
+
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        database.compile(
+            expressions=list(compiled.expressions),
+            ids=list(range(len(compiled.expressions))),
+            elements=len(compiled.expressions),
+            flags=list(compiled.flags),
+        )
+    except hyperscan.error as exc:
+        raise ValueError(
+            f"cannot compile detection patterns for {compiled.type_ids}: {exc}"
+        ) from exc
+    return database
+
+
+@lru_cache(maxsize=16)
+def _native_pass(type_ids: tuple[str, ...]) -> Any:
+    """The native pattern pass (``leakwarden.detect._patterns``) of ``_compile(type_ids)``."""
+    compiled = _compile(type_ids)
+    try:
+        from leakwarden.detect import _patterns
+    except ImportError as exc:  # pragma: no cover - the install builds it
+        raise ImportError(
+            "leakwarden.detect._patterns is not built: reinstall leakwarden (pip install -e .) "
+            "with a C compiler and Hyperscan's headers (Debian: libhyperscan-dev)"
+        ) from exc
+    rules = [
+        (
+            bytes(sorted(rule.joiners)) if rule.type.alnum_bounded else b"",
+            rule.needs_context,
+            rule.validator,
+            rule.score,
+            rule.strong,
+        )
+        for rule in compiled.rules
+    ]
+    try:
+        return _patterns.PatternPass(
+            list(compiled.expressions),
+            list(compiled.flags),
+            compiled.pattern_rule,
+            compiled.pattern_mode,
+            compiled.context_rules,
+            compiled.context_len,
+            rules,
+            (_BEFORE_BYTES, _AFTER_BYTES, _ANTI_BYTES),
+            CONTEXT_BOOST,
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot compile detection patterns for {compiled.type_ids}: {exc}"
+        ) from exc
 
 
 # The e-mail pattern (``types.py``) has an unbounded local part: tracking the start of match
@@ -244,7 +302,9 @@ class Detector:
 
     ``types``: ids from ``PI_TYPES``; unknown ids raise ``KeyError``.  ``use_ner``: run the
     name/address tagger when ``person_name`` or ``address`` is selected.  ``min_score``: findings
-    scoring below it are dropped.  Safe to share between threads.
+    scoring below it are dropped.  ``backend``: ``"native"`` (the compiled pattern pass, see
+    ``leakwarden.detect._patterns``) or ``"python"`` (the reference it is tested against; same
+    findings, slower).  Safe to share between threads.
     """
 
     def __init__(
@@ -253,7 +313,10 @@ class Detector:
         *,
         use_ner: bool = True,
         min_score: float = 0.5,
+        backend: Literal["native", "python"] = "native",
     ) -> None:
+        if backend not in ("native", "python"):
+            raise ValueError(f"backend must be 'native' or 'python', got {backend!r}")
         if types is None:
             selected = tuple(PI_TYPES)
         else:
@@ -268,6 +331,10 @@ class Detector:
         self.types: tuple[str, ...] = selected
         self.min_score = min_score
         self._compiled = _compile(tuple(t for t in selected if PI_TYPES[t].patterns))
+        self._backend = backend
+        self._pass: Any = None
+        if self._compiled.expressions and backend == "native":
+            self._pass = _native_pass(self._compiled.type_ids)
         self._use_ner = use_ner
         self._ner_types = frozenset(t for t in selected if not PI_TYPES[t].patterns)
         self._tagger: _Tagger | None = None
@@ -281,7 +348,12 @@ class Detector:
         process compiles, or reuses its cached database."""
         return (
             _rebuild,
-            (self.types, self._tagger is not None or not self._ner_types, self.min_score),
+            (
+                self.types,
+                self._tagger is not None or not self._ner_types,
+                self.min_score,
+                self._backend,
+            ),
         )
 
     @property
@@ -292,9 +364,12 @@ class Detector:
     def _scratch(self) -> Any:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
-            import hyperscan
+            if self._pass is not None:
+                scratch = self._pass.scratch()
+            else:
+                import hyperscan
 
-            scratch = hyperscan.Scratch(self._compiled.database)
+                scratch = hyperscan.Scratch(_python_database(self._compiled.type_ids))
             self._local.scratch = scratch
         return scratch
 
@@ -308,7 +383,7 @@ class Detector:
         """:meth:`find` of each text, with the name/address tagger run over all of them at once
         (its CRF decodes the segments of many texts together: fewer, larger array operations).
         The findings are the same as text by text."""
-        compiled = self._compiled.database is not None
+        compiled = bool(self._compiled.expressions)
         chosen = [_resolve(self._pattern_candidates(t)) if compiled and t else [] for t in texts]
         if self._tagger is not None:
             norms = [fold_for_matching(t) for t in texts]
@@ -325,153 +400,13 @@ class Detector:
     # --- pattern candidates ------------------------------------------------------------------
 
     def _pattern_candidates(self, text: str) -> list[_Candidate]:
-        compiled = self._compiled
         data = b"\n" + fold_utf8(text.encode("utf-8", "replace")) + b"\n"
-        hits: list[tuple[int, int, int]] = []
-        compiled.database.scan(
-            data, match_event_handler=_on_match, context=hits, scratch=self._scratch()
-        )
-        if not hits:
-            return []
-        pattern_rule, rules = compiled.pattern_rule, compiled.rules
-        n_patterns, n_rules = len(pattern_rule), len(rules)
-        pattern_mode = compiled.pattern_mode
-        # key = byte start * 64 + rule index (sorts by start) -> byte ends; delimiters stripped.
-        groups: dict[int, list[int]] = {}
-        context_hits: dict[int, list[int]] = {}  # context id (after the patterns) -> byte ends
-        for pattern, frm, to in hits:
-            if pattern >= n_patterns:
-                found = context_hits.get(pattern)
-                if found is None:
-                    context_hits[pattern] = [to]
-                else:
-                    found.append(to)
-                continue
-            mode = pattern_mode[pattern]
-            if mode:
-                to -= 1
-                while 0x80 <= data[to] <= 0xBF:
-                    to -= 1
-                if mode == 1:
-                    lead = data[frm]
-                    frm += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
-                else:
-                    frm = _email_start(data, to)
-            if to > frm:
-                key = frm * 64 + pattern_rule[pattern]
-                ends = groups.get(key)
-                if ends is None:
-                    groups[key] = [to]
-                else:
-                    ends.append(to)
-        near = _ContextIndex(data, compiled, context_hits)
-        before, after = near.before, near.after
-        # Per type and start, the longest end that is bounded and valid: a shorter one would
-        # lose the overlap anyway.  Validation is the costly step, so this saves most of it, and
-        # a weak shape (needs_context) with no context word nearby is not validated at all.
-        accepted: list[tuple[_Rule, int, int, bool]] = []
-        alnum = _ALNUM
-        # The delimiters Hyperscan consumed guarantee that no ASCII letter or digit touches a
-        # bounded span (the byte before is the end of a non-alphanumeric character, the byte
-        # after the start of one): only the joiners are left to check here.
-        parts = [
-            (
-                rule,
-                rule.joiners if rule.type.alnum_bounded else _NO_JOINERS,
-                rule.needs_context,
-                rule.validator,
-            )
-            for rule in rules
-        ]
-        end_of_data = len(data)
-        for key in sorted(groups):
-            bstart, index = divmod(key, 64)
-            rule, joiners, needs_re, validator = parts[index]
-            bends = groups[key]
-            for bend in sorted(set(bends), reverse=True) if len(bends) > 1 else bends:
-                if joiners and (
-                    (data[bstart - 1] in joiners and bstart >= 2 and data[bstart - 2] in alnum)
-                    or (
-                        data[bend] in joiners and bend + 1 < end_of_data and data[bend + 1] in alnum
-                    )
-                ):
-                    continue
-                value = data[bstart:bend].decode("utf-8")
-                needs = needs_re is not None and needs_re.fullmatch(value) is not None
-                if needs and not (
-                    before(index, bstart - _BEFORE_BYTES, bstart)
-                    or after(index, bend, bend + _AFTER_BYTES)
-                ):
-                    continue
-                if validator is None or validator(value):
-                    accepted.append((rule, bstart, bend, needs))
-                    break
-        if not accepted:
-            return []
-        to_char = _char_offsets(
-            data,
-            itertools.chain.from_iterable((b, e) for _, b, e, _ in accepted),
-            len(data) - 2 == len(text),
-        )
-        # A context word belongs to the nearest value: in "dob=1990-01-02;ts=2024-11-21" the
-        # word "dob" is not context for the second date, the first value fences it off.
-        value_starts = [b for _, b, _, _ in accepted]
-        value_ends = sorted([e for _, _, e, _ in accepted])
-        n_values, end_of_data = len(value_starts), len(data)
-        bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
-        min_score = self.min_score
-        out: list[_Candidate] = []
-        # Slots without any word in this text answer "no" without a lookup.
-        # Sorted word ends and starts of the slots with a word in this text; the checks below
-        # are ``_ContextIndex.before`` / ``after`` written out (a method call per candidate
-        # was a tenth of the time on value-dense text).
-        lists = {slot: near.lists(slot) for slot in near.live_slots()}
-        find_newline = data.find
-        for rule, bstart, bend, needs in accepted:
-            order = rule.order
-            i = bisect_right(value_ends, bstart) - 1
-            lo = value_ends[i] if i >= 0 else 0
-            has_context = False
-            slot_words = lists.get(order)
-            if slot_words is not None:
-                word_ends, word_starts = slot_words
-                k = bisect_right(word_ends, bstart) - 1
-                has_context = (
-                    k >= 0
-                    and word_ends[k] >= max(lo, bstart - _BEFORE_BYTES)
-                    and find_newline(b"\n", word_ends[k], bstart) < 0
-                )
-                if not has_context:
-                    j = bisect_left(value_starts, bend)
-                    hi = value_starts[j] if j < n_values else end_of_data
-                    k = bisect_left(word_starts, bend)
-                    has_context = (
-                        k < len(word_starts)
-                        and word_starts[k] <= min(hi, bend + _AFTER_BYTES)
-                        and find_newline(b"\n", bend, word_starts[k]) < 0
-                    )
-            if needs and not has_context:
-                continue
-            if not has_context:
-                anti = lists.get(n_rules + order)
-                if anti is not None:
-                    word_ends = anti[0]
-                    k = bisect_right(word_ends, bstart) - 1
-                    if (
-                        k >= 0
-                        and word_ends[k] >= max(lo, bstart - _ANTI_BYTES)
-                        and find_newline(b"\n", word_ends[k], bstart) < 0
-                    ):
-                        continue  # "订单号 6222…", "编号 1381…": an identifier of something else
-            score = rule.score
-            if has_context:
-                score = min(1.0, score + CONTEXT_BOOST)
-            if score < min_score:
-                continue
-            out.append(
-                _Candidate(rule, to_char[bstart], to_char[bend], score, rule.strong and not needs)
-            )
-        return out
+        if self._backend == "native":
+            rows = self._pass.candidates(data, self._scratch(), self.min_score)
+        else:
+            rows = _python_candidates(self._compiled, data, self._scratch(), self.min_score)
+        rules = self._compiled.rules
+        return [_Candidate(rules[r], s, e, score, strong) for r, s, e, score, strong in rows]
 
     # --- names and addresses -----------------------------------------------------------------
 
@@ -494,6 +429,155 @@ class Detector:
         merged = chosen + extra
         merged.sort(key=lambda c: (c.start, c.end))
         return merged
+
+
+def _python_candidates(
+    compiled: _Compiled, data: bytes, scratch: Any, min_score: float
+) -> list[tuple[int, int, int, float, bool]]:
+    """The pattern pass in Python: the reference for ``_patterns.PatternPass.candidates``
+    (same arguments, same answer: ``(rule index, char start, char end, score, strong)``
+    sorted by byte start, then rule).  ``data``: the folded UTF-8 with a newline sentinel on
+    each side."""
+    hits: list[tuple[int, int, int]] = []
+    _python_database(compiled.type_ids).scan(
+        data, match_event_handler=_on_match, context=hits, scratch=scratch
+    )
+    if not hits:
+        return []
+    pattern_rule, rules = compiled.pattern_rule, compiled.rules
+    n_patterns, n_rules = len(pattern_rule), len(rules)
+    pattern_mode = compiled.pattern_mode
+    # key = byte start * 64 + rule index (sorts by start) -> byte ends; delimiters stripped.
+    groups: dict[int, list[int]] = {}
+    context_hits: dict[int, list[int]] = {}  # context id (after the patterns) -> byte ends
+    for pattern, frm, to in hits:
+        if pattern >= n_patterns:
+            found = context_hits.get(pattern)
+            if found is None:
+                context_hits[pattern] = [to]
+            else:
+                found.append(to)
+            continue
+        mode = pattern_mode[pattern]
+        if mode:
+            to -= 1
+            while 0x80 <= data[to] <= 0xBF:
+                to -= 1
+            if mode == 1:
+                lead = data[frm]
+                frm += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+            else:
+                frm = _email_start(data, to)
+        if to > frm:
+            key = frm * 64 + pattern_rule[pattern]
+            ends = groups.get(key)
+            if ends is None:
+                groups[key] = [to]
+            else:
+                ends.append(to)
+    near = _ContextIndex(data, compiled, context_hits)
+    before, after = near.before, near.after
+    # Per type and start, the longest end that is bounded and valid: a shorter one would
+    # lose the overlap anyway.  Validation is the costly step, so this saves most of it, and
+    # a weak shape (needs_context) with no context word nearby is not validated at all.
+    accepted: list[tuple[_Rule, int, int, bool]] = []
+    alnum = _ALNUM
+    # The delimiters Hyperscan consumed guarantee that no ASCII letter or digit touches a
+    # bounded span (the byte before is the end of a non-alphanumeric character, the byte
+    # after the start of one): only the joiners are left to check here.
+    parts = [
+        (
+            rule,
+            rule.joiners if rule.type.alnum_bounded else _NO_JOINERS,
+            rule.needs_context,
+            rule.validator,
+        )
+        for rule in rules
+    ]
+    end_of_data = len(data)
+    for key in sorted(groups):
+        bstart, index = divmod(key, 64)
+        rule, joiners, needs_re, validator = parts[index]
+        bends = groups[key]
+        for bend in sorted(set(bends), reverse=True) if len(bends) > 1 else bends:
+            if joiners and (
+                (data[bstart - 1] in joiners and bstart >= 2 and data[bstart - 2] in alnum)
+                or (data[bend] in joiners and bend + 1 < end_of_data and data[bend + 1] in alnum)
+            ):
+                continue
+            value = data[bstart:bend].decode("utf-8")
+            needs = needs_re is not None and needs_re.fullmatch(value) is not None
+            if needs and not (
+                before(index, bstart - _BEFORE_BYTES, bstart)
+                or after(index, bend, bend + _AFTER_BYTES)
+            ):
+                continue
+            if validator is None or validator(value):
+                accepted.append((rule, bstart, bend, needs))
+                break
+    if not accepted:
+        return []
+    to_char = _char_offsets(
+        data,
+        itertools.chain.from_iterable((b, e) for _, b, e, _ in accepted),
+        data.isascii(),
+    )
+    # A context word belongs to the nearest value: in "dob=1990-01-02;ts=2024-11-21" the
+    # word "dob" is not context for the second date, the first value fences it off.
+    value_starts = [b for _, b, _, _ in accepted]
+    value_ends = sorted([e for _, _, e, _ in accepted])
+    n_values, end_of_data = len(value_starts), len(data)
+    bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
+    out: list[tuple[int, int, int, float, bool]] = []
+    # Slots without any word in this text answer "no" without a lookup.
+    # Sorted word ends and starts of the slots with a word in this text; the checks below
+    # are ``_ContextIndex.before`` / ``after`` written out (a method call per candidate
+    # was a tenth of the time on value-dense text).
+    lists = {slot: near.lists(slot) for slot in near.live_slots()}
+    find_newline = data.find
+    for rule, bstart, bend, needs in accepted:
+        order = rule.order
+        i = bisect_right(value_ends, bstart) - 1
+        lo = value_ends[i] if i >= 0 else 0
+        has_context = False
+        slot_words = lists.get(order)
+        if slot_words is not None:
+            word_ends, word_starts = slot_words
+            k = bisect_right(word_ends, bstart) - 1
+            has_context = (
+                k >= 0
+                and word_ends[k] >= max(lo, bstart - _BEFORE_BYTES)
+                and find_newline(b"\n", word_ends[k], bstart) < 0
+            )
+            if not has_context:
+                j = bisect_left(value_starts, bend)
+                hi = value_starts[j] if j < n_values else end_of_data
+                k = bisect_left(word_starts, bend)
+                has_context = (
+                    k < len(word_starts)
+                    and word_starts[k] <= min(hi, bend + _AFTER_BYTES)
+                    and find_newline(b"\n", bend, word_starts[k]) < 0
+                )
+        if needs and not has_context:
+            continue
+        if not has_context:
+            anti = lists.get(n_rules + order)
+            if anti is not None:
+                word_ends = anti[0]
+                k = bisect_right(word_ends, bstart) - 1
+                if (
+                    k >= 0
+                    and word_ends[k] >= max(lo, bstart - _ANTI_BYTES)
+                    and find_newline(b"\n", word_ends[k], bstart) < 0
+                ):
+                    continue  # "订单号 6222…", "编号 1381…": an identifier of something else
+        score = rule.score
+        if has_context:
+            score = min(1.0, score + CONTEXT_BOOST)
+        if score < min_score:
+            continue
+        out.append((order, to_char[bstart], to_char[bend], score, rule.strong and not needs))
+    return out
 
 
 @cache
@@ -634,8 +718,13 @@ def _free_piece(
     return best
 
 
-def _rebuild(types: tuple[str, ...], use_ner: bool, min_score: float) -> Detector:
-    return Detector(types, use_ner=use_ner, min_score=min_score)
+def _rebuild(
+    types: tuple[str, ...],
+    use_ner: bool,
+    min_score: float,
+    backend: Literal["native", "python"] = "native",
+) -> Detector:
+    return Detector(types, use_ner=use_ner, min_score=min_score, backend=backend)
 
 
 @lru_cache(maxsize=1)

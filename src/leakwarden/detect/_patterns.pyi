@@ -1,0 +1,26 @@
+"""Types of the native pattern pass (source: _patterns.pyx)."""
+
+import re
+from collections.abc import Callable
+
+class Scratch: ...
+
+class PatternPass:
+    def __init__(
+        self,
+        expressions: list[bytes],
+        flags: list[int],
+        pattern_rule: tuple[int, ...],
+        pattern_mode: tuple[int, ...],
+        context_rules: tuple[tuple[int, ...], ...],
+        context_len: tuple[int, ...],
+        rules: list[
+            tuple[bytes, re.Pattern[str] | None, Callable[[str], bool] | None, float, bool]
+        ],
+        windows: tuple[int, int, int],
+        boost: float,
+    ) -> None: ...
+    def scratch(self) -> Scratch: ...
+    def candidates(
+        self, data: bytes, scratch: Scratch, min_score: float
+    ) -> list[tuple[int, int, int, float, bool]]: ...

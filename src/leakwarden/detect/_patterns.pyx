@@ -1,0 +1,570 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Native pattern pass of the detection engine (built by setup.py against Hyperscan's C API).
+
+``PatternPass`` owns one Hyperscan block-mode database compiled from the expressions the engine
+builds (``engine._compile``) and runs step 2-3 of ``Detector.find`` without Python per hit: a
+C callback collects the hits into an array; delimiters are stripped, hits grouped per type and
+start (longest end first), context words indexed per slot, joiners and context windows checked
+and character offsets computed in C.  Python is called only per candidate that reaches a
+type's ``needs_context`` pattern or its validator (both the engine's own objects, so the cached
+validators are shared).
+
+``engine._PythonPatternPass`` is the reference: ``tests/test_detect_native.py`` compares the two
+on the benchmark corpus and on hypothesis-generated text (same candidates, same scores).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int64_t, uint8_t
+from libc.stdlib cimport free, malloc, qsort, realloc
+from libc.string cimport memchr, memset
+
+
+cdef extern from "hs/hs.h" nogil:
+    ctypedef struct hs_database_t:
+        pass
+    ctypedef struct hs_scratch_t:
+        pass
+    ctypedef struct hs_compile_error_t:
+        char *message
+        int expression
+    ctypedef int hs_error_t
+    ctypedef int (*match_event_handler)(
+        unsigned int id, unsigned long long frm, unsigned long long to, unsigned int flags,
+        void *context
+    ) noexcept nogil
+    hs_error_t hs_compile_multi(
+        const char *const *expressions, const unsigned int *flags, const unsigned int *ids,
+        unsigned int elements, unsigned int mode, const void *platform, hs_database_t **db,
+        hs_compile_error_t **error
+    )
+    hs_error_t hs_free_compile_error(hs_compile_error_t *error)
+    hs_error_t hs_free_database(hs_database_t *db)
+    hs_error_t hs_alloc_scratch(const hs_database_t *db, hs_scratch_t **scratch)
+    hs_error_t hs_free_scratch(hs_scratch_t *scratch)
+    hs_error_t hs_scan(
+        const hs_database_t *db, const char *data, unsigned int length, unsigned int flags,
+        hs_scratch_t *scratch, match_event_handler onEvent, void *context
+    )
+    int HS_SUCCESS
+    int HS_SCAN_TERMINATED
+    int HS_MODE_BLOCK
+
+
+cdef enum:
+    MAX_RULES = 64  # a group key is byte start * 64 + rule index
+
+
+cdef struct Hit:
+    unsigned int id
+    int64_t frm
+    int64_t to
+
+
+cdef struct HitBuffer:
+    Hit *items
+    size_t n
+    size_t cap
+    int failed
+
+
+cdef int _on_match(
+    unsigned int id, unsigned long long frm, unsigned long long to, unsigned int flags,
+    void *context
+) noexcept nogil:
+    cdef HitBuffer *buf = <HitBuffer *>context
+    cdef size_t cap
+    cdef Hit *grown
+    if buf.n == buf.cap:
+        cap = buf.cap * 2 if buf.cap else 256
+        grown = <Hit *>realloc(buf.items, cap * sizeof(Hit))
+        if grown == NULL:
+            buf.failed = 1
+            return 1  # stop the scan
+        buf.items, buf.cap = grown, cap
+    buf.items[buf.n].id = id
+    buf.items[buf.n].frm = <int64_t>frm
+    buf.items[buf.n].to = <int64_t>to
+    buf.n += 1
+    return 0
+
+
+cdef int _cmp_key_desc_end(const void *a, const void *b) noexcept nogil:
+    # (key ascending, end descending)
+    cdef const int64_t *x = <const int64_t *>a
+    cdef const int64_t *y = <const int64_t *>b
+    if x[0] != y[0]:
+        return -1 if x[0] < y[0] else 1
+    if x[1] != y[1]:
+        return -1 if x[1] > y[1] else 1
+    return 0
+
+
+cdef int _cmp_int64(const void *a, const void *b) noexcept nogil:
+    cdef int64_t x = (<const int64_t *>a)[0], y = (<const int64_t *>b)[0]
+    return -1 if x < y else (1 if x > y else 0)
+
+
+cdef inline Py_ssize_t _bisect_right(const int64_t *a, Py_ssize_t n, int64_t x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef inline Py_ssize_t _bisect_left(const int64_t *a, Py_ssize_t n, int64_t x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline bint _no_newline(const char *data, int64_t frm, int64_t to) noexcept nogil:
+    """``data.find(b"\\n", frm, to) < 0``."""
+    if to <= frm:
+        return True
+    return memchr(data + frm, 10, <size_t>(to - frm)) == NULL
+
+
+cdef inline bint _alnum(uint8_t b) noexcept nogil:
+    return (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122)
+
+
+cdef inline bint _local_part(uint8_t b) noexcept nogil:
+    # engine._LOCAL_PART: letters, digits and "._%+-"
+    return _alnum(b) or b == 46 or b == 95 or b == 37 or b == 43 or b == 45
+
+
+cdef int64_t _email_start(const uint8_t *data, int64_t end) noexcept nogil:
+    """``engine._email_start``: the leftmost letter or digit after a non-alphanumeric byte in
+    the run of local-part characters before the last "@" before ``end``; ``end`` if none."""
+    cdef int64_t at = end - 1, p, run_start
+    while at >= 0 and data[at] != 64:
+        at -= 1
+    if at < 1:
+        return end
+    run_start = at
+    while run_start > 0 and _local_part(data[run_start - 1]):
+        run_start -= 1
+    p = run_start
+    while p < at:
+        if _alnum(data[p]) and (p == 0 or not _alnum(data[p - 1])):
+            return p
+        p += 1
+    return end
+
+
+cdef class Scratch:
+    """Hyperscan scratch space for one thread (not shareable between threads)."""
+
+    cdef hs_scratch_t *ptr
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            hs_free_scratch(self.ptr)
+
+
+cdef struct Slot:
+    int64_t *ends
+    int64_t *starts
+    Py_ssize_t n
+    Py_ssize_t cap
+
+
+cdef class PatternPass:
+    """The compiled patterns and context words of a selection of types, and the per-type facts
+    the candidate loop needs (see the module docstring)."""
+
+    cdef hs_database_t *db
+    cdef int n_patterns, n_rules, n_context
+    cdef int *pattern_rule
+    cdef int *pattern_mode
+    cdef int *context_len
+    cdef int *context_slot_start  # CSR: context id -> slots
+    cdef int *context_slots
+    cdef uint8_t *joiners  # n_rules * 256
+    cdef uint8_t *has_joiners
+    cdef double *score
+    cdef uint8_t *strong
+    cdef list needs  # per rule: compiled pattern or None
+    cdef list validators  # per rule: callable or None
+    cdef int64_t before_bytes, after_bytes, anti_bytes
+    cdef double boost
+
+    def __cinit__(self):
+        self.db = NULL
+        self.pattern_rule = NULL
+        self.pattern_mode = NULL
+        self.context_len = NULL
+        self.context_slot_start = NULL
+        self.context_slots = NULL
+        self.joiners = NULL
+        self.has_joiners = NULL
+        self.score = NULL
+        self.strong = NULL
+
+    def __init__(
+        self,
+        list expressions,
+        list flags,
+        tuple pattern_rule,
+        tuple pattern_mode,
+        tuple context_rules,
+        tuple context_len,
+        list rules,
+        tuple windows,
+        double boost,
+    ):
+        """``expressions``/``flags``: UTF-8 bytes and Hyperscan flags, patterns first, then
+        context words (ids are positions).  ``rules``: per rule, ``(joiners: bytes, needs:
+        re.Pattern | None, validator: callable | None, score: float, strong: bool)``; joiners
+        only for alnum-bounded types.  ``windows``: the engine's ``(_BEFORE_BYTES,
+        _AFTER_BYTES, _ANTI_BYTES)``; ``boost``: its ``CONTEXT_BOOST``."""
+        cdef Py_ssize_t n = len(expressions), i, k, total
+        cdef const char **exprs = NULL
+        cdef unsigned int *cflags = NULL
+        cdef unsigned int *ids = NULL
+        cdef hs_compile_error_t *error = NULL
+        cdef hs_error_t rc
+        if n == 0:
+            raise ValueError("no expressions to compile")
+        if len(flags) != n:
+            raise ValueError(f"{n} expressions but {len(flags)} flags")
+        if len(pattern_mode) != len(pattern_rule) or len(context_rules) != len(context_len):
+            raise ValueError("pattern and context tables differ in length")
+        if len(pattern_rule) + len(context_rules) != n:
+            raise ValueError("the pattern and context tables do not cover the expressions")
+        if len(rules) >= MAX_RULES:
+            raise ValueError(f"at most {MAX_RULES - 1} types with patterns, got {len(rules)}")
+        self.n_patterns = len(pattern_rule)
+        self.n_context = len(context_rules)
+        self.n_rules = len(rules)
+        self.before_bytes, self.after_bytes, self.anti_bytes = windows
+        self.boost = boost
+        try:
+            exprs = <const char **>malloc(n * sizeof(char *))
+            cflags = <unsigned int *>malloc(n * sizeof(unsigned int))
+            ids = <unsigned int *>malloc(n * sizeof(unsigned int))
+            if exprs == NULL or cflags == NULL or ids == NULL:
+                raise MemoryError()
+            for i in range(n):
+                exprs[i] = PyBytes_AS_STRING(expressions[i])
+                cflags[i] = flags[i]
+                ids[i] = <unsigned int>i
+            rc = hs_compile_multi(exprs, cflags, ids, <unsigned int>n, HS_MODE_BLOCK, NULL,
+                                  &self.db, &error)
+            if rc != HS_SUCCESS:
+                if error != NULL:
+                    message = error.message.decode("utf-8", "replace")
+                    where = error.expression
+                    hs_free_compile_error(error)
+                    raise ValueError(f"Hyperscan cannot compile expression {where}: {message}")
+                raise ValueError(f"Hyperscan compile failed with code {rc}")
+        finally:
+            free(exprs)
+            free(cflags)
+            free(ids)
+        self.pattern_rule = <int *>malloc((self.n_patterns + 1) * sizeof(int))
+        self.pattern_mode = <int *>malloc((self.n_patterns + 1) * sizeof(int))
+        self.context_len = <int *>malloc((self.n_context + 1) * sizeof(int))
+        self.context_slot_start = <int *>malloc((self.n_context + 1) * sizeof(int))
+        total = sum(len(s) for s in context_rules)
+        self.context_slots = <int *>malloc((total + 1) * sizeof(int))
+        self.joiners = <uint8_t *>malloc((self.n_rules * 256 + 1) * sizeof(uint8_t))
+        self.has_joiners = <uint8_t *>malloc((self.n_rules + 1) * sizeof(uint8_t))
+        self.score = <double *>malloc((self.n_rules + 1) * sizeof(double))
+        self.strong = <uint8_t *>malloc((self.n_rules + 1) * sizeof(uint8_t))
+        if (self.pattern_rule == NULL or self.pattern_mode == NULL or self.context_len == NULL
+                or self.context_slot_start == NULL or self.context_slots == NULL
+                or self.joiners == NULL or self.has_joiners == NULL or self.score == NULL
+                or self.strong == NULL):
+            raise MemoryError()
+        for i in range(self.n_patterns):
+            self.pattern_rule[i] = pattern_rule[i]
+            self.pattern_mode[i] = pattern_mode[i]
+            if not 0 <= self.pattern_rule[i] < self.n_rules:
+                raise ValueError(f"pattern {i} names rule {self.pattern_rule[i]}")
+        k = 0
+        for i in range(self.n_context):
+            self.context_len[i] = context_len[i]
+            self.context_slot_start[i] = <int>k
+            for slot in context_rules[i]:
+                if not 0 <= slot < 2 * self.n_rules:
+                    raise ValueError(f"context word {i} names slot {slot}")
+                self.context_slots[k] = slot
+                k += 1
+        self.context_slot_start[self.n_context] = <int>k
+        memset(self.joiners, 0, self.n_rules * 256)
+        self.needs = []
+        self.validators = []
+        for i in range(self.n_rules):
+            joiners, needs, validator, score, strong = rules[i]
+            self.has_joiners[i] = 1 if joiners else 0
+            for b in joiners:
+                self.joiners[i * 256 + b] = 1
+            self.needs.append(needs)
+            self.validators.append(validator)
+            self.score[i] = score
+            self.strong[i] = 1 if strong else 0
+
+    def __dealloc__(self):
+        if self.db != NULL:
+            hs_free_database(self.db)
+        free(self.pattern_rule)
+        free(self.pattern_mode)
+        free(self.context_len)
+        free(self.context_slot_start)
+        free(self.context_slots)
+        free(self.joiners)
+        free(self.has_joiners)
+        free(self.score)
+        free(self.strong)
+
+    def scratch(self):
+        """New scratch space for this database (one per thread)."""
+        cdef Scratch s = Scratch.__new__(Scratch)
+        if hs_alloc_scratch(self.db, &s.ptr) != HS_SUCCESS:
+            raise MemoryError("Hyperscan could not allocate scratch space")
+        return s
+
+    def candidates(self, bytes data, Scratch scratch, double min_score):
+        """Candidates in ``data`` (the folded UTF-8 with a newline on each side) as a list of
+        ``(rule index, char start, char end, score, strong)`` sorted by byte start then rule,
+        exactly what ``engine._PythonPatternPass.candidates`` returns."""
+        cdef const uint8_t *d = <const uint8_t *>PyBytes_AS_STRING(data)
+        cdef const char *dc = PyBytes_AS_STRING(data)
+        cdef int64_t n_data = PyBytes_GET_SIZE(data)
+        cdef HitBuffer buf
+        cdef hs_error_t rc
+        if n_data >= 0xFFFFFFFF:
+            raise ValueError(f"text of {n_data} bytes is too long for one scan (4 GiB at most)")
+        if scratch is None or scratch.ptr == NULL:
+            raise ValueError("no scratch space")
+        buf.items, buf.n, buf.cap, buf.failed = NULL, 0, 0, 0
+        with nogil:
+            rc = hs_scan(self.db, dc, <unsigned int>n_data, 0, scratch.ptr, _on_match, &buf)
+        try:
+            if buf.failed:
+                raise MemoryError("out of memory collecting pattern hits")
+            if rc != HS_SUCCESS:
+                raise RuntimeError(f"Hyperscan scan failed with code {rc}")
+            if buf.n == 0:
+                return []
+            return self._candidates(d, n_data, buf.items, buf.n, min_score)
+        finally:
+            free(buf.items)
+
+    cdef list _candidates(
+        self, const uint8_t *d, int64_t n_data, Hit *hits, size_t n_hits, double min_score
+    ):
+        cdef int n_slots = 2 * self.n_rules
+        cdef Slot *slots = NULL
+        cdef int64_t *groups = NULL  # pairs (key, end)
+        cdef int64_t *acc = NULL  # quadruples (rule, bstart, bend, needs)
+        cdef int64_t *value_ends = NULL
+        cdef int64_t *value_starts = NULL
+        cdef int64_t *chars = NULL
+        cdef Py_ssize_t n_groups = 0, n_acc = 0, i, j, k, m
+        cdef size_t h
+        cdef unsigned int pid
+        cdef int64_t frm, to, key, bstart, bend, lo, hi, last_key
+        cdef int mode, rule, slot, cid, length
+        cdef uint8_t lead
+        cdef const uint8_t *jt
+        cdef Slot *sl
+        cdef Slot *anti
+        cdef bint needs, has_context, accepted_key
+        cdef double score
+        cdef list out = []
+        try:
+            slots = <Slot *>malloc(n_slots * sizeof(Slot))
+            groups = <int64_t *>malloc(2 * n_hits * sizeof(int64_t))
+            if slots == NULL or groups == NULL:
+                raise MemoryError()
+            memset(slots, 0, n_slots * sizeof(Slot))
+            # 1. hits -> groups (patterns) and slot word lists (context words)
+            for h in range(n_hits):
+                pid = hits[h].id
+                frm = hits[h].frm
+                to = hits[h].to
+                if pid >= <unsigned int>self.n_patterns:
+                    cid = pid - self.n_patterns
+                    length = self.context_len[cid]
+                    for k in range(self.context_slot_start[cid], self.context_slot_start[cid + 1]):
+                        sl = &slots[self.context_slots[k]]
+                        if sl.n == sl.cap:
+                            sl.cap = sl.cap * 2 if sl.cap else 16
+                            sl.ends = <int64_t *>realloc(sl.ends, sl.cap * sizeof(int64_t))
+                            sl.starts = <int64_t *>realloc(sl.starts, sl.cap * sizeof(int64_t))
+                            if sl.ends == NULL or sl.starts == NULL:
+                                raise MemoryError()
+                        sl.ends[sl.n] = to
+                        sl.starts[sl.n] = to - length
+                        sl.n += 1
+                    continue
+                mode = self.pattern_mode[pid]
+                if mode:
+                    to -= 1
+                    while 0x80 <= d[to] <= 0xBF:
+                        to -= 1
+                    if mode == 1:
+                        lead = d[frm]
+                        frm += 1 if lead < 0x80 else (2 if lead < 0xE0 else (3 if lead < 0xF0 else 4))
+                    else:
+                        frm = _email_start(d, to)
+                if to > frm:
+                    groups[2 * n_groups] = frm * MAX_RULES + self.pattern_rule[pid]
+                    groups[2 * n_groups + 1] = to
+                    n_groups += 1
+            if n_groups == 0:
+                return out
+            for slot in range(n_slots):
+                if slots[slot].n > 1:
+                    qsort(slots[slot].ends, slots[slot].n, sizeof(int64_t), _cmp_int64)
+                    qsort(slots[slot].starts, slots[slot].n, sizeof(int64_t), _cmp_int64)
+            qsort(groups, n_groups, 2 * sizeof(int64_t), _cmp_key_desc_end)
+            # 2. per type and start, the longest end that is bounded, in context if it must
+            #    be, and valid
+            acc = <int64_t *>malloc(4 * n_groups * sizeof(int64_t))
+            if acc == NULL:
+                raise MemoryError()
+            i = 0
+            while i < n_groups:
+                key = groups[2 * i]
+                bstart = key // MAX_RULES
+                rule = <int>(key - bstart * MAX_RULES)
+                jt = self.joiners + rule * 256
+                accepted_key = False
+                bend = -1
+                while i < n_groups and groups[2 * i] == key:
+                    if accepted_key or groups[2 * i + 1] == bend:  # done, or a duplicate end
+                        i += 1
+                        continue
+                    bend = groups[2 * i + 1]
+                    i += 1
+                    if self.has_joiners[rule] and (
+                        (bstart >= 1 and jt[d[bstart - 1]] and bstart >= 2
+                         and _alnum(d[bstart - 2]))
+                        or (bend < n_data and jt[d[bend]] and bend + 1 < n_data
+                            and _alnum(d[bend + 1]))
+                    ):
+                        continue
+                    needs = False
+                    needs_re = self.needs[rule]
+                    validator = self.validators[rule]
+                    if needs_re is not None or validator is not None:
+                        value = PyUnicode_DecodeUTF8(
+                            <const char *>d + bstart, bend - bstart, NULL
+                        )
+                        if needs_re is not None:
+                            needs = needs_re.fullmatch(value) is not None
+                    if needs and not (
+                        self._before(&slots[rule], d, bstart - self.before_bytes, bstart)
+                        or self._after(&slots[rule], d, bend, bend + self.after_bytes)
+                    ):
+                        continue
+                    if validator is None or validator(value):
+                        acc[4 * n_acc] = rule
+                        acc[4 * n_acc + 1] = bstart
+                        acc[4 * n_acc + 2] = bend
+                        acc[4 * n_acc + 3] = needs
+                        n_acc += 1
+                        accepted_key = True
+            if n_acc == 0:
+                return out
+            # 3. character offsets: chars[b] = characters in d[1:b]
+            chars = <int64_t *>malloc((n_data + 1) * sizeof(int64_t))
+            value_ends = <int64_t *>malloc(n_acc * sizeof(int64_t))
+            value_starts = <int64_t *>malloc(n_acc * sizeof(int64_t))
+            if chars == NULL or value_ends == NULL or value_starts == NULL:
+                raise MemoryError()
+            chars[0] = -1
+            chars[1] = 0
+            for m in range(1, n_data):
+                chars[m + 1] = chars[m] + (0 if 0x80 <= d[m] <= 0xBF else 1)
+            for m in range(n_acc):
+                value_starts[m] = acc[4 * m + 1]  # ascending: groups are sorted by start
+                value_ends[m] = acc[4 * m + 2]
+            qsort(value_ends, n_acc, sizeof(int64_t), _cmp_int64)
+            # 4. context: a word of the type within reach, on the same line, with no other
+            #    value in between; anti-context words; the score
+            for m in range(n_acc):
+                rule = <int>acc[4 * m]
+                bstart = acc[4 * m + 1]
+                bend = acc[4 * m + 2]
+                needs = acc[4 * m + 3] != 0
+                j = _bisect_right(value_ends, n_acc, bstart) - 1
+                lo = value_ends[j] if j >= 0 else 0
+                has_context = False
+                sl = &slots[rule]
+                if sl.n:
+                    k = _bisect_right(sl.ends, sl.n, bstart) - 1
+                    has_context = (
+                        k >= 0
+                        and sl.ends[k] >= max(lo, bstart - self.before_bytes)
+                        and _no_newline(<const char *>d, sl.ends[k], bstart)
+                    )
+                    if not has_context:
+                        j = _bisect_left(value_starts, n_acc, bend)
+                        hi = value_starts[j] if j < n_acc else n_data
+                        k = _bisect_left(sl.starts, sl.n, bend)
+                        has_context = (
+                            k < sl.n
+                            and sl.starts[k] <= min(hi, bend + self.after_bytes)
+                            and _no_newline(<const char *>d, bend, sl.starts[k])
+                        )
+                if needs and not has_context:
+                    continue
+                if not has_context:
+                    anti = &slots[self.n_rules + rule]
+                    if anti.n:
+                        k = _bisect_right(anti.ends, anti.n, bstart) - 1
+                        if (
+                            k >= 0
+                            and anti.ends[k] >= max(lo, bstart - self.anti_bytes)
+                            and _no_newline(<const char *>d, anti.ends[k], bstart)
+                        ):
+                            continue
+                score = self.score[rule]
+                if has_context:
+                    score = min(1.0, score + self.boost)
+                if score < min_score:
+                    continue
+                out.append(
+                    (rule, chars[bstart], chars[bend], score,
+                     bool(self.strong[rule]) and not needs)
+                )
+            return out
+        finally:
+            if slots != NULL:
+                for slot in range(n_slots):
+                    free(slots[slot].ends)
+                    free(slots[slot].starts)
+                free(slots)
+            free(groups)
+            free(acc)
+            free(value_ends)
+            free(value_starts)
+            free(chars)
+
+    cdef bint _before(self, Slot *sl, const uint8_t *d, int64_t lo, int64_t bstart):
+        cdef Py_ssize_t i
+        if sl.n == 0:
+            return False
+        i = _bisect_right(sl.ends, sl.n, bstart) - 1
+        return i >= 0 and sl.ends[i] >= lo and _no_newline(<const char *>d, sl.ends[i], bstart)
+
+    cdef bint _after(self, Slot *sl, const uint8_t *d, int64_t bend, int64_t hi):
+        cdef Py_ssize_t j
+        if sl.n == 0:
+            return False
+        j = _bisect_left(sl.starts, sl.n, bend)
+        return j < sl.n and sl.starts[j] <= hi and _no_newline(<const char *>d, bend, sl.starts[j])
