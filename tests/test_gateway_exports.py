@@ -37,6 +37,9 @@ from leakwarden.gateway.records import AuditUnavailable
 from leakwarden.protect.keys import KeyRing, MasterKey
 from leakwarden.protect.pseudonym import pseudonym
 from leakwarden.store import db
+from leakwarden.trace.fingerprint import FingerprintConfig
+
+PLAIN = FingerprintConfig(canary_density=0.0, keyed_order=False, vary_formats=False)
 
 ANALYST = Principal("101", "analyst", "analytics")
 ANALYST2 = Principal("102", "analyst", "analytics")
@@ -109,7 +112,9 @@ def world(company: str, tmp_path: Path) -> Iterator[World]:
         catalog=catalog,
         keys=keys,
         pseudonym_key=pkey,
-        config=ExportConfig(row_threshold=30, directory=tmp_path / "out"),
+        # fingerprinting (canaries, order, formats) is tested in tests/test_trace_fingerprint.py;
+        # here the copy holds exactly the query's rows, in its order
+        config=ExportConfig(row_threshold=30, directory=tmp_path / "out", fingerprint=PLAIN),
     )
     yield World(company, store, svc, keys, ledger, tmp_path, pkey)
     ledger.close()
@@ -441,7 +446,7 @@ def test_http_routes_request_approve_execute(world: World) -> None:
         GatewaySettings(company_url=world.company, store_url=world.store),
         ledger=world.ledger,
         keys=world.keys,
-        exports=ExportConfig(row_threshold=30, directory=world.tmp),
+        exports=ExportConfig(row_threshold=30, directory=world.tmp, fingerprint=PLAIN),
     )
     svc = app.state.exports
     assert svc.config.dialect == "sqlite" and svc.ledger is world.ledger
@@ -577,7 +582,9 @@ def test_export_on_postgres_runs_once_and_decrypts(pg_server: Any, tmp_path: Pat
             catalog=catalog,
             keys=keys,
             pseudonym_key=b"p" * 32,
-            config=ExportConfig(row_threshold=30, directory=tmp_path, dialect="postgres"),
+            config=ExportConfig(
+                row_threshold=30, directory=tmp_path, dialect="postgres", fingerprint=PLAIN
+            ),
         )
         rid = svc.request(ANALYST, SQL_ANALYTICS, "analytics", None, "bi", timedelta(hours=1)).id
         assert svc.show(rid).estimated_rows == 40

@@ -22,7 +22,12 @@ The life of an export:
    both run; a failure before the file is released puts it back to ``approved``.
    The result (CSV, pseudonymised columns HMAC-pseudonymised as on the record path) is written
    encrypted (container below) through :func:`leakwarden.fileio.write_atomic`; the registry row
-   (``exports``) holds customer ids and CSV rows only as HMAC-SHA-256 keyed hashes.
+   (``exports``) holds customer ids and CSV rows only as HMAC-SHA-256 keyed hashes.  Before the
+   CSV is written the copy is fingerprinted (:mod:`leakwarden.trace.fingerprint`): canary
+   customers mixed in (none for operational purposes), a row subset where configured, a keyed
+   row order and formatting variants; the parameters go to ``exports.fingerprint_params``, the
+   canaries' keyed identifiers to the canary registry (``trace_canaries``), in the same
+   transaction as the copy's registry row.
 
 At execution the result may not exceed the approved estimate by more than
 :attr:`ExportConfig.size_tolerance`, and the consent check (:mod:`.consent`) must allow the
@@ -82,12 +87,14 @@ from leakwarden.gateway.decision import AccessRequest, Decision, Principal
 from leakwarden.gateway.records import AuditUnavailable
 from leakwarden.gateway.sql_rewrite import QueryDenied, Rewritten, rewrite
 from leakwarden.store.export_tables import ExportRecord, ExportRequest
+from leakwarden.trace.fingerprint import FingerprintConfig
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from leakwarden.audit.ledger import Ledger
     from leakwarden.protect.keys import KeyRing
+    from leakwarden.trace.fingerprint import Fingerprinted
 
 __all__ = [
     "DEFAULT_APPROVER_ROLES",
@@ -127,7 +134,10 @@ class ExportConfig:
     """Export rules: approval over ``row_threshold`` rows (or any sensitive PI), who may approve,
     the longest an approval may wait, where files go, the SQL dialect of the company database,
     and how far the rows and customers at execution may exceed the approved estimate
-    (``size_tolerance``, 0.1 = 10 %; more refuses the export: the approval was for a size)."""
+    (``size_tolerance``, 0.1 = 10 %; more refuses the export: the approval was for a size);
+    ``fingerprint``: canaries and per-copy variants (:class:`~leakwarden.trace.fingerprint.
+    FingerprintConfig`, whose ``operational_purposes`` (delivery, billing, marketing by default)
+    get no canaries)."""
 
     row_threshold: int = 1000
     approver_roles: frozenset[str] = DEFAULT_APPROVER_ROLES
@@ -135,6 +145,7 @@ class ExportConfig:
     directory: Path = Path("exports")
     dialect: str = "sqlite"
     size_tolerance: float = 0.1
+    fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
 
 
 class ExportRefused(Exception):
@@ -181,6 +192,7 @@ class _Result:
     rows: list[list[str]]
     customer_ids: list[str] = field(default_factory=list)
     has_customer_key: bool = False
+    key_pos: int | None = None
 
 
 def _now() -> datetime:
@@ -704,7 +716,7 @@ class ExportService:
                     type_id = col.data_classes[0] if col.data_classes else None
                     out[pos] = pseudonym(self.pseudonym_key, 1, out[pos], type_id)
             rows.append(out)
-        return _Result(header, rows, ids, key_pos is not None)
+        return _Result(header, rows, ids, key_pos is not None, key_pos)
 
     def _run(self, principal: Principal, req: ExportRequest, rewritten: Rewritten) -> ExportView:
         result = self._query(rewritten)
@@ -716,21 +728,22 @@ class ExportService:
                 self._refuse(
                     principal, "execute", req, 403, "consent", f"consent: {consent.reason}"
                 )
+        data_key = self.keys.current(self.key_name)
+        export_id = "xp_" + secrets.token_hex(8)
+        fp = self._fingerprint(req, rewritten, result, data_key, export_id)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(result.header)
         lines = []
-        for row in result.rows:
+        for row in fp.rows:
             line = io.StringIO()
             csv.writer(line, lineterminator="").writerow(row)
             lines.append(line.getvalue())
             writer.writerow(row)
         plain = buf.getvalue().encode("utf-8")
 
-        data_key = self.keys.current(self.key_name)
-        export_id = "xp_" + secrets.token_hex(8)
         mac_key = data_key.derive(HASH_KEY)
-        customer_set = sorted(set(result.customer_ids))
+        customer_set = sorted(set(fp.real_ids))
         customer_hashes = sorted(_keyed(mac_key, "customer", c) for c in customer_set)
         row_hashes = [_keyed(mac_key, "row", line) for line in lines]
         blob = _encrypt(plain, data_key, export_id, req.id)
@@ -747,12 +760,12 @@ class ExportService:
             principal,
             "execute",
             "success",
-            f"export {export_id} of request {req.id}: {len(result.rows)} rows to {req.recipient}",
+            f"export {export_id} of request {req.id}: {len(fp.rows)} rows to {req.recipient}",
             req.id,
             purpose=req.purpose,
             ticket=req.ticket,
             columns=result.header,
-            rows=len(result.rows),
+            rows=len(fp.rows),
             customers=customers,
             export_id=export_id,
             extra={
@@ -760,6 +773,7 @@ class ExportService:
                 "recipient": req.recipient,
                 "approvers": ",".join(a["person"] for a in approvers),
                 "file_sha256": sha,
+                "canaries": str(len(fp.canaries)),
             },
         )
         from leakwarden.fileio import write_atomic
@@ -778,7 +792,7 @@ class ExportService:
             fingerprint=req.fingerprint,
             parameters=req.parameters,
             columns=json.dumps(result.header),
-            rows=len(result.rows),
+            rows=len(fp.rows),
             customers=customers,
             customer_hashes=json.dumps(customer_hashes),
             row_hashes=json.dumps(row_hashes),
@@ -786,13 +800,25 @@ class ExportService:
             file_path=str(path),
             file_sha256=sha,
             file_key=f"{data_key.name}:{data_key.version}",
-            fingerprint_params="{}",
+            fingerprint_params=json.dumps(fp.params, ensure_ascii=False),
         )
         from sqlalchemy.orm import Session
 
+        from leakwarden.trace.canaries import CANARY_HASH
+        from leakwarden.trace.fingerprint import canary_records
+
+        registry = canary_records(
+            fp.canaries,
+            export_id,
+            data_key.derive(CANARY_HASH),
+            f"{data_key.name}:{data_key.version}",
+        )
         try:
             with Session(self.store) as session, session.begin():
                 session.add(record)
+                session.add_all(registry[0])
+                session.flush()  # the canaries before their keys (foreign key)
+                session.add_all(registry[1])
                 session.execute(
                     update(ExportRequest)
                     .where(ExportRequest.id == req.id, ExportRequest.status == "executing")
@@ -805,6 +831,39 @@ class ExportService:
         view = self.show(req.id)
         view.audit_index = index
         return view
+
+    def _fingerprint(
+        self,
+        req: ExportRequest,
+        rewritten: Rewritten,
+        result: _Result,
+        data_key: Any,
+        export_id: str,
+    ) -> Fingerprinted:
+        """Canaries and the copy's variants (:mod:`leakwarden.trace.fingerprint`), keyed by the
+        copy's own key; pseudonymised columns get the canaries' pseudonyms."""
+        from leakwarden.protect.pseudonym import pseudonym
+        from leakwarden.trace.fingerprint import fingerprint_rows
+        from leakwarden.trace.variants import copy_key
+
+        def pseudo_of(type_id: str | None) -> Callable[[str], str]:
+            return lambda value: pseudonym(self.pseudonym_key, 1, value, type_id)
+
+        pseudo = {
+            pos: pseudo_of(col.data_classes[0] if col.data_classes else None)
+            for pos, col in rewritten.pseudonymised.items()
+        }
+        key = copy_key(self.keys, data_key.name, data_key.version, export_id)
+        return fingerprint_rows(
+            result.header,
+            result.rows,
+            result.key_pos,
+            req.purpose,
+            key,
+            f"{data_key.name}:{data_key.version}",
+            self.config.fingerprint,
+            pseudonymise=pseudo,
+        )
 
     def _check_size(
         self, principal: Principal, req: ExportRequest, rows: int, customers: int
