@@ -173,3 +173,14 @@ def test_postcode_pattern_equals_plain_form(rules: LatinRules, text: str) -> Non
 def test_postcode_known(rules: LatinRules) -> None:
     text = "10 Downing Street, London SW1A 2AA; GIR 0AA; xSW1A 2AA; GIR0AAB"
     assert [m.group() for m in rules._uk_postcode_re.finditer(text)] == ["SW1A 2AA", "GIR 0AA"]
+
+
+DIGIT_PARTS = ["1", "12", "123456", "1234567", "/", " ", "\t", "N ", "Main", "٣", "x", "-", "\n"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(DIGIT_PARTS), max_size=30).map("".join))
+def test_us_matches_equal_finditer_on_digit_runs(rules: LatinRules, text: str) -> None:
+    # digit runs of every length, with "/" prefixes and non-ASCII digits ("٣" is \d too)
+    text = text.replace("Main", "Main St")
+    assert _spans(rules._us_matches(text)) == _spans(rules._us_re.finditer(text))
