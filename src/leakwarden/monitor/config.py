@@ -28,11 +28,13 @@ class MonitorConfig:
     baseline_days: int = 56
     baseline_lag_days: int = 14
     min_baseline_days: int = 5  # fewer active days than this: the own baseline is not used
+    baseline_refresh_days: int = 7  # own baselines are recomputed this often (weekly)
     # Rolling risk ledger: daily evidence decays with this half-life and is summed over the window.
     risk_half_life_days: float = 7.0
     risk_window_days: int = 28
     # CUSUM on robust z-scores of the volume features: allowance k and the cap of the sum.
-    cusum_k: float = 0.5
+    cusum_k: float = 1.0
+    cusum_h: float = 4.0  # only the part of a CUSUM above this enters the score
     cusum_cap: float = 60.0
     feature_cap: float = 12.0  # one feature contributes at most this many robust z units
     leaving_days: int = 60  # the HR signal applies this long before the leaving date (and after)
@@ -44,6 +46,7 @@ class MonitorConfig:
     stream_min_customers: int = 1000  # absolute floors of the stream thresholds
     stream_min_rows: int = 5000
     suppress_days: int = 7  # an alerted actor is not re-alerted this long unless the score doubles
+    benign_days: int = 30  # the same after an analyst closed an alert as benign
     max_listed_customers: int = 50  # unexplained customers listed in an alert
     max_listed_events: int = 50  # audit event seqs linked from an alert
 
@@ -57,6 +60,28 @@ class MonitorConfig:
                 raise ValueError(f"MonitorConfig.{name} must be positive")
         if self.baseline_lag_days < 0 or self.min_baseline_days < 1:
             raise ValueError("MonitorConfig: baseline_lag_days >= 0 and min_baseline_days >= 1")
+
+
+DISPOSITIONS = ("true_positive", "benign", "duplicate", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """An analyst's verdict on an alert, fed back into later runs: the actor is not alerted again
+    by the same rule for ``suppress_days`` (``benign_days`` when benign) after the alert's day
+    unless the score reaches twice the closed alert's."""
+
+    actor: str
+    day: date
+    rule: str
+    disposition: str
+    score: float
+
+    def __post_init__(self) -> None:
+        if self.disposition not in DISPOSITIONS:
+            raise ValueError(
+                f"disposition {self.disposition!r}: expected one of {', '.join(DISPOSITIONS)}"
+            )
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
-from leakwarden.monitor.config import Alert, MonitorConfig, Reason
+from leakwarden.monitor.alerting import select_alerts
+from leakwarden.monitor.config import Alert, Disposition, MonitorConfig, Reason
 from leakwarden.monitor.events import Context
+from leakwarden.monitor.features import Aggregates, build_aggregates
+from leakwarden.monitor.scoring import Scored, score
 
 __all__ = [
     "Alert",
+    "Disposition",
     "MonitorConfig",
     "MonitorResult",
     "Reason",
@@ -70,9 +75,40 @@ def run_monitor(
     events: pa.Table | Iterable[pa.RecordBatch],
     context: Context,
     config: MonitorConfig | None = None,
+    *,
+    dispositions: Iterable[Disposition] = (),
 ) -> MonitorResult:
-    """Score every active actor-day of ``events`` and raise the budgeted alerts."""
-    raise NotImplementedError("run_monitor: being built (issue 7)")
+    """Score every active actor-day of ``events`` and raise the budgeted alerts.
+    ``dispositions``: analysts' verdicts on earlier alerts (suppression)."""
+    cfg = config or MonitorConfig()
+    return result_from_aggregates(
+        build_aggregates(events, context, cfg), context, cfg, dispositions
+    )
+
+
+def result_from_aggregates(
+    agg: Aggregates,
+    context: Context,
+    config: MonitorConfig,
+    dispositions: Iterable[Disposition] = (),
+) -> MonitorResult:
+    """Stage two (baselines, scores, alerts) over stage one's aggregates (the Dask path's join)."""
+    scored = score(agg, context, config)
+    alerts = select_alerts(scored, agg, config, dispositions)
+    return MonitorResult(alerts=alerts, scores=scores_table(scored), features=scored.table)
+
+
+def scores_table(scored: Scored) -> pa.Table:
+    a, d = np.nonzero(~np.isnan(scored.score))
+    names = pa.array(scored.actors, pa.string())
+    return pa.table(
+        {
+            "actor": names.take(pa.array(a)),
+            "day": pa.array((d + scored.day0).astype(np.int32)).cast(pa.date32()),
+            "score": pa.array(scored.score[a, d]),
+        },
+        schema=SCORE_SCHEMA,
+    )
 
 
 class StreamMonitor:

@@ -1,0 +1,304 @@
+"""Stage two of the batch detector: baselines, evidence, the risk ledger and stream thresholds.
+
+Per active actor-day and scored feature ``f`` (:data:`SCORED`), with value ``x``:
+
+* own baseline: median ``m`` and MAD of the actor's *active* days in the ``baseline_days`` days
+  ending ``baseline_lag_days`` before the day (refreshed every ``baseline_refresh_days``; not used
+  with fewer than ``min_baseline_days`` active days). The lag keeps an attacker's recent days out
+  of their own baseline; the median keeps out a minority of older ones.
+* peer baseline: median and MAD of the same feature over the actor's peer group (department +
+  role) *that day*; the organisation's when fewer than ``min_peers`` peers were active.
+* robust z against each: ``(x - m) / max(1.4826 MAD, sqrt(m + 1))`` (the square root is the
+  Poisson spread of a count, so a zero-MAD baseline does not turn one access into a huge z).
+* evidence ``e_f = clip(min(z_own, z_peer), 0, feature_cap)`` (``z_peer`` alone without an own
+  baseline): unusual for the person *and* for their peers.
+
+Daily evidence ``S = leaving * sum_f max(0, e_f - z_allow)``; the risk ledger
+``R_d = sum over the last risk_window_days of S * 0.5 ** (age / risk_half_life_days)``; CUSUMs
+``C = min(cusum_cap, max(0, C + z - cusum_k))`` over active days, where ``z`` is the own z of
+distinct and of unexplained customers against the own *mean* (winsorised at the own 90th
+percentile: a count's median sits below its mean, which would make the sum drift up): growth over
+weeks that no single day shows. Score = ``R + sum max(0, C - cusum_h)``.
+
+Stream thresholds per actor-day: ``max(floor, stream_factor * q90)`` where ``q90`` is the 90th
+percentile of the actor's daily window maxima in the own-baseline window, or of the peer group
+that day without one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leakwarden.monitor.config import MonitorConfig
+from leakwarden.monitor.events import Context
+from leakwarden.monitor.features import COUNTS, Aggregates
+from leakwarden.monitor.peers import peer_groups, peer_rare_counts
+
+F64 = npt.NDArray[np.float64]
+
+RARE = {
+    "rare_channel_events": "channels",
+    "rare_dataset_events": "datasets",
+    "rare_district_customers": "districts",
+    "rare_segment_customers": "segments",
+}
+NEEDS_CUSTOMERS = {
+    "vip_unexplained",
+    "neighbour_unexplained",
+    "rare_district_customers",
+    "rare_segment_customers",
+}
+SCORED = (
+    "rows",
+    "distinct_customers",
+    "unexplained_customers",
+    "exports",
+    "export_rows",
+    "denied",
+    "off_hours_events",
+    "off_hours_customers",
+    "vip_unexplained",
+    "coworker_unexplained",
+    "neighbour_unexplained",
+    "rare_channel_events",
+    "rare_dataset_events",
+    "rare_district_customers",
+    "rare_segment_customers",
+    "win_customers_max",
+    "win_rows_max",
+)
+CUSUM_ON = ("distinct_customers", "unexplained_customers")
+WINDOW_FEATURES = ("win_customers_max", "win_rows_max")
+Z_ALLOW = 2.0
+RARE_SHARE = 0.05
+MIN_GROUP = 5
+MIN_PEERS = 5
+
+
+@dataclass
+class Scored:
+    """Everything stage two knows, as dense (actor, day[, feature]) arrays."""
+
+    actors: list[str]
+    groups: list[str]
+    day0: int  # day number (days since the epoch) of column 0
+    features: list[str]
+    x: F64  # (A, D, F) values, NaN when inactive
+    own: F64  # (A, D, F) own-baseline medians, NaN when none
+    peer: F64  # (A, D, F) peer medians (organisation when too few peers)
+    org: F64  # (D, F)
+    evidence: F64  # (A, D, F) e_f - z_allow, clipped at 0, times the leaving factor
+    cusum: F64  # (A, D, len(CUSUM_ON))
+    cusum_h: float  # the part of a CUSUM above this enters the score
+    risk: F64  # (A, D)
+    score: F64  # (A, D), NaN when inactive
+    leaving: npt.NDArray[np.bool_]  # (A, D)
+    thresholds: F64  # (A, D, 2): stream thresholds for customers and rows
+    table: pa.Table  # actor, day, and every feature (the public ``features`` table)
+
+
+def score(agg: Aggregates, context: Context, config: MonitorConfig) -> Scored:
+    table = _feature_table(agg, context)
+    feats = [f for f in SCORED if context.customers is not None or f not in NEEDS_CUSTOMERS]
+    actors = sorted(set(table.column("actor").to_pylist()))
+    a_idx = np.asarray(
+        pc.index_in(table.column("actor"), value_set=pa.array(actors, pa.string()))
+    ).astype(np.int64)
+    dnum = np.asarray(table.column("day").cast(pa.int32())).astype(np.int64)
+    day0 = int(dnum.min()) if len(dnum) else 0
+    n_days = int(dnum.max()) - day0 + 1 if len(dnum) else 0
+    n_a, n_f = len(actors), len(feats)
+    x = np.full((n_a, n_days, n_f), np.nan)
+    for j, f in enumerate(feats):
+        x[a_idx, dnum - day0, j] = np.asarray(table.column(f)).astype(np.float64)
+    groups = peer_groups(context.employees, pa.array(actors, pa.string())).to_pylist()
+
+    own, own_mad, own_q90, own_mean = _own_baselines(x, config)
+    peer, peer_mad, peer_q90, org = _peer_baselines(x, groups)
+    z_own = _z(x, own, own_mad)
+    z_peer = _z(x, peer, peer_mad)
+    e = np.where(np.isnan(z_own), z_peer, np.minimum(z_own, z_peer))
+    e = np.clip(np.nan_to_num(e, nan=0.0), 0.0, config.feature_cap)
+    leaving = _leaving(context, actors, day0, n_days, config)
+    factor = np.where(leaving, config.leaving_factor, 1.0)
+    evidence = np.maximum(e - Z_ALLOW, 0.0) * factor[:, :, None]
+    active = ~np.isnan(x[:, :, 0]) if n_f else np.zeros((n_a, n_days), dtype=bool)
+    evidence[~active] = 0.0
+    daily = evidence.sum(axis=2)
+    risk = _risk(daily, config)
+    cus_idx = [feats.index(f) for f in CUSUM_ON]
+    z_mean = _z(x[:, :, cus_idx], own_mean[:, :, cus_idx], own_mad[:, :, cus_idx])
+    z_c = np.where(np.isnan(z_mean), 0.0, z_mean)
+    cusum = _cusum(np.clip(z_c, -config.feature_cap, config.feature_cap), active, config)
+    cusum *= factor[:, :, None]
+    total = risk + np.maximum(cusum - config.cusum_h, 0.0).sum(axis=2)
+    total[~active] = np.nan
+    win_idx = [feats.index(f) for f in WINDOW_FEATURES]
+    base = np.where(
+        np.isnan(own_q90[:, :, win_idx]), peer_q90[:, :, win_idx], own_q90[:, :, win_idx]
+    )
+    floors = np.array([config.stream_min_customers, config.stream_min_rows], dtype=np.float64)
+    thresholds = np.maximum(floors, config.stream_factor * np.nan_to_num(base, nan=0.0))
+    return Scored(
+        actors=actors,
+        groups=[str(g) for g in groups],
+        day0=day0,
+        features=feats,
+        x=x,
+        own=own,
+        peer=peer,
+        org=org,
+        evidence=evidence,
+        cusum=cusum,
+        cusum_h=config.cusum_h,
+        risk=risk,
+        score=total,
+        leaving=leaving,
+        thresholds=thresholds,
+        table=table,
+    )
+
+
+def _feature_table(agg: Aggregates, context: Context) -> pa.Table:
+    t = agg.actor_day
+    for name, attr in RARE.items():
+        rare = peer_rare_counts(getattr(agg, attr), context.employees, RARE_SHARE, MIN_GROUP)
+        key = pc.binary_join_element_wise(t.column("actor"), t.column("day").cast(pa.string()), "|")
+        rkey = pc.binary_join_element_wise(
+            rare.column("actor"), rare.column("day").cast(pa.string()), "|"
+        )
+        idx = pc.index_in(key, value_set=rkey)
+        t = t.append_column(name, pc.fill_null(pc.take(rare.column("rare"), idx), 0))
+    return t
+
+
+def sorted_stats(
+    values: F64, axis: int, quantile: float | None = None
+) -> tuple[F64, F64, F64 | None]:
+    """NaN-ignoring median, MAD (and a quantile) along ``axis``, by one sort (NaN sorts last);
+    NaN where there is no value."""
+    s = np.sort(values, axis=axis)
+    cnt = np.sum(~np.isnan(values), axis=axis, keepdims=True)
+    med = _at(s, cnt, axis, 0.5)
+    dev = np.sort(np.abs(values - med), axis=axis)
+    mad = _at(dev, cnt, axis, 0.5)
+    q = _at(s, cnt, axis, quantile) if quantile is not None else None
+    return (
+        np.squeeze(med, axis=axis),
+        np.squeeze(mad, axis=axis),
+        None if q is None else np.squeeze(q, axis=axis),
+    )
+
+
+def _at(s: F64, cnt: npt.NDArray[np.int64], axis: int, q: float) -> F64:
+    pos = np.maximum(cnt - 1, 0) * q
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.ceil(pos).astype(np.int64)
+    a = np.take_along_axis(s, lo, axis=axis)
+    b = np.take_along_axis(s, hi, axis=axis)
+    out = a + (b - a) * (pos - lo)
+    return np.where(cnt > 0, out, np.nan)
+
+
+def _own_baselines(x: F64, config: MonitorConfig) -> tuple[F64, F64, F64, F64]:
+    """Own median, MAD, 90th percentile and mean winsorised at that percentile (for the CUSUM
+    reference: a count's median sits below its mean, which would make the CUSUM drift up)."""
+    n_d = x.shape[1]
+    med = np.full_like(x, np.nan)
+    mad = np.full_like(x, np.nan)
+    q90 = np.full_like(x, np.nan)
+    mean = np.full_like(x, np.nan)
+    step = max(1, config.baseline_refresh_days)
+    for start in range(0, n_d, step):
+        hi = start - config.baseline_lag_days
+        lo = max(0, hi - config.baseline_days)
+        if hi <= 0:
+            continue
+        window = x[:, lo:hi, :]
+        m, d, q = sorted_stats(window, axis=1, quantile=0.9)
+        assert q is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            w = np.nanmean(np.minimum(window, q[:, None, :]), axis=1)
+        enough = np.sum(~np.isnan(window[:, :, :1]), axis=1) >= config.min_baseline_days
+        stop = min(n_d, start + step)
+        for arr, val in ((med, m), (mad, d), (q90, q), (mean, w)):
+            arr[:, start:stop, :] = np.where(enough, val, np.nan)[:, None, :]
+    return med, mad, q90, mean
+
+
+def _peer_baselines(x: F64, groups: list[str]) -> tuple[F64, F64, F64, F64]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        org_m, org_d, org_q = sorted_stats(x, axis=0, quantile=0.9)
+    assert org_q is not None
+    peer = np.broadcast_to(org_m, x.shape).copy()
+    mad = np.broadcast_to(org_d, x.shape).copy()
+    q90 = np.broadcast_to(org_q, x.shape).copy()
+    g_arr = np.array(groups, dtype=object)
+    for g in sorted(set(groups)):
+        members = np.flatnonzero(g_arr == g)
+        sub = x[members]
+        m, d, q = sorted_stats(sub, axis=0, quantile=0.9)
+        assert q is not None
+        n_active = np.sum(~np.isnan(sub[:, :, :1]), axis=0)  # (D, 1)
+        ok = n_active >= MIN_PEERS
+        peer[members] = np.where(ok, m, org_m)[None]
+        mad[members] = np.where(ok, d, org_d)[None]
+        q90[members] = np.where(ok, q, org_q)[None]
+    return peer, mad, q90, org_m
+
+
+def _z(x: F64, med: F64, mad: F64) -> F64:
+    scale = np.maximum(1.4826 * mad, np.sqrt(np.abs(med) + 1.0))
+    return (x - med) / scale
+
+
+def _risk(daily: F64, config: MonitorConfig) -> F64:
+    decay = 0.5 ** (1.0 / config.risk_half_life_days)
+    w = config.risk_window_days
+    out = np.zeros_like(daily)
+    acc = np.zeros(daily.shape[0])
+    for d in range(daily.shape[1]):
+        acc = acc * decay + daily[:, d]
+        if d - w >= 0:
+            acc = acc - daily[:, d - w] * decay**w
+        out[:, d] = acc
+    return np.maximum(out, 0.0)
+
+
+def _cusum(z: F64, active: npt.NDArray[np.bool_], config: MonitorConfig) -> F64:
+    out = np.zeros_like(z)
+    acc = np.zeros((z.shape[0], z.shape[2]))
+    for d in range(z.shape[1]):
+        step = np.minimum(config.cusum_cap, np.maximum(0.0, acc + z[:, d, :] - config.cusum_k))
+        acc = np.where(active[:, d, None], step, acc)
+        out[:, d, :] = acc
+    return out
+
+
+def _leaving(
+    context: Context, actors: list[str], day0: int, n_days: int, config: MonitorConfig
+) -> npt.NDArray[np.bool_]:
+    emp = context.employees
+    idx = pc.index_in(pa.array(actors, pa.string()), value_set=emp.column("employee_id"))
+    leave = pc.take(emp.column("leaving"), idx).cast(pa.int32())
+    when = np.asarray(pc.fill_null(leave, -(2**30))).astype(np.int64)
+    has = np.asarray(pc.is_valid(leave))
+    days = day0 + np.arange(n_days)
+    near: npt.NDArray[np.bool_] = np.abs(days[None, :] - when[:, None]) <= config.leaving_days
+    out: npt.NDArray[np.bool_] = near & has[:, None]
+    return out
+
+
+def cusum_names() -> tuple[str, ...]:
+    return tuple(f"cusum_{f}" for f in CUSUM_ON)
+
+
+__all__ = ["COUNTS", "SCORED", "Scored", "cusum_names", "score", "sorted_stats"]
