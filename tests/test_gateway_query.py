@@ -164,16 +164,24 @@ def test_estimate_over_rows_per_request_is_refused_before_running(world: World) 
     assert r.status_code == 200 and len(r.json()["rows"]) == 10
 
 
-def test_distinct_customer_quota_refuses_the_query_that_would_exceed_it(world: World) -> None:
-    regular = [r.id for r in world.q("SELECT id FROM customers WHERE vip = 0 ORDER BY id LIMIT 5")]
+def test_distinct_customer_quota_stops_the_answer_at_the_remaining_quota(world: World) -> None:
+    regular = [r.id for r in world.q("SELECT id FROM customers WHERE vip = 0 ORDER BY id LIMIT 6")]
     quota = QuotaLimits(day=3, week=100, vip_day=100, vip_week=100, rows_per_request=100)
     c = world.client(quota=quota, decide=_masked_contact)
     h = world.headers()
     first = ",".join(map(str, regular[:2]))
     r = _post(c, h, f"SELECT id, name FROM customers WHERE id IN ({first})")
     assert r.status_code == 200 and r.json()["customers"] == 2
+    # 2 of 3 used: of the next three customers only the first is released, and the answer
+    # says it stopped at the quota
     more = ",".join(map(str, regular[2:5]))
-    r = _post(c, h, f"SELECT id, name FROM customers WHERE id IN ({more})")
+    r = _post(c, h, f"SELECT id, name FROM customers WHERE id IN ({more}) ORDER BY id")
+    assert r.status_code == 200, r.text
+    assert [row[0] for row in r.json()["rows"]] == [regular[2]]
+    assert r.json()["truncated"] is True and r.json()["stopped"] == "quota"
+    assert "distinct customers per day" in r.json()["truncation"]
+    # nothing left: refused before anything is sent
+    r = _post(c, h, f"SELECT id, name FROM customers WHERE id = {regular[5]}")
     assert r.status_code == 429
     assert "distinct customers per day" in r.json()["detail"] and "rows" not in r.json()
     assert "Retry-After" in r.headers
@@ -530,7 +538,8 @@ def test_a_query_past_the_time_limit_is_stopped_and_refused(
 
 def test_bytes_per_day_counts_rows_without_customers_too(world: World) -> None:
     """Rows that carry no customer (employees) still cost bytes: the rows [[1],[2],[3]] are 13
-    bytes of JSON (counted by hand), so a 20-byte budget serves the query once."""
+    bytes of JSON (counted by hand), so a 20-byte budget serves the query once; the second time
+    only [[1]] (5 bytes: 13 + 5 <= 20, while [[1],[2]] would be 9) fits, and then nothing."""
     quota = QuotaLimits(day=100, week=100, rows_per_request=100, bytes_per_day=20)
     c = world.client(quota=quota, decide=_masked_contact)
     h = world.headers()
@@ -539,13 +548,14 @@ def test_bytes_per_day_counts_rows_without_customers_too(world: World) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["rows"] == [[1], [2], [3]] and r.json()["customers"] == 0
     r = _post(c, h, sql)
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == [[1]] and r.json()["stopped"] == "quota"
+    assert "bytes per day" in r.json()["truncation"]
+    r = _post(c, h, sql)
     assert r.status_code == 429
     detail = r.json()["detail"]
     assert "bytes per day" in detail and "limit 20" in detail
-    assert "already given 13 bytes" in detail and "carries 13" in detail
+    assert "already given 18 bytes" in detail and "carries 5" in detail
     assert "rows" not in r.json() and "X-Quota-Resets" in r.headers
     event = world.events()[-1]
     assert "denied" in event["event"]["type"] and event["labels"]["quota"] == "bytes per day"
-    # a smaller answer still fits: [[1]] is 5 bytes, 13 + 5 <= 20
-    r = _post(c, h, "SELECT id FROM employees WHERE id = 1")
-    assert r.status_code == 200 and r.json()["rows"] == [[1]]

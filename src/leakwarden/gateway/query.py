@@ -11,35 +11,43 @@ through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
    treatments a checked ticket's customer gets on the record path).  A policy refusal of a
    table -> 403; any other :class:`QueryDenied` -> 400; both name the reason and the position;
 3. the estimate, before running: ``SELECT COUNT(*) FROM (<rewritten>)`` (exact at that moment).
-   More rows than ``quota.rows_per_request`` -> 429 naming the quota ``rows per request``;
-4. the run: the rewritten query on a server-side cursor (``stream_results``, ``fetchmany``),
-   counting rows and stopping at the row limit (``max_rows`` of the request, at most the quota);
-   when more rows were there the answer says ``truncated: true`` with a ``truncation`` message,
-   never silently.  Rows are held in memory (at most the limit) until the audit is written.
-   The estimate, the run and the customer probes together get ``QueryService.time_limit``
-   seconds (30): a query still running then is stopped in the database and refused (400);
+   More rows than ``quota.rows_per_request`` -> 429 naming the quota ``rows per request``; and
+   the distinct customers of the answer (``COUNT`` over the hidden key columns of step 6, or the
+   probes' count), reported in the answer's header;
+4. the run: the rewritten query on a server-side cursor (a per-statement ``stream_results``,
+   ``fetchmany`` of :attr:`QueryService.chunk_rows`), read by :mod:`.query_stream` one chunk at
+   a time and cut at the row limit (``max_rows`` of the request, at most the quota); a cut is
+   said in the answer, never silent.  At most two chunks are in memory (the one being released
+   and the lookahead).  Each statement and each fetch gets ``QueryService.time_limit`` seconds
+   (30): a query still running then is stopped in the database, and refused (400) when nothing
+   was sent yet, else the stream ends with ``stopped: "time limit"``;
 5. pseudonymised output positions (``rewrite(pseudonymise=True)``) are replaced by the record
    path's HMAC pseudonym (:func:`leakwarden.protect.pseudonym.pseudonym`, the service's key);
 6. the customers: when the query is a plain SELECT (no grouping, aggregate, DISTINCT or set
    operation) each base table with a direct customer key in its FROM/JOINs gets a hidden output
    column carrying that key, so the customers charged are exactly those of the rows returned
-   (``customer_basis: "returned"``; a waybill's customer rides along through its order, as a
-   scalar subquery).  A single SELECT with grouping, aggregates or DISTINCT is charged the
-   customers of the rows it reads: the same FROM, JOINs and WHERE with only the keys as output
-   (``customer_basis: "rows read"``; dropping GROUP BY, HAVING, LIMIT ... can only add rows,
-   so this is a superset).  Anything else (UNION, CTEs, subqueries, which read rows that are
-   not output) is charged the *upper bound*: every customer of every table the query reads,
-   after the caller's row filter (``customer_basis: "tables"``).  When the customers found
-   outnumber the day's regular and VIP budgets together, the query is refused on that count
-   before any id is fetched.  This refuses aggregates over more customers than the caller's
-   quota: safe, and the two-person export is the way for those;
-7. ticket coverage (a ticket's customer only), consent for every customer, then the
-   distinct-customer and bytes-per-day quotas charged (429 naming the quota and when it frees
-   up; the bytes are the rows' JSON as the response carries them);
-8. the audit event (fingerprint, number of parameters never their values, tables, columns, rows,
-   distinct customers, policy ids) is written; if that fails -> :class:`AuditUnavailable`
-   (HTTP 503) and no row is released;
-9. release: ``columns``, ``rows``, ``truncated``, ``fingerprint``.
+   (``customer_basis: "returned"``, charged chunk by chunk; a waybill's customer rides along
+   through its order, as a scalar subquery).  A single SELECT with grouping, aggregates or
+   DISTINCT is charged the customers of the rows it reads, all before the first chunk: the same
+   FROM, JOINs and WHERE with only the keys as output (``customer_basis: "rows read"``;
+   dropping GROUP BY, HAVING, LIMIT ... can only add rows, so this is a superset).  Anything
+   else (UNION, CTEs, subqueries, which read rows that are not output) is charged the *upper
+   bound*: every customer of every table the query reads, after the caller's row filter
+   (``customer_basis: "tables"``).  When those customers outnumber the day's regular and VIP
+   budgets together, the query is refused on that count before any id is fetched;
+7. per chunk (:mod:`.query_stream`): ticket coverage (a ticket's customer only), consent for its
+   customers, then its new customers and its bytes charged to the distinct-customer and
+   bytes-per-day quotas.  A chunk that does not fit whole is released up to the longest prefix
+   that does, and the answer stops there (``stopped: "quota"``, naming the quota and when it
+   frees up); when nothing of the first chunk fits, the request is refused (429);
+8. per chunk, the audit event (fingerprint, number of parameters never their values, tables,
+   columns, rows, the customers new to this answer, policy ids) is written before the chunk
+   leaves; the first one is the decision event, written before the header.  If the first fails
+   -> :class:`AuditUnavailable` (HTTP 503) and nothing is released; a later one ends the stream
+   with an error and nothing further;
+9. release: by default one JSON document (``columns``, ``rows``, ``truncated``, ``stopped``,
+   ``fingerprint``, ...), the stream read to its end on the server; with ``Accept:
+   application/x-ndjson`` the NDJSON stream itself (header, rows, end; :mod:`.query_stream`).
 
 Aggregates are charged the customers they read (step 6), so ``SELECT COUNT(*) FROM customers``
 costs every customer and is refused under the 50-a-day default.  An "aggregate-only" treatment
@@ -59,17 +67,19 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from leakwarden.gateway.app import ErrorOut, caller_context
 from leakwarden.gateway.decision import AccessRequest, Decision
-from leakwarden.gateway.quota import QuotaExceeded, payload_bytes
+from leakwarden.gateway.query_stream import ChunkReader, KeysMasked, Plan, QueryStream, TooSlow
+from leakwarden.gateway.quota import QuotaExceeded
 from leakwarden.gateway.records import CallContext, RecordService, plain_value
 from leakwarden.gateway.sql_rewrite import DIALECTS, QueryDenied, Rewritten, fingerprint, rewrite
 from leakwarden.gateway.tickets import TicketError, check_ticket
@@ -81,8 +91,8 @@ __all__ = ["ROUTE", "QueryIn", "QueryOut", "QueryResult", "QueryService", "query
 
 ROUTE = "POST /query"
 DATASET = "sql"
+NDJSON = "application/x-ndjson"
 _HIDDEN = "lw_customer_key_"
-_FETCH = 500
 
 Value = str | int | bool | None
 
@@ -102,7 +112,10 @@ class QueryResult:
     policy_ids: list[str]
     audit_index: int
     estimated_rows: int
+    estimated_customers: int = 0
     pseudonymised: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    end_audit_index: int | None = None
 
 
 class QueryService:
@@ -113,6 +126,8 @@ class QueryService:
     #: that runs longer is stopped there (SQLite: a progress handler; PostgreSQL:
     #: ``SET LOCAL statement_timeout`` per statement) and refused.
     time_limit: float = 30.0
+    #: Rows per chunk: fetched from the cursor, charged, audited and released together.
+    chunk_rows: int = 500
 
     def __init__(self, records: RecordService) -> None:
         self.records = records
@@ -124,6 +139,37 @@ class QueryService:
         self._derived_lock = threading.Lock()
 
     def run(self, ctx: CallContext, sql: str, *, max_rows: int | None = None) -> QueryResult:
+        """The whole answer at once (:meth:`open`, read to its end)."""
+        stream = self.open(ctx, sql, max_rows=max_rows)
+        rows: list[list[Value]] = []
+        end: dict[str, Any] = {}
+        for piece in stream.pieces():
+            rows.extend(piece.rows or [])
+            end = piece.end or end
+        head = stream.header()
+        return QueryResult(
+            columns=head["columns"],
+            rows=rows,
+            truncated=not end["complete"],
+            truncation=end["reason"],
+            fingerprint=head["fingerprint"],
+            tables=head["tables"],
+            customers=end["customers"],
+            customer_basis=head["customer_basis"],
+            policy_ids=head["policy_ids"],
+            audit_index=head["audit_index"],
+            estimated_rows=head["estimated_rows"],
+            estimated_customers=head["estimated_customers"],
+            pseudonymised=head["pseudonymised"],
+            stopped=end["stopped"],
+            end_audit_index=end["audit_index"],
+        )
+
+    def open(self, ctx: CallContext, sql: str, *, max_rows: int | None = None) -> QueryStream:
+        """Decide, estimate, start the run and admit the first chunk (module docstring);
+        :class:`~.records.Refused` or :class:`~.records.AuditUnavailable` when the request is
+        refused, before anything is released.  The caller reads the stream to its end (or
+        closes it)."""
         rec = self.records
         limit = rec.settings.quota.rows_per_request
         if max_rows is not None:
@@ -168,8 +214,12 @@ class QueryService:
 
         from sqlalchemy import text
 
+        tables = ",".join(written.tables)
+        refuse_extra = fp_extra
+        stack = ExitStack()
         try:
-            with rec.company.connect() as conn, self._time_limit(conn):
+            conn = stack.enter_context(rec.company.connect())
+            with self._time_limit(conn):
                 estimated = int(
                     conn.execute(
                         text(f"SELECT COUNT(*) FROM ({written.sql}) AS lw_estimate")
@@ -198,23 +248,42 @@ class QueryService:
                             "estimated_rows": str(estimated),
                         },
                     )
-                columns, raw, truncated = self._fetch(conn, keyed.sql, limit)
-                hidden = list(range(len(columns) - n_hidden, len(columns)))
-                ids: list[int] | None = None
-                if hidden:
-                    try:
-                        ids = sorted({int(r[i]) for r in raw for i in hidden if r[i] is not None})
-                        basis = "returned"
-                    except (TypeError, ValueError):  # a key the caller sees masked
-                        ids = None
-                if ids is None:
-                    probes = self._contributors(sql, decide)
-                    basis = "rows read"
-                    if probes is None:
-                        probes = self._table_probes(written, decide)
-                        basis = "tables"
-                    ids = self._customers_of(conn, probes, basis, ctx, policy_ids, fp_extra)
-        except _TooSlow:
+                estimated_customers = self._estimate_customers(conn, keyed.sql, n_hidden)
+                # a server-side cursor for this statement only (the connection's own options
+                # would turn every later statement, SET LOCAL too, into a cursor)
+                result = conn.execute(
+                    text(keyed.sql),
+                    execution_options={
+                        "stream_results": True,
+                        "max_row_buffer": self.chunk_rows,
+                    },
+                )
+                stack.callback(result.close)
+                columns = list(result.keys())
+            reader = ChunkReader(result, limit, self.chunk_rows, lambda: self._time_limit(conn))
+            first = reader.next()
+            hidden = list(range(len(columns) - n_hidden, len(columns)))
+            upfront: list[int] = []
+            basis = "returned"
+            try:
+                if not hidden:
+                    raise KeysMasked
+                for r in first:
+                    _row_keys(r, hidden)
+            except KeysMasked:
+                hidden_keys: list[int] = []
+                probes = self._contributors(sql, decide)
+                basis = "rows read"
+                if probes is None:
+                    probes = self._table_probes(written, decide)
+                    basis = "tables"
+                with self._time_limit(conn):
+                    upfront = self._customers_of(conn, probes, basis, ctx, policy_ids, fp_extra)
+                estimated_customers = len(upfront)
+            else:
+                hidden_keys = hidden
+        except TooSlow:
+            stack.close()
             rec.refuse(
                 ctx,
                 "query",
@@ -224,117 +293,69 @@ class QueryService:
                 f"the query ran longer than the {self.time_limit:g} s limit and was stopped; "
                 "narrow it (nothing was released)",
                 policy_ids=policy_ids,
-                extra=fp_extra,
+                extra=refuse_extra,
             )
             raise  # unreachable: refuse raises
-        assert ids is not None
+        except BaseException:
+            stack.close()
+            raise
 
         keep = [i for i in range(len(columns)) if i not in hidden]
         out_columns = [columns[i] for i in keep]
-        try:
-            rows = [self._treat(r, keyed, keep) for r in raw]
-        except Exception as exc:  # a pseudonymising error releases nothing
-            rec.refuse(
-                ctx,
-                "query",
-                DATASET,
-                ROUTE,
-                500,
-                f"protecting the result failed ({type(exc).__name__}); nothing released",
-                ids,
-                policy_ids=policy_ids,
-                extra=fp_extra,
-                outcome="failure",
-            )
-        if needs_ticket and any(c != ticket_customer for c in ids):
-            rec.refuse(
-                ctx,
-                "query",
-                DATASET,
-                ROUTE,
-                403,
-                f"ticket: ticket {ctx.ticket} concerns one customer; the query reaches "
-                f"{len(ids)} customers ({basis}); add a filter on that customer",
-                ids,
-                policy_ids=policy_ids,
-                extra=fp_extra,
-            )
-        consent = rec.consent.check(ctx.purpose, ids)
-        if not consent.allowed:
-            rec.refuse(
-                ctx,
-                "query",
-                DATASET,
-                ROUTE,
-                403,
-                f"consent: {consent.reason}",
-                ids,
-                policy_ids=policy_ids,
-                consent_label=consent.label,
-                extra=fp_extra,
-            )
-        try:
-            rec.quota.charge(
-                ctx.principal.person_id, self._vip(ids), len(rows), size=payload_bytes(rows)
-            )
-        except QuotaExceeded as exc:
-            headers = {}
-            if exc.resets_at is not None:
-                headers["X-Quota-Resets"] = exc.resets_at.isoformat()
-            rec.refuse(
-                ctx,
-                "query",
-                DATASET,
-                ROUTE,
-                429,
-                str(exc),
-                ids,
-                policy_ids=policy_ids,
-                consent_label=consent.label,
-                headers=headers,
-                extra={**fp_extra, "quota": exc.quota, "customer_basis": basis},
-            )
-        truncation = (
-            f"truncated: only the first {limit} rows are returned (the row limit); "
-            "narrow the query for the rest"
-            if truncated
-            else None
-        )
         pseudo = [out_columns[keep.index(p)] for p in keyed.pseudonymised if p in keep]
-        index = rec.audit(
-            ctx,
-            "query",
-            ",".join(written.tables),
-            ROUTE,
-            "success",
-            "; ".join(sorted({d.reason for d in decisions.values()})),
-            ids,
-            columns=[f"{t}.{c}" for t, cols in written.columns.items() for c in cols],
-            rows=len(rows),
-            policy_ids=policy_ids,
-            consent_label=consent.label,
-            extra={
-                **fp_extra,
-                "estimated_rows": str(estimated),
-                "truncated": "true" if truncated else "false",
-                "customer_basis": basis,
-                "pseudonymised": ",".join(pseudo),
-            },
-        )
-        return QueryResult(
+
+        def treat(row: Sequence[Any]) -> list[Value]:
+            try:
+                return self._treat(row, keyed, keep)
+            except Exception as exc:  # a pseudonymising error releases nothing
+                raise _TreatFailed(type(exc).__name__) from None
+
+        plan = Plan(
+            records=rec,
+            ctx=ctx,
+            table=tables,
+            reason="; ".join(sorted({d.reason for d in decisions.values()})),
             columns=out_columns,
-            rows=rows,
-            truncated=truncated,
-            truncation=truncation,
+            audit_columns=[f"{t}.{c}" for t, cols in written.columns.items() for c in cols],
+            treatments={
+                f"{t}.{c}": decisions[t].treatment(c).value
+                for t, cols in written.columns.items()
+                if t in decisions
+                for c in cols
+            },
+            policy_ids=policy_ids,
+            extra=fp_extra,
             fingerprint=written.fingerprint,
             tables=list(written.tables),
-            customers=len(ids),
-            customer_basis=basis,
-            policy_ids=policy_ids,
-            audit_index=index,
-            estimated_rows=estimated,
             pseudonymised=pseudo,
+            basis=basis,
+            estimated_rows=estimated,
+            estimated_customers=estimated_customers,
+            row_limit=limit,
+            treat=treat,
+            keys=lambda row: _row_keys(row, hidden_keys),
+            vip=self._vip,
+            upfront=upfront,
+            ticket_customer=ticket_customer,
+            needs_ticket=needs_ticket,
         )
+        stream = QueryStream(plan, reader, first, stack)
+        try:
+            stream.start()
+        except TooSlow:
+            rec.refuse(
+                ctx, "query", DATASET, ROUTE, 400,
+                f"the query ran longer than the {self.time_limit:g} s limit and was stopped; "
+                "narrow it (nothing was released)",
+                policy_ids=policy_ids, extra=fp_extra,
+            )  # fmt: skip
+        except _TreatFailed as exc:
+            rec.refuse(
+                ctx, "query", DATASET, ROUTE, 500,
+                f"protecting the result failed ({exc}); nothing released",
+                policy_ids=policy_ids, extra=fp_extra, outcome="failure",
+            )  # fmt: skip
+        return stream
 
     # ------------------------------------------------------------------ steps
 
@@ -498,7 +519,7 @@ class QueryService:
 
     @contextmanager
     def _time_limit(self, conn: Connection) -> Iterator[None]:
-        """Stop the statements run inside after :attr:`time_limit` seconds (:class:`_TooSlow`);
+        """Stop the statements run inside after :attr:`time_limit` seconds (:class:`TooSlow`);
         any other database error passes through as it is."""
         from sqlalchemy.exc import OperationalError
 
@@ -518,38 +539,11 @@ class QueryService:
             yield
         except OperationalError as exc:
             if time.monotonic() - started >= limit:
-                raise _TooSlow from exc
+                raise TooSlow from exc
             raise
         finally:
             if raw is not None:
                 raw.set_progress_handler(None, 0)
-
-    def _fetch(
-        self, conn: Connection, sql: str, limit: int
-    ) -> tuple[list[str], list[Sequence[Any]], bool]:
-        from sqlalchemy import text
-
-        result = conn.execution_options(stream_results=True, max_row_buffer=_FETCH).execute(
-            text(sql)
-        )
-        columns = list(result.keys())
-        rows: list[Sequence[Any]] = []
-        truncated = False
-        try:
-            while True:
-                batch = result.fetchmany(_FETCH)
-                if not batch:
-                    break
-                for row in batch:
-                    if len(rows) == limit:
-                        truncated = True
-                        break
-                    rows.append(tuple(row))
-                if truncated:
-                    break
-        finally:
-            result.close()
-        return columns, rows, truncated
 
     def _table_probes(self, written: Rewritten, decide: Any) -> list[str]:
         """Every customer of every table the query reads, after the caller's row filter (the
@@ -578,6 +572,19 @@ class QueryService:
                 keyed = None
             probes.append(keyed.sql if keyed is not None else probe)
         return probes
+
+    def _estimate_customers(self, conn: Connection, keyed_sql: str, n_keys: int) -> int:
+        """The distinct customers in the hidden key columns of the whole answer (before the row
+        limit), counted in the database; 0 without key columns."""
+        from sqlalchemy import text
+
+        if not n_keys:
+            return 0
+        union = " UNION ".join(
+            f"SELECT {_HIDDEN}{i} AS lw_k FROM ({keyed_sql}) AS lw_e{i}" for i in range(n_keys)
+        )
+        sql = f"SELECT COUNT(*) FROM ({union}) AS lw_u WHERE lw_k IS NOT NULL"
+        return int(conn.execute(text(sql)).scalar() or 0)
 
     def _customers_of(
         self,
@@ -657,8 +664,17 @@ class QueryService:
         return out
 
 
-class _TooSlow(Exception):
-    """The query ran past :attr:`QueryService.time_limit`."""
+class _TreatFailed(Exception):
+    """Pseudonymising a value failed (the exception's type name, never the value)."""
+
+
+def _row_keys(row: Sequence[Any], hidden: list[int]) -> list[int]:
+    """The customer ids in ``row``'s hidden key columns; :class:`KeysMasked` when one is not an
+    id (the caller sees the key masked or pseudonymised)."""
+    try:
+        return [int(row[i]) for i in hidden if row[i] is not None]
+    except (TypeError, ValueError):
+        raise KeysMasked from None
 
 
 def _single_select(tree: exp.Select) -> bool:
@@ -687,7 +703,8 @@ def _plain_select(tree: exp.Select) -> bool:
 
 
 class QueryIn(BaseModel):
-    """A query through the gateway."""
+    """A query through the gateway.  The answer is an NDJSON stream (:mod:`.query_stream`)
+    when the request's ``Accept`` names ``application/x-ndjson``, else one JSON document."""
 
     sql: str = Field(description="One SELECT statement in the company database's dialect.")
     purpose: str | None = Field(None, description="Why (or the X-Purpose header).")
@@ -698,12 +715,19 @@ class QueryIn(BaseModel):
 
 
 class QueryOut(BaseModel):
-    """The result: values already treated (masked in SQL, pseudonymised before release)."""
+    """The whole answer as one document (any ``Accept`` but NDJSON): the same stream, read to
+    its end on the server.  Values already treated (masked in SQL, pseudonymised)."""
 
     columns: list[str]
     rows: list[list[str | int | bool | None]]
-    truncated: bool = Field(description="True when more rows were there than the row limit.")
-    truncation: str | None = Field(description="The truncation marker's message, or null.")
+    truncated: bool = Field(
+        description="True when the answer stopped before its end (row limit, quota, error)."
+    )
+    truncation: str | None = Field(description="Why it stopped, or null.")
+    stopped: str | None = Field(
+        None,
+        description="null (complete) | row limit | quota | ticket | consent | time limit | error",
+    )
     fingerprint: str = Field(description="SHA-256 of the normalised query (literals out).")
     tables: list[str]
     customers: int = Field(description="Distinct customers charged to the caller's quota.")
@@ -712,9 +736,11 @@ class QueryOut(BaseModel):
         "an aggregate reads; 'tables': every customer of the tables read (UNION, subqueries), "
         "the safe upper bound."
     )
+    estimated_rows: int = Field(0, description="Rows the query had when it was estimated.")
+    estimated_customers: int = Field(0, description="Distinct customers it had then.")
     pseudonymised: list[str] = Field(description="Output columns replaced by HMAC pseudonyms.")
     policy_ids: list[str]
-    audit_index: int
+    audit_index: int = Field(description="The decision's audit entry (also the first chunk's).")
 
 
 #: ``POST /query``; ``create_app`` includes it and puts the :class:`QueryService` in
@@ -726,7 +752,13 @@ query_router = APIRouter(tags=["sql"])
     "/query",
     summary="SQL through the gateway: rewritten with the caller's masks and row filter, "
     "estimated, counted, audited before release.",
+    response_model=QueryOut,
     responses={
+        200: {
+            "description": "The answer as one document or, with 'Accept: "
+            "application/x-ndjson', a stream: a header line, rows lines, an end line.",
+            "content": {NDJSON: {"schema": {"type": "string"}}},
+        },
         400: {
             "model": ErrorOut,
             "description": "Query denied: the reason and its line and "
@@ -747,7 +779,7 @@ def post_query(
     body: QueryIn,
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
-) -> QueryOut:
+) -> Any:
     ctx = caller_context(
         request,
         authorization,
@@ -757,17 +789,29 @@ def post_query(
         ticket=body.ticket,
     )
     queries: QueryService = request.app.state.queries
-    r = queries.run(ctx, body.sql, max_rows=body.max_rows)
-    return QueryOut(
-        columns=r.columns,
-        rows=r.rows,
-        truncated=r.truncated,
-        truncation=r.truncation,
-        fingerprint=r.fingerprint,
-        tables=r.tables,
-        customers=r.customers,
-        customer_basis=r.customer_basis,
-        pseudonymised=r.pseudonymised,
-        policy_ids=r.policy_ids,
-        audit_index=r.audit_index,
-    )
+    if not _wants_stream(request.headers.get("accept")):
+        r = queries.run(ctx, body.sql, max_rows=body.max_rows)
+        return QueryOut(
+            columns=r.columns,
+            rows=r.rows,
+            truncated=r.truncated,
+            truncation=r.truncation,
+            stopped=r.stopped,
+            fingerprint=r.fingerprint,
+            tables=r.tables,
+            customers=r.customers,
+            customer_basis=r.customer_basis,
+            estimated_rows=r.estimated_rows,
+            estimated_customers=r.estimated_customers,
+            pseudonymised=r.pseudonymised,
+            policy_ids=r.policy_ids,
+            audit_index=r.audit_index,
+        )
+    stream = queries.open(ctx, body.sql, max_rows=body.max_rows)
+    return StreamingResponse(stream.lines(), media_type=NDJSON)
+
+
+def _wants_stream(accept: str | None) -> bool:
+    """The stream when the caller's ``Accept`` names NDJSON; else (``*/*``, JSON, none) the
+    one-document answer, which existing clients expect."""
+    return NDJSON in (accept or "").lower()
