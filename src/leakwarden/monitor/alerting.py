@@ -91,7 +91,7 @@ def select_alerts(
     config: MonitorConfig,
     dispositions: Iterable[Disposition] = (),
 ) -> list[Alert]:
-    crossings = stream_crossings(scored, agg)
+    crossings = stream_crossings(scored, agg, config.stream_window_seconds * 1000)
     samples = _samples(agg)
     sup = Suppressor(config, dispositions)
     alerts: list[Alert] = []
@@ -152,10 +152,10 @@ def select_alerts(
 Crossing = tuple[int, int, tuple[int, ...], float, int, float]
 
 
-def stream_crossings(scored: Scored, agg: Aggregates) -> dict[int, list[Crossing]]:
+def stream_crossings(scored: Scored, agg: Aggregates, window_ms: int) -> dict[int, list[Crossing]]:
     """Per day index: (actor index, crossing time ms, seqs up to it, value / threshold, kind,
     value), by time: the first event whose window sum reached the actor's threshold that day
-    (kind 0: customers, 1: rows)."""
+    (kind 0: customers, 1: rows). The seqs are the window's new-maximum events up to it."""
     pts = agg.points
     out: dict[int, list[Crossing]] = {}
     if pts.num_rows == 0:
@@ -177,7 +177,7 @@ def stream_crossings(scored: Scored, agg: Aggregates) -> dict[int, list[Crossing
         if key not in first or cand[0] < first[key][0]:
             first[key] = cand
     for (ai, di), (t, s, ratio, k, v) in first.items():
-        mask = (a == ai) & (d == di) & (ts <= t)
+        mask = (a == ai) & (d == di) & (ts <= t) & (ts > t - window_ms)
         seqs = tuple(sorted({int(q) for q in seq[mask]}))
         out.setdefault(di, []).append((ai, t, seqs or (s,), ratio, k, v))
     for di in out:

@@ -1,11 +1,14 @@
 """The monitor's settings and its output types: :class:`MonitorConfig`, :class:`Reason`,
-:class:`Alert`. Plain frozen dataclasses, shared by the batch detector, the stream rules, the
-alert sinks and the CLI (import them from :mod:`leakwarden.monitor.detector`)."""
+:class:`Alert`, :class:`Disposition`, :class:`MonitorResult`. Plain frozen dataclasses, shared
+by the batch detector, the stream rules, the alert sinks and the CLI (import them from
+:mod:`leakwarden.monitor.detector`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -116,3 +119,13 @@ class Alert:
     events: tuple[int, ...] = ()
     peer_group: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """``alerts``; ``scores``: actor, day, score per active actor-day; ``features``: the per
+    actor-day features the scores came from (also the history a stream monitor starts from)."""
+
+    alerts: list[Alert]
+    scores: pa.Table
+    features: pa.Table

@@ -17,7 +17,7 @@ that has events is scored; own baselines use only days before the scored day (la
 
 Stream (fast rules: bulk pulls alert within the stream window, default 5 minutes)::
 
-    stream = StreamMonitor(context, config, history=result)  # history: baselines, may be None
+    stream = StreamMonitor(context, config, history=result)  # baselines from a run, or None
     for batch in live_batches:
         for alert in stream.observe(batch):
             ...
@@ -34,16 +34,16 @@ by actor and returns the same :class:`MonitorResult`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from leakwarden.monitor.alerting import select_alerts
-from leakwarden.monitor.config import Alert, Disposition, MonitorConfig, Reason
+from leakwarden.monitor.config import Alert, Disposition, MonitorConfig, MonitorResult, Reason
 from leakwarden.monitor.events import Context
 from leakwarden.monitor.features import Aggregates, build_aggregates
 from leakwarden.monitor.scoring import Scored, score
+from leakwarden.monitor.stream import StreamMonitor
 
 __all__ = [
     "Alert",
@@ -62,13 +62,6 @@ SCORE_SCHEMA = pa.schema(
         pa.field("score", pa.float64(), nullable=False),
     ]
 )
-
-
-@dataclass(frozen=True)
-class MonitorResult:
-    alerts: list[Alert]
-    scores: pa.Table
-    features: pa.Table
 
 
 def run_monitor(
@@ -109,21 +102,3 @@ def scores_table(scored: Scored) -> pa.Table:
         },
         schema=SCORE_SCHEMA,
     )
-
-
-class StreamMonitor:
-    """The fast rules over a live stream of event batches."""
-
-    def __init__(
-        self,
-        context: Context,
-        config: MonitorConfig | None = None,
-        history: MonitorResult | None = None,
-    ) -> None:
-        self.context = context
-        self.config = config or MonitorConfig()
-        self.history = history
-
-    def observe(self, batch: pa.RecordBatch | pa.Table) -> list[Alert]:
-        """Alerts raised by this batch (each actor at most once per day per rule)."""
-        raise NotImplementedError("StreamMonitor.observe: being built (issue 7)")

@@ -123,12 +123,12 @@ class FeatureBuilder:
         self._codes(str(a) for a in pc.unique(t.column("assignee")).to_pylist())
         value_set = pa.array(self.names, pa.string())
         grace = np.int64(self.config.ticket_grace_days) * MS_PER_DAY
-        opened = _ms(t.column("opened"))
+        opened = ms_of(t.column("opened"))
         closed_col = t.column("closed")
         closed = np.where(
             np.asarray(pc.is_null(closed_col)),
             np.iinfo(np.int64).max // 2,
-            _ms(pc.fill_null(closed_col, 0).cast(closed_col.type)) + grace,
+            ms_of(pc.fill_null(closed_col, 0).cast(closed_col.type)) + grace,
         )
         return pa.table(
             {
@@ -173,8 +173,8 @@ class FeatureBuilder:
                 raise ValueError(f"{where}: column {name!r} has nulls")
         cfg = self.config
         actor = self._encode(tbl.column("actor").combine_chunks())
-        ts = _ms(tbl.column("ts"))
-        local = _local_ms(tbl.column("ts"), cfg.timezone)
+        ts = ms_of(tbl.column("ts"))
+        local = local_ms(tbl.column("ts"), cfg.timezone)
         day = np.floor_divide(local, MS_PER_DAY)
         hour = np.floor_divide(local - day * MS_PER_DAY, 3_600_000)
         weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
@@ -290,7 +290,7 @@ class FeatureBuilder:
         got = self.carry.push(ev, where)
         if len(got.events) == 0:
             return
-        w_day = _day_of(got.events.ts, self.config.timezone)
+        w_day = day_of(got.events.ts, self.config.timezone)
         group = got.events.actor * 1_000_000 + w_day
         for kind, values in ((0, got.customers), (1, got.rows)):
             rec = running_records(group, values)
@@ -488,7 +488,7 @@ def iter_batches(
 ) -> Iterable[pa.RecordBatch | pa.Table]:
     if isinstance(events, pa.Table):
         check_table(events, EVENT_SCHEMA, "events")
-        ts = _ms(events.column("ts"))
+        ts = ms_of(events.column("ts"))
         if len(ts) > 1 and (np.diff(ts) < 0).any():
             events = events.sort_by([("ts", "ascending"), ("seq", "ascending")])
         for start in range(0, events.num_rows, rows):
@@ -574,7 +574,7 @@ def _concat_or_empty(parts: list[pa.Table], keys: list[str]) -> pa.Table:
     return pa.table(cols)
 
 
-def _ms(col: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
+def ms_of(col: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
     """Milliseconds since the epoch of a timestamp column (any unit)."""
     unit = col.type.unit
     raw = np.asarray(col.cast(pa.timestamp(unit)).cast(pa.int64())).astype(np.int64)
@@ -582,13 +582,13 @@ def _ms(col: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
     return raw * 1000 if div is None else np.floor_divide(raw, div)
 
 
-def _local_ms(col: pa.Array | pa.ChunkedArray, tz: str) -> npt.NDArray[np.int64]:
+def local_ms(col: pa.Array | pa.ChunkedArray, tz: str) -> npt.NDArray[np.int64]:
     if tz == "UTC":
-        return _ms(col)
+        return ms_of(col)
     local = pc.local_timestamp(col.cast(pa.timestamp(col.type.unit, tz=tz)))
-    return _ms(local)
+    return ms_of(local)
 
 
-def _day_of(ts_ms: npt.NDArray[np.int64], tz: str) -> npt.NDArray[np.int64]:
+def day_of(ts_ms: npt.NDArray[np.int64], tz: str) -> npt.NDArray[np.int64]:
     col = pa.array(ts_ms, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
-    return np.floor_divide(_local_ms(col, tz), MS_PER_DAY)
+    return np.floor_divide(local_ms(col, tz), MS_PER_DAY)

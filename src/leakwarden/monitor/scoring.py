@@ -20,9 +20,9 @@ distinct and of unexplained customers against the own *mean* (winsorised at the 
 percentile: a count's median sits below its mean, which would make the sum drift up): growth over
 weeks that no single day shows. Score = ``R + sum max(0, C - cusum_h)``.
 
-Stream thresholds per actor-day: ``max(floor, stream_factor * q90)`` where ``q90`` is the 90th
-percentile of the actor's daily window maxima in the own-baseline window, or of the peer group
-that day without one.
+Stream thresholds per actor-day (:func:`window_thresholds`, shared with the stream monitor):
+``max(floor, stream_factor * q90)`` where ``q90`` is the 90th percentile of the actor's daily
+window maxima in the own-baseline window, or of the peer group's pooled over that window.
 """
 
 from __future__ import annotations
@@ -105,22 +105,13 @@ class Scored:
 
 def score(agg: Aggregates, context: Context, config: MonitorConfig) -> Scored:
     table = _feature_table(agg, context)
-    feats = [f for f in SCORED if context.customers is not None or f not in NEEDS_CUSTOMERS]
-    actors = sorted(set(table.column("actor").to_pylist()))
-    a_idx = np.asarray(
-        pc.index_in(table.column("actor"), value_set=pa.array(actors, pa.string()))
-    ).astype(np.int64)
-    dnum = np.asarray(table.column("day").cast(pa.int32())).astype(np.int64)
-    day0 = int(dnum.min()) if len(dnum) else 0
-    n_days = int(dnum.max()) - day0 + 1 if len(dnum) else 0
-    n_a, n_f = len(actors), len(feats)
-    x = np.full((n_a, n_days, n_f), np.nan)
-    for j, f in enumerate(feats):
-        x[a_idx, dnum - day0, j] = np.asarray(table.column(f)).astype(np.float64)
+    feats = scored_features(context)
+    actors, day0, x = build_cube(table, feats)
+    n_a, n_days, n_f = x.shape
     groups = peer_groups(context.employees, pa.array(actors, pa.string())).to_pylist()
 
-    own, own_mad, own_q90, own_mean = _own_baselines(x, config)
-    peer, peer_mad, peer_q90, org = _peer_baselines(x, groups)
+    own, own_mad, _, own_mean = _own_baselines(x, config)
+    peer, peer_mad, _, org = _peer_baselines(x, groups)
     z_own = _z(x, own, own_mad)
     z_peer = _z(x, peer, peer_mad)
     e = np.where(np.isnan(z_own), z_peer, np.minimum(z_own, z_peer))
@@ -139,12 +130,12 @@ def score(agg: Aggregates, context: Context, config: MonitorConfig) -> Scored:
     cusum *= factor[:, :, None]
     total = risk + np.maximum(cusum - config.cusum_h, 0.0).sum(axis=2)
     total[~active] = np.nan
-    win_idx = [feats.index(f) for f in WINDOW_FEATURES]
-    base = np.where(
-        np.isnan(own_q90[:, :, win_idx]), peer_q90[:, :, win_idx], own_q90[:, :, win_idx]
-    )
-    floors = np.array([config.stream_min_customers, config.stream_min_rows], dtype=np.float64)
-    thresholds = np.maximum(floors, config.stream_factor * np.nan_to_num(base, nan=0.0))
+    thresholds = np.zeros((n_a, n_days, 2))
+    step = max(1, config.baseline_refresh_days)
+    for start in range(0, n_days, step):
+        thresholds[:, start : start + step, :] = window_thresholds(x, feats, groups, config, start)[
+            :, None, :
+        ]
     return Scored(
         actors=actors,
         groups=[str(g) for g in groups],
@@ -163,6 +154,63 @@ def score(agg: Aggregates, context: Context, config: MonitorConfig) -> Scored:
         thresholds=thresholds,
         table=table,
     )
+
+
+def scored_features(context: Context) -> list[str]:
+    return [f for f in SCORED if context.customers is not None or f not in NEEDS_CUSTOMERS]
+
+
+def build_cube(table: pa.Table, feats: list[str]) -> tuple[list[str], int, F64]:
+    """Actors (sorted), the first day number, and the (actor, day, feature) values of a
+    features table (NaN where the actor was not active)."""
+    actors = sorted(set(table.column("actor").to_pylist()))
+    a_idx = np.asarray(
+        pc.index_in(table.column("actor"), value_set=pa.array(actors, pa.string()))
+    ).astype(np.int64)
+    dnum = np.asarray(table.column("day").cast(pa.int32())).astype(np.int64)
+    day0 = int(dnum.min()) if len(dnum) else 0
+    n_days = int(dnum.max()) - day0 + 1 if len(dnum) else 0
+    x = np.full((len(actors), n_days, len(feats)), np.nan)
+    for j, f in enumerate(feats):
+        x[a_idx, dnum - day0, j] = np.asarray(table.column(f)).astype(np.float64)
+    return actors, day0, x
+
+
+def baseline_window(d: int, config: MonitorConfig) -> tuple[int, int]:
+    """Day indices ``[lo, hi)`` of the own baseline used on day index ``d`` (fixed within a
+    refresh block); ``hi <= 0`` means none yet."""
+    start = d - d % max(1, config.baseline_refresh_days)
+    hi = start - config.baseline_lag_days
+    return max(0, hi - config.baseline_days), hi
+
+
+def window_thresholds(
+    x: F64, feats: list[str], groups: list[str], config: MonitorConfig, d: int
+) -> F64:
+    """(actor, 2) stream thresholds (customers, rows) for day index ``d`` (may lie past the
+    cube): ``max(floor, stream_factor * q90)`` with the actor's own 90th percentile of daily
+    window maxima over the own-baseline window, or, with too few own days, the peer group's
+    pooled over the same window. Only days before ``d`` are read."""
+    floors = np.array([config.stream_min_customers, config.stream_min_rows], dtype=np.float64)
+    n_a = x.shape[0]
+    lo, hi = baseline_window(d, config)
+    base = np.full((n_a, 2), np.nan)
+    if hi > 0 and lo < x.shape[1]:
+        win = x[:, lo : min(hi, x.shape[1]), :][:, :, [feats.index(f) for f in WINDOW_FEATURES]]
+        _, _, q = sorted_stats(win, axis=1, quantile=0.9)
+        assert q is not None
+        enough = np.sum(~np.isnan(win[:, :, 0]), axis=1) >= config.min_baseline_days
+        base = np.where(enough[:, None], q, np.nan)
+        g_arr = np.array(groups, dtype=object)
+        for g in sorted(set(groups)):
+            members = np.flatnonzero(g_arr == g)
+            pooled = win[members].reshape(-1, 2)
+            _, _, pq = sorted_stats(pooled, axis=0, quantile=0.9)
+            assert pq is not None
+            fill = members[np.isnan(base[members, 0])]
+            base[fill] = pq
+    out: F64 = np.maximum(floors, config.stream_factor * np.nan_to_num(base, nan=0.0))
+    return out
 
 
 def _feature_table(agg: Aggregates, context: Context) -> pa.Table:
@@ -216,8 +264,7 @@ def _own_baselines(x: F64, config: MonitorConfig) -> tuple[F64, F64, F64, F64]:
     mean = np.full_like(x, np.nan)
     step = max(1, config.baseline_refresh_days)
     for start in range(0, n_d, step):
-        hi = start - config.baseline_lag_days
-        lo = max(0, hi - config.baseline_days)
+        lo, hi = baseline_window(start, config)
         if hi <= 0:
             continue
         window = x[:, lo:hi, :]
