@@ -22,8 +22,13 @@ too, with the copy's registered rows in place of its customers (:func:`attribute
 
 Prior: uniform over the copies and ``H_0`` (K + 1 hypotheses).  Posterior by Bayes in log
 space.  Unmatched (foreign) rows have the same probability under every hypothesis and carry no
-weight.  ``extra`` log-likelihoods per copy (canaries, order and formatting evidence: later
-slices) are added to the copy's log-likelihood.
+weight.  ``extra`` log-likelihoods per copy are added to the copy's log-likelihood.
+
+Fingerprint evidence (``fingerprints``, per copy, :mod:`leakwarden.trace.evidence`): each
+canary found is one more unit, explained only by its own copy (``(1 - eps) / R_k``, ``R_k`` the
+copy's customers plus canaries, which also dilutes the customers' term: a copy whose canaries are
+absent from a large leak loses a little), by any other hypothesis with the canary's other-route
+chance; the keyed row order and the formats add their log-likelihood ratios to the copy.
 
 Bound on accusing an innocent recipient.  The posterior assumes the leaked rows are a random
 subset of the copy; a leaker may instead pick rows, e.g. only rows another copy also holds.  So
@@ -32,9 +37,12 @@ if any other hypothesis were true: for every other copy ``j``, ``x_kj`` customer
 but not in ``S_j``; if ``j`` were the source those customers came by another route and fell in
 ``S_k`` by chance, each with probability at most ``eps |S_k| / N``, so
 ``P(X >= x_kj)``, ``X ~ Binomial(n, eps |S_k| / N)``; against ``H_0`` the chance is
-``|S_k| / N`` per customer.  The largest of these tail probabilities is the stated bound
-(``innocence_bound``: the probability that the evidence against ``k`` arises although ``k`` is
-innocent, under the model's other-route rate).  The verdict is ``attributed`` only when the top
+``|S_k| / N`` per customer.  The canaries and the row order of ``k`` are evidence of their own
+with their own chance bounds (:mod:`.evidence`); the evidence as a whole arises by chance no more
+often than its least likely part, so against each alternative the bound is the smallest of the
+three.  The largest over the alternatives is the stated bound (``innocence_bound``: the
+probability that the evidence against ``k`` arises although ``k`` is innocent, under the model's
+other-route rates).  The verdict is ``attributed`` only when the top
 posterior is >= :attr:`ModelConfig.threshold` (default 0.999999) AND the bound is
 <= ``1 - threshold``; ``none`` when ``H_0`` reaches the threshold; otherwise ``undecided``.  A
 copy sharing every leaked customer with another copy therefore never gets named, whatever the
@@ -52,6 +60,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from leakwarden.trace.canaries import IDENTIFIER_SPACE
+from leakwarden.trace.evidence import (
+    FingerprintEvidence,
+    format_loglik,
+    order_bound,
+    order_loglik,
+)
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -65,17 +81,28 @@ class ModelConfig:
     """``other_route_rate``: share of leaked rows assumed to come from elsewhere than the source
     copy (also the chance rate in the innocence bound: larger is more cautious);
     ``threshold``: the posterior (and 1 - bound) needed to name a copy; ``min_confidence``: the
-    row-match confidence a customer needs to count as evidence."""
+    row-match confidence a customer needs to count as evidence; ``canary_other_route``: the
+    chance that a canary's values reach a leak other than through its copy (per row, and per
+    leak in the bound); ``order_kept``: the chance a leaker keeps the file's row order;
+    ``order_noise``: the chance a neighbouring pair was moved even so; ``reformat_rate``: the
+    chance a leaker changed a formatting (:mod:`.evidence`)."""
 
     other_route_rate: float = 0.01
     threshold: float = 0.999999
     min_confidence: float = 0.9
+    canary_other_route: float = 1e-8
+    order_kept: float = 0.5
+    order_noise: float = 0.02
+    reformat_rate: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.other_route_rate < 1.0:
             raise ValueError("other_route_rate must be strictly between 0 and 1")
         if not 0.5 < self.threshold < 1.0:
             raise ValueError("threshold must be in (0.5, 1)")
+        for name in ("canary_other_route", "order_kept", "order_noise", "reformat_rate"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be strictly between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -94,6 +121,8 @@ class CopyRecord:
     hash_key: str
     customer_hashes: frozenset[str]
     row_hashes: frozenset[str]
+    fingerprint: Mapping[str, Any] = field(default_factory=dict)
+    canaries: int = 0
 
 
 @dataclass
@@ -110,6 +139,8 @@ class CopyEvidence:
     posterior: float
     innocence_bound: float = 1.0
     notes: list[str] = field(default_factory=list)
+    fingerprint: FingerprintEvidence = field(default_factory=FingerprintEvidence)
+    fingerprint_loglik: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -133,10 +164,14 @@ def load_copies(store: Engine) -> list[CopyRecord]:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
+    from leakwarden.store.canary_tables import TraceCanary
     from leakwarden.store.export_tables import ExportRecord
 
     out = []
     with Session(store) as session:
+        canaries: dict[str, int] = {}
+        for xid in session.scalars(select(TraceCanary.export_id)):
+            canaries[xid] = canaries.get(xid, 0) + 1
         for r in session.scalars(select(ExportRecord).order_by(ExportRecord.executed_at)):
             out.append(
                 CopyRecord(
@@ -152,6 +187,8 @@ def load_copies(store: Engine) -> list[CopyRecord]:
                     hash_key=r.hash_key,
                     customer_hashes=frozenset(json.loads(r.customer_hashes or "[]")),
                     row_hashes=frozenset(json.loads(r.row_hashes or "[]")),
+                    fingerprint=json.loads(r.fingerprint_params or "{}"),
+                    canaries=canaries.get(r.id, 0),
                 )
             )
     return out
@@ -216,20 +253,27 @@ def attribute(
     verbatim: Sequence[int] | None = None,
     lines: np.ndarray[Any, np.dtype[np.bool_]] | None = None,
     extra: Mapping[str, float] | None = None,
+    fingerprints: Mapping[str, FingerprintEvidence] | None = None,
+    sample_rows: int | None = None,
 ) -> Attribution:
     """Score the copies on the membership matrix ``m`` (customers x copies) (module docstring).
 
     ``lines``: membership (lines x copies) of sample lines whose customer was NOT matched but
     that equal a registered CSV row of some copy (masked or pseudonymised exports leaked
     verbatim): each is one more unit, explained by a copy with probability ``(1 - eps) /
-    rows_k + eps / N`` (``rows_k`` the copy's registered rows), by chance ``eps / N``."""
+    rows_k + eps / N`` (``rows_k`` the copy's registered rows), by chance ``eps / N``.
+    ``fingerprints``: per export id, the canaries, order and formats the sample shows of it
+    (:mod:`.evidence`); ``sample_rows``: the sample's rows (for the weak-canary bound)."""
     config = config or ModelConfig()
     eps = config.other_route_rate
+    fps = dict(fingerprints or {})
     if lines is None:
         lines = np.zeros((0, len(copies)), dtype=bool)
     n_cust = int(m.shape[0])
-    n_units = n_cust + int(lines.shape[0])
+    n_canary = sum(fps[c.export_id].canaries for c in copies if c.export_id in fps)
+    n_units = n_cust + int(lines.shape[0]) + n_canary
     big_n = max(base_customers, 1)
+    rows_seen = max(sample_rows or 0, n_units)
     scored_idx = [k for k, c in enumerate(copies) if c.customer_hashes]
     unscored = [c for k, c in enumerate(copies) if not c.customer_hashes]
     verbatim = list(verbatim) if verbatim is not None else [0] * len(copies)
@@ -243,7 +287,10 @@ def attribute(
     sub_c = m[:, scored_idx]
     sub_l = lines[:, scored_idx]
     sub = np.concatenate([sub_c, sub_l], axis=0)
+    n_plain = int(sub.shape[0])
+    cans = np.array([copies[k].canaries for k in scored_idx], dtype=float)
     sizes = np.array([max(len(copies[k].customer_hashes), 1) for k in scored_idx], dtype=float)
+    sizes = sizes + cans
     row_sizes = np.array([max(len(copies[k].row_hashes), 1) for k in scored_idx], dtype=float)
     outside = math.log(eps / big_n)
     explained_c = sub_c.sum(axis=0)
@@ -252,11 +299,37 @@ def attribute(
     loglik = (
         explained_c * np.log((1 - eps) / sizes + eps / big_n)
         + explained_l * np.log((1 - eps) / row_sizes + eps / big_n)
-        + (n_units - explained) * outside
+        + (n_plain - explained) * outside
     )
+    log_none = n_plain * math.log(1.0 / big_n)
+    # canary units: every hypothesis gets the other-route chance of every canary found, and the
+    # canary's own copy the gain of holding it
+    strong_c, weak_c = math.log(config.canary_other_route), -math.log(IDENTIFIER_SPACE)
+    chance_all = sum(e.canaries_strong * strong_c + e.canaries_weak * weak_c for e in fps.values())
+    loglik = loglik + chance_all
+    log_none += chance_all
+    parts: list[dict[str, float]] = []
     for j, k in enumerate(scored_idx):
-        loglik[j] += (extra or {}).get(copies[k].export_id, 0.0)
-    log_none = n_units * math.log(1.0 / big_n)
+        xid = copies[k].export_id
+        loglik[j] += (extra or {}).get(xid, 0.0)
+        part: dict[str, float] = {}
+        e = fps.get(xid)
+        if e is not None:
+            own = (1 - eps) / sizes[j]
+            if e.canaries:
+                part["canaries"] = e.canaries_strong * (
+                    math.log(own + config.canary_other_route) - strong_c
+                ) + e.canaries_weak * (math.log(own + 1.0 / IDENTIFIER_SPACE) - weak_c)
+            if e.has_order and e.pairs:
+                part["order"] = order_loglik(
+                    e.ascents, e.pairs, config.order_kept, config.order_noise
+                )
+            if e.formats_seen and e.formats_expected:
+                part["formats"] = format_loglik(
+                    e.formats_seen, e.formats_expected, config.reformat_rate
+                )
+            loglik[j] += sum(part.values())
+        parts.append(part)
     # uniform prior over K copies + H_0: it cancels
     everything = np.append(loglik, log_none)
     top = float(everything.max())
@@ -266,14 +339,17 @@ def attribute(
     evidence = []
     for j, k in enumerate(scored_idx):
         exclusive = int((sub[:, j] & (in_others == 1)).sum())
+        fe = fps.get(copies[k].export_id, FingerprintEvidence())
         evidence.append(
             CopyEvidence(
                 copies[k],
-                int(explained[j]),
-                exclusive,
+                int(explained[j]) + fe.canaries,
+                exclusive + fe.canaries,
                 verbatim[k],
                 float(loglik[j]),
                 float(post[j]),
+                fingerprint=fe,
+                fingerprint_loglik=parts[j],
             )
         )
     order = sorted(range(len(evidence)), key=lambda j: -evidence[j].posterior)
@@ -281,22 +357,26 @@ def attribute(
     none_post = float(post[-1])
     best_j = order[0]
     best = ranked[0]
+    fp_bound = _fingerprint_bound(best, config, rows_seen)
     q = max(len(best.copy.customer_hashes), len(best.copy.row_hashes)) / big_n
-    bounds = [binomial_tail(n_units, min(q, 1.0), best.explained)]
+    x0 = int(sub[:, best_j].sum())
+    bounds = [min(binomial_tail(n_plain, min(q, 1.0), x0), fp_bound)]
     best.notes.append(
-        f"vs none of the copies: {best.explained} of {n_units} customers in the copy by chance "
-        f"p <= {bounds[-1]:.3g}"
+        f"vs none of the copies: {x0} of {n_plain} customers in the copy by chance "
+        f"p <= {binomial_tail(n_plain, min(q, 1.0), x0):.3g}"
     )
     for j in range(len(scored_idx)):
         if j == best_j:
             continue
         x = int((sub[:, best_j] & ~sub[:, j]).sum())
-        bounds.append(binomial_tail(n_units, min(eps * q, 1.0), x))
+        tail = binomial_tail(n_plain, min(eps * q, 1.0), x)
+        bounds.append(min(tail, fp_bound))
         if len(order) > 1 and j == order[1]:
             best.notes.append(
                 f"vs {evidence[j].copy.export_id} ({evidence[j].copy.recipient}): {x} customers "
-                f"only in this copy, by another route p <= {bounds[-1]:.3g}"
+                f"only in this copy, by another route p <= {tail:.3g}"
             )
+    best.notes.extend(_fingerprint_notes(best, config, rows_seen))
     best.innocence_bound = max(bounds)
     limit = 1.0 - config.threshold
     if none_post >= config.threshold:
@@ -333,3 +413,45 @@ def attribute(
     return Attribution(
         verdict, reason, ranked, none_post, n_units, base_customers, unscored, config
     )
+
+
+def _fingerprint_bound(best: CopyEvidence, config: ModelConfig, rows: int) -> float:
+    """The chance that an innocent copy shows this copy's canary and order evidence: the
+    smallest of the parts' chance bounds (:mod:`.evidence`); 1.0 when there is none."""
+    e = best.fingerprint
+    out = 1.0
+    if e.canaries_strong:
+        out = min(out, config.canary_other_route)
+    elif e.canaries_weak:
+        rate = min(best.copy.canaries / IDENTIFIER_SPACE, 1.0)
+        out = min(out, binomial_tail(rows, rate, e.canaries_weak))
+    if e.has_order and e.pairs:
+        out = min(out, order_bound(e.ascents, e.pairs))
+    return out
+
+
+def _fingerprint_notes(best: CopyEvidence, config: ModelConfig, rows: int) -> list[str]:
+    e, ll = best.fingerprint, best.fingerprint_loglik
+    notes = []
+    if e.canaries:
+        notes.append(
+            f"{e.canaries} canary customer(s) of this copy found ({e.canaries_strong} on two "
+            f"identifiers or a pseudonym, {e.canaries_weak} on one); another route p <= "
+            f"{config.canary_other_route:.3g} per strong canary; log-likelihood "
+            f"+{ll.get('canaries', 0.0):.1f}"
+        )
+    if e.has_order and e.pairs:
+        notes.append(
+            f"row order: {e.ascents} of {e.pairs} neighbouring customers in this copy's keyed "
+            f"order (chance p <= {order_bound(e.ascents, e.pairs):.3g}); log-likelihood "
+            f"{ll.get('order', 0.0):+.1f}"
+        )
+    if e.formats_seen and e.formats_expected:
+        shown = ", ".join(
+            f"{d} {v} ({'as' if e.formats_expected.get(d) == v else 'not as'} this copy)"
+            for d, v in sorted(e.formats_seen.items())
+            if d in e.formats_expected
+        )
+        if shown:
+            notes.append(f"formats: {shown}; log-likelihood {ll.get('formats', 0.0):+.1f}")
+    return notes

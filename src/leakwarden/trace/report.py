@@ -3,8 +3,11 @@ and the regulator-facing CSV of affected customers.
 
 The JSON and HTML hold customer *ids* (the company's own keys), row numbers of the sample, match
 confidences and which fields matched (field names, never values): no clear personal value of the
-sample or of the customer base is written into a report.  The customer CSV
-(``customer_id,confidence,rows,fields``) is written atomically
+sample or of the customer base is written into a report.  Per copy, the fingerprint evidence
+(canaries found, keyed row order, formats) is given with its log-likelihood and the copy's
+recorded fingerprint parameters (which variants it got, never its data); canary rows of the
+sample are listed by row number (they are synthetic people, never affected customers).  The
+customer CSV (``customer_id,confidence,rows,fields``) is written atomically
 (:func:`leakwarden.fileio.write_atomic`).
 """
 
@@ -43,7 +46,32 @@ def _copy_json(e: Any) -> dict[str, Any]:
         "posterior": e.posterior,
         "innocence_bound": e.innocence_bound if e.notes else None,
         "evidence": e.notes,
+        "fingerprint": _fingerprint_json(e),
     }
+
+
+_PARAMS = ("canaries", "subset", "order", "format", "operational")
+
+
+def _fingerprint_json(e: Any) -> dict[str, Any]:
+    f = e.fingerprint
+    params = dict(e.copy.fingerprint)
+    return {
+        "canaries_registered": e.copy.canaries,
+        "canaries_found": f.canaries,
+        "canaries_strong": f.canaries_strong,
+        "canaries_weak": f.canaries_weak,
+        "order": {"ascents": f.ascents, "pairs": f.pairs} if f.has_order else None,
+        "formats_seen": f.formats_seen,
+        "formats_expected": f.formats_expected,
+        "log_likelihood": {k: round(v, 4) for k, v in e.fingerprint_loglik.items()},
+        "parameters": {k: params[k] for k in _PARAMS if k in params},
+    }
+
+
+def _order_cell(e: Any) -> str:
+    f = e.fingerprint
+    return f"{f.ascents}/{f.pairs}" if f.has_order and f.pairs else "-"
 
 
 def to_json(result: TraceResult) -> dict[str, Any]:
@@ -81,6 +109,7 @@ def to_json(result: TraceResult) -> dict[str, Any]:
             for a in result.possible
         ],
         "unexplained_rows": result.unexplained_rows,
+        "canary_rows": sorted({h.row for h in result.canary_hits}),
         "attribution": {
             "verdict": att.verdict,
             "reason": att.reason,
@@ -94,6 +123,9 @@ def to_json(result: TraceResult) -> dict[str, Any]:
                 "other_route_rate": att.config.other_route_rate,
                 "threshold": att.config.threshold,
                 "min_confidence": att.config.min_confidence,
+                "canary_other_route": att.config.canary_other_route,
+                "order_kept": att.config.order_kept,
+                "reformat_rate": att.config.reformat_rate,
                 "prior": "uniform over the copies and 'none of them'",
             },
         },
@@ -109,12 +141,13 @@ def print_tables(result: TraceResult, console: Console, *, top: int = 10) -> Non
         f"[bold]{result.sample.path}[/bold]: {len(result.sample.rows)} rows read "
         f"({result.sample.format}); [bold]{len(result.affected)}[/bold] affected customers "
         f"of {att.base_customers:,}; {len(result.possible)} possible; "
-        f"{len(result.unexplained_rows)} rows unexplained"
+        f"{len(result.unexplained_rows)} rows unexplained; "
+        f"{len({h.row for h in result.canary_hits})} canary rows"
     )
     console.print(f"verdict: [bold {colour}]{att.verdict}[/bold {colour}]: {att.reason}")
     table = Table(title="Export copies, most likely first")
     for col in ("export", "recipient", "requester", "approvers", "customers", "explained",
-                "exclusive", "verbatim", "posterior"):  # fmt: skip
+                "exclusive", "verbatim", "canaries", "order", "posterior"):  # fmt: skip
         table.add_column(col, justify="right" if col not in {"export", "recipient"} else "left")
     for e in att.copies[:top]:
         table.add_row(
@@ -126,9 +159,11 @@ def print_tables(result: TraceResult, console: Console, *, top: int = 10) -> Non
             str(e.explained),
             str(e.exclusive),
             str(e.verbatim_rows),
+            str(e.fingerprint.canaries),
+            _order_cell(e),
             f"{e.posterior:.9f}",
         )
-    table.add_row("(none of them)", "another route", "", "", "", "", "", "",
+    table.add_row("(none of them)", "another route", "", "", "", "", "", "", "", "",
                   f"{att.none_posterior:.9f}")  # fmt: skip
     console.print(table)
     if att.copies and att.copies[0].notes:
@@ -179,12 +214,19 @@ evidence from {{ s.attribution.evidence_customers }} matched customers.
 Posterior of "none of the copies": {{ s.attribution.none_of_the_copies_posterior }}.</p>
 <h2>Export copies</h2>
 <table><tr><th>export</th><th>recipient</th><th>requester</th><th>approvers</th><th>executed</th>
-<th>customers</th><th>explained</th><th>exclusive</th><th>verbatim rows</th><th>posterior</th>
+<th>customers</th><th>explained</th><th>exclusive</th><th>verbatim rows</th>
+<th>canaries found</th><th>row order (ascending pairs)</th><th>formats seen</th><th>posterior</th>
 <th>evidence</th></tr>
 {% for c in s.attribution.copies %}<tr><td>{{ c.export_id }}</td><td>{{ c.recipient }}</td>
 <td>{{ c.requester }}</td><td>{{ c.approvers|join(", ") }}</td><td>{{ c.executed_at }}</td>
 <td>{{ c.customers }}</td><td>{{ c.explained_customers }}</td><td>{{ c.exclusive_customers }}</td>
-<td>{{ c.verbatim_rows }}</td><td>{{ "%.9f"|format(c.posterior) }}</td>
+<td>{{ c.verbatim_rows }}</td>
+<td>{{ c.fingerprint.canaries_found }} of {{ c.fingerprint.canaries_registered }}</td>
+<td>{% if c.fingerprint.order %}{{ c.fingerprint.order.ascents }} of
+{{ c.fingerprint.order.pairs }}{% else %}-{% endif %}</td>
+<td>{% for d, v in c.fingerprint.formats_seen.items() %}{{ d }}: {{ v }}
+(copy: {{ c.fingerprint.formats_expected.get(d, "-") }}) {% endfor %}</td>
+<td>{{ "%.9f"|format(c.posterior) }}</td>
 <td>{{ c.evidence|join("; ") }}</td></tr>
 {% endfor %}</table>
 <h2>Affected customers: {{ s.affected.count }}</h2>
@@ -198,6 +240,9 @@ Posterior of "none of the copies": {{ s.attribution.none_of_the_copies_posterior
 <td>{{ a.rows|join(", ") }}</td><td>{{ a.fields|join("; ") }}</td></tr>
 {% endfor %}</table>
 <p>Unexplained rows (no customer of ours): {{ s.unexplained_rows|length }}.</p>
+<p>Canary rows (synthetic customers planted in export copies, not affected people):
+{{ s.canary_rows|length }}{% if s.canary_rows %}: rows
+{{ s.canary_rows|join(", ") }}{% endif %}.</p>
 </body></html>
 """
 
