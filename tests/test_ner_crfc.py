@@ -74,6 +74,33 @@ def test_records_same_as_reference(pair: tuple[FastCRF, FastCRF]) -> None:
     assert _assert_same(pair, segments) > 300  # most records hold a name or an address
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ALPHABET, max_size=80).map("".join))
+def test_attribute_ids_same_as_reference(pair: tuple[FastCRF, FastCRF], text: str) -> None:
+    # _crfc.char_codes + window_ids against the NumPy lookups and windows
+    compiled, reference = pair
+    assert np.array_equal(compiled.attribute_ids(text), reference.attribute_ids(text))
+
+
+def test_window_ids_refuses_codes_outside_the_alphabets(pair: tuple[FastCRF, FastCRF]) -> None:
+    compiled = pair[0]
+    ones = np.ones(3, dtype=np.int64)
+    bad = np.array([0, 99, 0], dtype=np.int64)
+    with pytest.raises(IndexError, match="character 1"):
+        crfc.window_ids(
+            ones,
+            bad,
+            ones,
+            ones,
+            compiled._window_codes,
+            compiled._dense_uni_table,
+            compiled._by_key.parts(),
+            compiled._by_bigram.parts(),
+            compiled._dense_k,
+            compiled._dense_m,
+        )
+
+
 def test_emissions_bit_for_bit(pair: tuple[FastCRF, FastCRF]) -> None:
     compiled, reference = pair
     text = "收件人：张伟，电话13812345678，地址：浙江省杭州市西湖区文三路90号\x00𠀀"

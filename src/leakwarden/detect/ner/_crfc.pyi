@@ -26,3 +26,23 @@ def hash_rows(
     bits: int,
     missing: int,
 ) -> npt.NDArray[np.int32]: ...
+def window_ids(
+    norm: npt.NDArray[np.int64],
+    cls: npt.NDArray[np.int64],
+    mark: npt.NDArray[np.int64],
+    gaz: npt.NDArray[np.int64],
+    codes: tuple[int, int, int, int, int, int, int, int, int, int],
+    dense_uni: npt.NDArray[np.int64],
+    by_key: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], int, npt.NDArray[np.int64]],
+    by_bigram: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], int, npt.NDArray[np.int64]],
+    dense_k: npt.NDArray[np.int64],
+    dense_m: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]: ...
+def char_codes(
+    text: str,
+    norm_tab: npt.NDArray[np.int64],
+    cls_tab: npt.NDArray[np.int64],
+    mark_tab: npt.NDArray[np.int64],
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]: ...

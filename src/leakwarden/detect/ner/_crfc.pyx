@@ -10,12 +10,21 @@ Three loops the NumPy reference (``FastCRF(..., backend="numpy")``) runs as whol
 * ``marginals``: forward-backward on ``exp(state - max)`` rescaled at every position (the
   scale cancels in alpha * beta / sum), for the segments that need them.
 
+Two more replace the NumPy featurising steps of ``FastCRF.attribute_ids`` (the reference):
+
+* ``char_codes``: code point, normal form, class and marker code of every character, read
+  straight from the ``str``;
+* ``window_ids``: the nine attribute ids of every position from those codes (unigram and
+  bigram hash probes, class and marker windows) in one loop instead of a dozen whole-array
+  temporaries.
+
 Compiled without contraction of multiply-adds (``-ffp-contract=off``) so the sums are IEEE
 double sums in source order; ``tests/test_ner_crfc.py`` checks every function against the
 NumPy reference.
 """
 
 from libc.math cimport exp
+from cpython.unicode cimport PyUnicode_DATA, PyUnicode_KIND, PyUnicode_READ
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
 import numpy as np
@@ -235,3 +244,147 @@ def hash_rows(
                     break
                 h = (h + 1) & mask
     return out_arr
+
+
+cdef inline int64_t _probe(
+    int64_t k, const int64_t *slot_keys, const int32_t *slot_rows, int bits, int32_t missing
+) noexcept nogil:
+    """``hash_rows`` for one key."""
+    cdef uint64_t mask = (<uint64_t>1 << bits) - 1
+    cdef uint64_t h = (<uint64_t>k * <uint64_t>0x9E3779B97F4A7C15) >> (64 - bits)
+    cdef int64_t s
+    while True:
+        s = slot_keys[h]
+        if s == k:
+            return slot_rows[h]
+        if s == -1:
+            return missing
+        h = (h + 1) & mask
+
+
+def window_ids(
+    const int64_t[::1] norm,
+    const int64_t[::1] cls,
+    const int64_t[::1] mark,
+    const int64_t[::1] gaz,
+    tuple codes,
+    const int64_t[:, ::1] dense_uni,
+    tuple by_key,
+    tuple by_bigram,
+    const int64_t[::1] dense_k,
+    const int64_t[::1] dense_m,
+):
+    """(9, n) attribute ids from per-character arrays, ``FastCRF.attribute_ids``'s windowed
+    steps in one loop (the NumPy code there is the reference).
+
+    ``norm``: normal-form code point of each character; ``cls``, ``mark``, ``gaz``: class,
+    marker and gazetteer codes (positions in their alphabets).  ``codes``: ``(pad_l, pad_r,
+    under, caret, dollar, n_cls, n_mark, n_gaz, template_shift, cp_bits)``.  ``dense_uni``:
+    (3, bmp) unigram ids; ``by_key`` / ``by_bigram``: ``(slot_keys, slot_rows, bits, values)``
+    of the two hash tables (values (rows + 1, 1) and (rows + 1, 4), the last row ``missing``).
+    """
+    cdef Py_ssize_t n = norm.shape[0], i, j
+    cdef int64_t pad_l, pad_r, under, caret, dollar, n_cls, n_mark, n_gaz, tshift, cp_bits
+    pad_l, pad_r, under, caret, dollar, n_cls, n_mark, n_gaz, tshift, cp_bits = codes
+    if cls.shape[0] != n or mark.shape[0] != n or gaz.shape[0] != n:
+        raise ValueError("per-character arrays differ in length")
+    cdef const int64_t[::1] uk = by_key[0]
+    cdef const int32_t[::1] ur = by_key[1]
+    cdef int ubits = by_key[2]
+    cdef const int64_t[:, ::1] uv = by_key[3]
+    cdef const int64_t[::1] bk = by_bigram[0]
+    cdef const int32_t[::1] br = by_bigram[1]
+    cdef int bbits = by_bigram[2]
+    cdef const int64_t[:, ::1] bv = by_bigram[3]
+    cdef Py_ssize_t bmp = dense_uni.shape[1]
+    if dense_uni.shape[0] != 3 or bv.shape[1] != 4 or uv.shape[1] != 1:
+        raise ValueError("unexpected table shapes")
+    if uk.shape[0] != (<Py_ssize_t>1 << ubits) or bk.shape[0] != (<Py_ssize_t>1 << bbits):
+        raise ValueError("hash table size is not 2**bits")
+    cdef int32_t umiss = uv.shape[0] - 1, bmiss = bv.shape[0] - 1
+    cdef Py_ssize_t n_k = dense_k.shape[0], n_m = dense_m.shape[0]
+    if n_k != n_cls ** 5 or n_m != n_mark ** 3 * n_gaz:
+        raise ValueError("dense window tables do not match the alphabets")
+    for i in range(n):
+        if not (0 <= cls[i] < n_cls and 0 <= mark[i] < n_mark and 0 <= gaz[i] < n_gaz):
+            raise IndexError(f"character {i} has a code outside its alphabet")
+        if norm[i] < 0:
+            raise IndexError(f"character {i} has a negative code point")
+    out_arr = np.empty((9, n), dtype=np.int64)
+    cdef int64_t[:, ::1] out = out_arr
+    t_arr = np.empty(n + 4, dtype=np.int64)
+    bg_arr = np.empty(n + 3, dtype=np.int64)
+    k_arr = np.empty(n + 4, dtype=np.int64)
+    mk_arr = np.empty(n + 2, dtype=np.int64)
+    cdef int64_t[::1] t = t_arr, bg = bg_arr, k = k_arr, mk = mk_arr
+    cdef int64_t c, key
+    with nogil:
+        t[0] = pad_l
+        t[1] = pad_l
+        t[n + 2] = pad_r
+        t[n + 3] = pad_r
+        k[0] = under
+        k[1] = under
+        k[n + 2] = under
+        k[n + 3] = under
+        mk[0] = caret
+        mk[n + 1] = dollar
+        for i in range(n):
+            t[i + 2] = norm[i]
+            k[i + 2] = cls[i]
+            mk[i + 1] = mark[i]
+        for j in range(n + 3):  # bg[j]: the bigram t[j] t[j + 1]
+            bg[j] = _probe((t[j] << cp_bits) | t[j + 1], &bk[0], &br[0], bbits, bmiss)
+        for i in range(n):
+            for j in range(3):  # c, l, r: t[i + 2], t[i + 1], t[i + 3]
+                c = t[i + 2] if j == 0 else (t[i + 1] if j == 1 else t[i + 3])
+                if c < bmp:
+                    out[j, i] = dense_uni[j, c]
+                else:
+                    key = (<int64_t>j << tshift) | c
+                    out[j, i] = uv[_probe(key, &uk[0], &ur[0], ubits, umiss), 0]
+            out[3, i] = bv[bg[i + 1], 0]
+            out[4, i] = bv[bg[i + 2], 1]
+            out[5, i] = bv[bg[i], 2]
+            out[6, i] = bv[bg[i + 3], 3]
+            out[7, i] = dense_k[
+                (((k[i] * n_cls + k[i + 1]) * n_cls + k[i + 2]) * n_cls + k[i + 3]) * n_cls
+                + k[i + 4]
+            ]
+            out[8, i] = dense_m[((mk[i] * n_mark + mk[i + 1]) * n_mark + mk[i + 2]) * n_gaz + gaz[i]]
+    return out_arr
+
+
+def char_codes(
+    str text,
+    const int64_t[::1] norm_tab,
+    const int64_t[::1] cls_tab,
+    const int64_t[::1] mark_tab,
+):
+    """(code points, normal forms, class codes, marker codes) of the characters of ``text``,
+    as int64 arrays: ``FastCRF.attribute_ids``'s table lookups (its NumPy lines are the
+    reference).  The tables cover the BMP; a character beyond it keeps its code point as normal
+    form and takes U+FFFD's class and marker, as the featurizer codes it."""
+    cdef Py_ssize_t n = len(text), i, bmp = norm_tab.shape[0]
+    if cls_tab.shape[0] != bmp or mark_tab.shape[0] != bmp or bmp <= 0xFFFD:
+        raise ValueError("character tables must cover the BMP")
+    cps_arr = np.empty(n, dtype=np.int64)
+    norm_arr = np.empty(n, dtype=np.int64)
+    cls_arr = np.empty(n, dtype=np.int64)
+    mark_arr = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] cps = cps_arr, norm = norm_arr, cls = cls_arr, mark = mark_arr
+    cdef int kind = PyUnicode_KIND(text)
+    cdef const void *data = PyUnicode_DATA(text)
+    cdef int64_t c
+    for i in range(n):
+        c = PyUnicode_READ(kind, data, i)
+        cps[i] = c
+        if c < bmp:
+            norm[i] = norm_tab[c]
+            cls[i] = cls_tab[c]
+            mark[i] = mark_tab[c]
+        else:
+            norm[i] = c
+            cls[i] = cls_tab[0xFFFD]
+            mark[i] = mark_tab[0xFFFD]
+    return cps_arr, norm_arr, cls_arr, mark_arr

@@ -288,6 +288,22 @@ class FastCRF:
         m0, m1, m2, g = mark_ord[idx[0]], mark_ord[idx[1]], mark_ord[idx[2]], gaz_ord[idx[3]]
         m_keys = (m0 << 3 * ab) | (m1 << 2 * ab) | (m2 << ab) | g
         self._dense_m = self.lookup((8 << _TEMPLATE_SHIFT) | m_keys)
+        self._dense_uni_table = np.ascontiguousarray(np.stack(self._dense_uni))
+        # class and marker tables straight to alphabet positions (for ``_crfc.char_codes``)
+        self._cls_idx_tab = np.ascontiguousarray(self._cls_code[self._class_tab])
+        self._mark_idx_tab = np.ascontiguousarray(self._mark_code[self._mark_tab])
+        self._window_codes = (
+            ord(_features._PAD_L[0]),
+            ord(_features._PAD_R[0]),
+            int(self._cls_code[ord("_")]),
+            int(self._mark_code[ord("^")]),
+            int(self._mark_code[ord("$")]),
+            self._n_cls,
+            self._n_mark,
+            len(_GAZ_ALPHA),
+            _TEMPLATE_SHIFT,
+            _CP_BITS,
+        )
 
     def _build_gazetteer(self) -> None:
         """Polynomial hashes of the place names, per length (matches are verified exactly)."""
@@ -353,15 +369,19 @@ class FastCRF:
     def attribute_ids(self, text: str) -> IntArray:
         """(9, n) model attribute ids of the nine attributes of every character of ``text``
         (``len(attributes)``, a zero row, where the model lacks the attribute)."""
-        n = len(text)
-        cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
-        bmp = cps < self._bmp
-        coded = np.where(bmp, cps, 0xFFFD)  # the featurizer codes astral characters as U+FFFD
-        norm = self._norm_tab[coded]
-        if not bmp.all():
-            norm[~bmp] = cps[~bmp]  # ... but leaves them as they are in the normal form
-        cls = self._cls_code[self._class_tab[coded]]
-        mark = self._mark_code[self._mark_tab[coded]]
+        if self._c is not None:
+            cps, norm, cls, mark = self._c.char_codes(
+                text, self._norm_tab, self._cls_idx_tab, self._mark_idx_tab
+            )
+        else:
+            cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+            bmp = cps < self._bmp
+            coded = np.where(bmp, cps, 0xFFFD)  # the featurizer codes astral characters as FFFD
+            norm = self._norm_tab[coded]
+            if not bmp.all():
+                norm[~bmp] = cps[~bmp]  # ... but leaves them as they are in the normal form
+            cls = self._cls_code[self._class_tab[coded]]
+            mark = self._mark_code[self._mark_tab[coded]]
         fz = self._featurizer
         compound_re = fz._compound_re
         if compound_re is not None:
@@ -371,7 +391,31 @@ class FastCRF:
                 mark[hits + 1] = self._mark_code[ord("z")]
         gaz_marks = np.frombuffer(self._gazetteer_bytes(text, cps), dtype=np.uint8)
         gaz = self._gaz_code[gaz_marks]
+        if self._c is not None:
+            out: IntArray = self._c.window_ids(
+                norm,
+                cls,
+                mark,
+                gaz,
+                self._window_codes,
+                self._dense_uni_table,
+                self._by_key.parts(),
+                self._by_bigram.parts(),
+                self._dense_k,
+                self._dense_m,
+            )
+        else:
+            out = self._window_ids(norm, cls, mark, gaz)
+        nul = np.flatnonzero(norm == 0)
+        if nul.size:
+            pad_l, pad_r = ord(_features._PAD_L[0]), ord(_features._PAD_R[0])
+            self._nul_attributes(out, np.concatenate(([pad_l, pad_l], norm, [pad_r, pad_r])), nul)
+        return out
 
+    def _window_ids(self, norm: IntArray, cls: IntArray, mark: IntArray, gaz: IntArray) -> IntArray:
+        """The windowed steps of :meth:`attribute_ids` in NumPy (the reference of
+        ``_crfc.window_ids``)."""
+        n = len(norm)
         pad_l, pad_r = ord(_features._PAD_L[0]), ord(_features._PAD_R[0])
         t = np.concatenate(([pad_l, pad_l], norm, [pad_r, pad_r]))  # position i at t[i + 2]
         under = self._cls_code[ord("_")]
@@ -394,9 +438,6 @@ class FastCRF:
             (((k[:-4] * nc + k[1:-3]) * nc + k[2:-2]) * nc + k[3:-1]) * nc + k[4:]
         ]
         out[8] = self._dense_m[((mk[:-2] * nm + mk[1:-1]) * nm + mk[2:]) * len(_GAZ_ALPHA) + gaz]
-        nul = np.flatnonzero(norm == 0)
-        if nul.size:
-            self._nul_attributes(out, t, nul)
         return out
 
     def _nul_attributes(self, out: IntArray, t: IntArray, nul: IntArray) -> None:
@@ -650,6 +691,10 @@ class _HashTable:
                 h = (h + 1) & self._mask
             self._keys[h] = keys[row]
             self._rows[h] = row
+
+    def parts(self) -> tuple[IntArray, npt.NDArray[np.int32], int, IntArray]:
+        """(slot keys, slot rows, bits, values): the table as ``_crfc.window_ids`` reads it."""
+        return self._keys, self._rows, self._bits, self._values
 
     def _hash(self, keys: IntArray) -> IntArray:
         return ((keys.view(np.uint64) * _HASH_MULT) >> self._shift).view(np.int64)
