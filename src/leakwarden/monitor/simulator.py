@@ -270,6 +270,7 @@ class Simulation:
         self._day_tickets: dict[int, dict[str, I64]] = {}
         self._active_memo: tuple[int, tuple[B, I64, F64]] | None = None
         self._seq = 0
+        self._keep_tickets = True
         self._build_world()
         self._plan_insiders()
 
@@ -754,7 +755,9 @@ class Simulation:
         rng = _rng(self.seed, _INSIDER_PLAN)
         dept_idx = {d.name: k for k, d in enumerate(self.depts)}
         taken = np.zeros(self.n_humans, dtype=np.bool_)
+        # insiders work day shifts: their malicious daytime hours are then their working hours
         steady = (self.hired_day < 0) & (self.leave_day < 0) & (self.transfer >= 10**6)
+        steady &= self.night == 0
         self.insider_plans: list[_Insider] = []
         for f in self.scenario.families:
             allowed = np.isin(self.dept, [dept_idx[d] for d in f.departments])
@@ -812,6 +815,9 @@ class Simulation:
             else:
                 chunk = int(rng.integers(f.window_cap[0], f.window_cap[1] + 1))
                 ins.chunk = chunk
+                ins.pool = (
+                    rng.choice(self.n_customers, size=total, replace=False).astype(np.int64) + 1
+                )
                 per_day = int(rng.integers(20, 80)) * chunk
                 days = self._workdays(start, math.ceil(total / per_day))
                 ins.days = days
@@ -933,7 +939,8 @@ class Simulation:
             ts0 = (work[0] + np.cumsum(gap)).astype(np.int64)
             lengths = np.diff(np.linspace(0, n, r + 1).astype(np.int64)).astype(np.int64)
             ts = np.repeat(ts0, lengths) + rng.integers(0, 60 * US, n)
-            cust = rng.integers(1, self.n_customers + 1, n)
+            used = sum(ins.per_day[d] for d in ins.days if d < day)
+            cust = ins.pool[used : used + n]  # distinct customers over the whole campaign
         elif f.kind == "slow_and_low" or f.kind == "departing":
             ts = rng.integers(int(work[0]), int(work[1]), n)
             local = np.full(n, dept.local_share)
@@ -956,7 +963,7 @@ class Simulation:
         m = len(ts)
         ticket: I64 | int = -1
         if f.adaptive:
-            ticket, ts = self._reuse_tickets(rng, ins, tickets, ts)
+            ticket, ts = self._reuse_tickets(rng, ins, day, tickets, ts)
         if f.kind == "off_hours":
             channel = np.full(m, CHANNELS.index(ins.channel))
         else:
@@ -982,21 +989,32 @@ class Simulation:
         )  # fmt: skip
 
     def _reuse_tickets(
-        self, rng: np.random.Generator, ins: _Insider, tickets: dict[str, I64], ts: I64
+        self, rng: np.random.Generator, ins: _Insider, day: int, tickets: dict[str, I64], ts: I64
     ) -> tuple[I64, I64]:
         """State one of the actor's own real tickets (opened before the access) on each access."""
         mine = np.flatnonzero(tickets["assignee"] == ins.employee)
         ids = tickets["id"][mine]
         opened = tickets["opened"][mine]
+        if ins.last_ticket is None:  # the latest ticket of theirs from the days before
+            for d in range(day - 1, max(-1, day - 60), -1):
+                old = self.tickets_of_day(d)
+                theirs = np.flatnonzero(old["assignee"] == ins.employee)
+                if not self._keep_tickets:
+                    self._day_tickets.pop(d, None)
+                if len(theirs):
+                    ins.last_ticket = (int(old["id"][theirs[-1]]), int(old["opened"][theirs[-1]]))
+                    break
         if ins.last_ticket is not None:
             ids = np.concatenate([[ins.last_ticket[0]], ids])
             opened = np.concatenate([[ins.last_ticket[1]], opened])
         if not len(ids):
             return np.full(len(ts), -1, np.int64), ts
-        pick = rng.integers(0, len(ids), len(ts))
-        ts = np.maximum(ts, opened[pick] + 60 * US)
-        latest = int(np.argmax(opened))
-        ins.last_ticket = (int(ids[latest]), int(opened[latest]))
+        order = np.argsort(opened, kind="stable")
+        ids, opened = ids[order], opened[order]
+        ts = np.maximum(ts, opened[0] + 60 * US)  # only when no earlier ticket exists at all
+        before = np.searchsorted(opened, ts - 60 * US, side="right")  # tickets opened by then
+        pick = (rng.random(len(ts)) * before).astype(np.int64)
+        ins.last_ticket = (int(ids[-1]), int(opened[-1]))
         return ids[pick].astype(np.int64), ts
 
     # ---------------------------------------------------------------- output
@@ -1048,6 +1066,9 @@ class Simulation:
         then holds one day of tickets; :meth:`tickets` draws them again, identically)."""
         days = days if days is not None else range(self.w.days)
         self._seq = 0
+        self._keep_tickets = keep_tickets
+        for ins in self.insider_plans:
+            ins.last_ticket = None
         pending = self._empty()
         L = self.w.slice_minutes * 60 * US
         for day in days:
