@@ -8,6 +8,12 @@ key ring (``--db``), and the master key (``--master-file`` / ``--master-env`` /
 registry's keyed hashes; with the gateway's pseudonym key (``--pseudonym-key-env``, default
 ``$LEAKWARDEN_GATEWAY_PSEUDONYM_KEY``) pseudonymised exports match as well.
 
+``--index DIR`` uses a saved customer index (:mod:`leakwarden.trace.index`) instead of reading
+every customer (minutes at ten million); :data:`trace_index_app` builds and shows one
+(``leakwarden trace-index build --out DIR`` / ``leakwarden trace-index show DIR``; the lead
+registers it with ``app.add_typer(trace_index_app, name="trace-index")``).  A stale or
+mismatched index is refused (exit 2) with the reason.
+
 Exit status: 0 traced (whatever the verdict), 2 bad input (unreadable sample, database or key
 ring), with the problem named.  Outputs (``--out``, ``--customers-out``) are written atomically.
 """
@@ -15,13 +21,16 @@ ring), with the problem named.  Outputs (``--out``, ``--customers-out``) are wri
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from leakwarden.protect.keys_command import MasterEnv, MasterFile, PassphraseEnv
 
-__all__ = ["trace_app", "trace_command"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["trace_app", "trace_command", "trace_index_app"]
 
 DEFAULT_COMPANY_URL = "sqlite:///leakwarden-demo/company.db"
 
@@ -31,26 +40,65 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+CompanyUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--company-url",
+        help="The customer database (default: $LEAKWARDEN_GATEWAY_COMPANY_URL or "
+        f"{DEFAULT_COMPANY_URL}).",
+    ),
+]
+StoreUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Store with the export registry and key ring (default: "
+        "$LEAKWARDEN_DB_URL or ./leakwarden.db).",
+    ),
+]
+PseudonymKeyEnv = Annotated[
+    str,
+    typer.Option(
+        "--pseudonym-key-env",
+        help="Environment variable holding the gateway's pseudonym key (hex), so leaked "
+        "pseudonymised exports match; unset variable: clear values only.",
+    ),
+]
+
+
+def _pseudonym_keys(env: str) -> list[tuple[bytes, int]]:
+    import os
+
+    key_hex = os.environ.get(env, "").strip()
+    if not key_hex:
+        return []
+    try:
+        return [(bytes.fromhex(key_hex), 1)]  # exports write version 1
+    except ValueError:
+        _fail(f"{env}: not hexadecimal")
+
+
+def _company(url: str | None) -> Engine:
+    import os
+
+    from leakwarden.store import db
+
+    try:
+        return db.make_engine(
+            url
+            or os.environ.get("LEAKWARDEN_GATEWAY_COMPANY_URL", "").strip()
+            or DEFAULT_COMPANY_URL
+        )
+    except db.StoreError as exc:
+        _fail(str(exc))
+
+
 def trace_command(
     file: Annotated[
         Path, typer.Argument(help="The leaked sample (CSV/TSV/JSON/JSONL/XLSX/Parquet/text).")
     ],
-    company_url: Annotated[
-        str | None,
-        typer.Option(
-            "--company-url",
-            help="The customer database (default: $LEAKWARDEN_GATEWAY_COMPANY_URL or "
-            f"{DEFAULT_COMPANY_URL}).",
-        ),
-    ] = None,
-    db_url: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="Store with the export registry and key ring (default: "
-            "$LEAKWARDEN_DB_URL or ./leakwarden.db).",
-        ),
-    ] = None,
+    company_url: CompanyUrl = None,
+    db_url: StoreUrl = None,
     master_file: MasterFile = None,
     master_env: MasterEnv = None,
     passphrase_env: PassphraseEnv = None,
@@ -71,21 +119,25 @@ def trace_command(
     other_route_rate: Annotated[
         float, typer.Option(help="Assumed share of leaked rows from other routes.")
     ] = 0.01,
-    pseudonym_key_env: Annotated[
-        str,
-        typer.Option(
-            "--pseudonym-key-env",
-            help="Environment variable holding the gateway's pseudonym key (hex), so leaked "
-            "pseudonymised exports match; unset variable: clear values only.",
-        ),
-    ] = "LEAKWARDEN_GATEWAY_PSEUDONYM_KEY",
+    pseudonym_key_env: PseudonymKeyEnv = "LEAKWARDEN_GATEWAY_PSEUDONYM_KEY",
     min_confidence: Annotated[
         float, typer.Option(help="Row-match confidence for a customer to count as affected.")
     ] = 0.9,
+    index_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--index",
+            help="A saved customer index (leakwarden trace-index build) instead of reading "
+            "every customer.",
+        ),
+    ] = None,
+    index_max_age: Annotated[
+        float, typer.Option(help="Refuse a saved index older than this many days.")
+    ] = 7.0,
 ) -> None:
     """Trace a leaked sample: affected customers, export copies ranked by posterior, verdict."""
     import json
-    import os
+    from datetime import timedelta
 
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn
@@ -95,6 +147,7 @@ def trace_command(
     from leakwarden.protect.keys_command import open_key_ring
     from leakwarden.store import db
     from leakwarden.trace.attribute import ModelConfig
+    from leakwarden.trace.index import IndexFileError, load_index
     from leakwarden.trace.normalize import SampleError
     from leakwarden.trace.report import print_tables, render_html, to_json, write_customers_csv
     from leakwarden.trace.run import run_trace
@@ -112,23 +165,15 @@ def trace_command(
         sample = read_sample(file)  # a bad sample is named before any database is opened
     except SampleError as exc:
         _fail(str(exc))
-    pseudonym_keys: list[tuple[bytes, int]] = []
-    key_hex = os.environ.get(pseudonym_key_env, "").strip()
-    if key_hex:
-        try:
-            pseudonym_keys.append((bytes.fromhex(key_hex), 1))  # exports write version 1
-        except ValueError:
-            _fail(f"{pseudonym_key_env}: not hexadecimal")
-    url = (
-        company_url
-        or os.environ.get("LEAKWARDEN_GATEWAY_COMPANY_URL", "").strip()
-        or DEFAULT_COMPANY_URL
-    )
+    pseudonym_keys = _pseudonym_keys(pseudonym_key_env)
+    if index_max_age <= 0:
+        _fail("--index-max-age must be positive")
+    company = _company(company_url)
     try:
-        company = db.make_engine(url)
         store = db.make_engine(db_url)
         db.upgrade(store)
     except db.StoreError as exc:
+        company.dispose()
         _fail(str(exc))
     console = Console(stderr=fmt != "table")
     if not KeyRing.exists(db_url):
@@ -149,15 +194,28 @@ def trace_command(
             ) as progress,
         ):
             task = progress.add_task("trace", total=None)
+            index = None
+            if index_dir is not None:
+                progress.update(task, description=f"loading the index {index_dir}")
+                index = load_index(
+                    index_dir,
+                    keys,
+                    company=company,
+                    pseudonym_keys=pseudonym_keys,
+                    max_age=timedelta(days=index_max_age),
+                )
             result = run_trace(
                 sample,
                 company=company,
                 store=store,
                 keys=keys,
                 config=config,
+                index=index,
                 pseudonym_keys=pseudonym_keys,
                 status=lambda msg: progress.update(task, description=msg),
             )
+    except IndexFileError as exc:
+        _fail(f"index: {exc}")
     except SampleError as exc:
         _fail(str(exc))
     except KeyRingError as exc:
@@ -199,3 +257,88 @@ def trace_command(
 
 trace_app = typer.Typer(help="Trace a leaked sample to its customers and export copy.")
 trace_app.command("trace")(trace_command)
+
+
+trace_index_app = typer.Typer(
+    help="Build and inspect the saved customer index of leakwarden trace."
+)
+
+
+@trace_index_app.command("build")
+def index_build(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the index to.")],
+    company_url: CompanyUrl = None,
+    db_url: StoreUrl = None,
+    master_file: MasterFile = None,
+    master_env: MasterEnv = None,
+    passphrase_env: PassphraseEnv = None,
+    pseudonym_key_env: PseudonymKeyEnv = "LEAKWARDEN_GATEWAY_PSEUDONYM_KEY",
+    replace: Annotated[bool, typer.Option(help="Replace an existing saved index.")] = False,
+) -> None:
+    """Read every customer once and save the index ``leakwarden trace --index`` loads."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from leakwarden.protect.keys import KeyRingError
+    from leakwarden.protect.keys_command import open_key_ring
+    from leakwarden.store import db
+    from leakwarden.trace.index import IndexFileError, timed_build
+
+    pseudonym_keys = _pseudonym_keys(pseudonym_key_env)
+    if out.exists() and not replace:
+        _fail(f"{out}: exists; give --replace to rebuild it")
+    company = _company(company_url)
+    try:
+        with (
+            open_key_ring(db_url, master_file, master_env, passphrase_env) as keys,
+            Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), console=Console(stderr=True),
+                transient=True,
+            ) as progress,
+        ):  # fmt: skip
+            task = progress.add_task("reading customers", total=None)
+            index, seconds = timed_build(
+                company,
+                keys,
+                out,
+                pseudonym_keys=pseudonym_keys,
+                replace=replace,
+                progress=lambda n: progress.update(task, description=f"{n:,} customers read"),
+            )
+    except IndexFileError as exc:
+        _fail(str(exc))
+    except KeyRingError as exc:
+        _fail(f"key ring: {exc}")
+    except db.StoreError as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(exc, SQLAlchemyError):
+            _fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        raise
+    finally:
+        company.dispose()
+    typer.echo(
+        f"indexed {index.customers:,} customers ({len(index.hashes):,} keys) in {seconds:.1f} s "
+        f"into {out}"
+    )
+
+
+@trace_index_app.command("show")
+def index_show(
+    path: Annotated[Path, typer.Argument(help="A saved index folder.")],
+) -> None:
+    """What a saved index holds and when it was built (no key needed)."""
+    from leakwarden.trace.index import IndexFileError, info
+
+    try:
+        meta = info(path)
+    except IndexFileError as exc:
+        _fail(str(exc))
+    built = meta.built_at.isoformat(timespec="seconds")
+    typer.echo(
+        f"{meta.path}: {meta.customers:,} customers (largest id {meta.max_customer_id}), "
+        f"{meta.entries:,} keys, key {meta.key}, built {built} in {meta.build_seconds:.1f} s "
+        f"from {meta.company_url}"
+    )

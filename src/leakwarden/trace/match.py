@@ -1,27 +1,43 @@
 """Matching a leaked sample's rows to the company's customers.
 
-:class:`CustomerIndex` is built once per trace from the company database (SQLAlchemy), streamed
-in chunks so ten million customers fit in memory:
+:class:`CustomerIndex` is built from the company database (SQLAlchemy; the table and columns
+come from a :class:`CustomerSource`, the demo company's ``customers`` and ``payment_cards`` by
+default), streamed in chunks so ten million customers fit in memory, and can be saved and
+loaded memory-mapped (:mod:`leakwarden.trace.index`):
 
-- exact index: every customer identifier (``customers.id_card``, ``mobile``, ``email``,
-  ``remark`` when it is a phone, ``payment_cards.card_no``, and with the gateway's pseudonym
-  key the pseudonyms exports write for them and the name) in the normal form of
-  :func:`leakwarden.trace.normalize.identifier_keys`, hashed with BLAKE2b keyed by a random
-  per-index key to an 8-byte integer; one sorted ``uint64`` array plus the owners' customer
-  ids, looked up with ``numpy.searchsorted`` (16 bytes per identifier: 4 identifiers of 10
-  million customers ~ 640 MB; no clear value is held);
+- exact index: every customer identifier (the id card, mobile, e-mail, other phone columns such
+  as the demo's ``remark`` when it holds a phone, the payment cards, and with the gateway's
+  pseudonym key the pseudonyms exports write for them and the name) in the normal form of
+  :func:`leakwarden.trace.normalize.identifier_keys`, plus two name keys per customer, ``n:``
+  (the name form of :func:`leakwarden.trace.fuzzy.name_form`) and ``na:`` (name form and
+  canonical city, :func:`leakwarden.trace.fuzzy.block_key`), hashed with BLAKE2b keyed by the
+  index key (random per index, or derived from the key ring for a saved index) to an 8-byte
+  integer; one sorted ``uint64`` array plus the owners' customer ids, looked up with
+  ``numpy.searchsorted`` (16 bytes per key; no clear value is held);
 - masked index, per kind (mobile, resident ID): the value as an integer, sorted by a code of its
   last four characters, so a mask such as ``138****5678`` is a range lookup on the suffix then a
   vectorised prefix filter.
 
-:func:`match_sample` then decides per row: exact identifier hits first (confidence 0.99 for one
-identifier, 0.999 with a second identifier or the name confirming; 0.5 when the row's other
-identifiers belong to nobody or someone else and the name does not confirm), else masked values
-narrowed to candidates and confirmed by the name or the address (fuzzy: ``difflib`` ratio
->= 0.8, or a masked name such as ``张*`` with the same first character and length): one
-confirmed candidate gives 0.9 (0.95 with both name and address), several give 1/candidates.
-Rows with no customer are *unexplained* (foreign rows).  Names and addresses alone (no
-identifier at all) are not matched in this slice.
+:func:`match_sample` then decides per row, precision before recall (a wrong customer notified
+is harm done):
+
+1. exact identifier hits (confidence 0.99 for one identifier, 0.999 with a second identifier or
+   the name confirming; 0.5 when the row's other identifiers belong to nobody or someone else
+   and the name does not confirm);
+2. else masked values narrowed to candidates, confirmed by the exact name (the ``n:`` key) or the
+   address (:func:`leakwarden.trace.fuzzy.address_score` >= 0.9); a fuzzy or masked name
+   (``张*``) alone never confirms.  Name and address both: 0.99; the name alone: ``1 - c f``,
+   ``c`` the mask's candidates and ``f`` the name's share of the customer base (the chance that
+   a stranger's row finds a namesake among them), at most 0.98; the address alone: 0.95, or
+   0.5 when the row's name is someone else's.  Several confirmed: ``1 / n``, ambiguous;
+3. else name and address without any identifier: the ``na:`` block gives the customers with
+   that name in the address's city; a candidate counts when its address agrees (equal: 0.95;
+   every number equal and the rest close: 0.9); several: ambiguous; a row whose identifiers
+   belong to no customer: 0.5 at most (only *possible*).  A name alone, or a name with a city
+   but no street, is never a match.
+
+Rows with no customer are *unexplained* (foreign rows).  Customer details for confirmation
+(name, address) are read from the company database for the candidates only, in batches.
 """
 
 from __future__ import annotations
@@ -30,26 +46,81 @@ import hashlib
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from difflib import SequenceMatcher
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from leakwarden.detect.normalize import normalize
+from leakwarden.trace.fuzzy import (
+    ADDRESS_OK,
+    Address,
+    address_score,
+    block_key,
+    city_key,
+    name_form,
+    parse_address,
+)
 from leakwarden.trace.normalize import Masked, Sample, SampleRow, identifier_keys
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from pathlib import Path
 
-__all__ = ["CustomerIndex", "RowMatch", "match_sample"]
+    from sqlalchemy.engine import Connection, Engine
+
+    from leakwarden.protect.keys import KeyRing
+
+__all__ = ["CustomerIndex", "CustomerSource", "RowMatch", "match_sample"]
 
 CHUNK = 200_000
 FUZZY_OK = 0.8
+MAX_DETAILS = 200  # candidates of one row whose details are read; more: not confirmable
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class CustomerSource:
+    """Where the customers are: ``table`` and its column names (None: the source has no such
+    column), ``phones`` further columns that may hold a phone number (keyed when they hold 7+
+    digits), ``city`` the column naming the customer's city (else the address is parsed), and
+    the payment-card table (None: none)."""
+
+    table: str = "customers"
+    id: str = "id"
+    name: str | None = "name"
+    id_card: str | None = "id_card"
+    mobile: str | None = "mobile"
+    email: str | None = "email"
+    phones: tuple[str, ...] = ("remark",)
+    address: str | None = "address"
+    city: str | None = "city"
+    cards_table: str | None = "payment_cards"
+    card_customer: str = "customer_id"
+    card_no: str = "card_no"
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["phones"] = list(self.phones)
+        return out
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> CustomerSource:
+        """The source :meth:`to_json` wrote; ValueError naming an unknown or missing field."""
+        names = set(cls.__dataclass_fields__)
+        if not isinstance(doc, dict) or set(doc) - names:
+            raise ValueError(f"customer source: unknown fields {sorted(set(doc) - names)}")
+        values = dict(doc)
+        if "phones" in values:
+            values["phones"] = tuple(values["phones"])
+        return cls(**values)
+
+
+DEMO_SOURCE = CustomerSource()
 
 
 @dataclass
@@ -92,14 +163,30 @@ def _id_code(value: str) -> tuple[int, int] | None:
     return int(value[14:17]) * 11 + check, int(value[:17])
 
 
-class CustomerIndex:
-    """Keyed-hash and masked-value indexes of the company's customers (module docstring)."""
+def _pseudo_types() -> dict[str, str]:
+    from leakwarden.demo.schema import COLUMN_TYPES
 
-    def __init__(self) -> None:
-        self._key = secrets.token_bytes(32)
+    return {role: COLUMN_TYPES["customers"][role][0] for role in ("name", "id_card", "mobile",
+                                                                  "email")}  # fmt: skip
+
+
+class CustomerIndex:
+    """Keyed-hash and masked-value indexes of the company's customers (module docstring).
+
+    ``key``: the 32-byte hashing key (random when not given: the index then lives only as long
+    as this object); ``key_id`` names it in a saved index's manifest."""
+
+    def __init__(self, key: bytes | None = None, key_id: str = "random") -> None:
+        if key is not None and len(key) < 16:
+            raise ValueError("index key: at least 16 bytes")
+        self._key = key if key is not None else secrets.token_bytes(32)
+        self.key_id = key_id
         self.hashes: U64 = np.zeros(0, dtype=np.uint64)
         self.owners: I64 = np.zeros(0, dtype=np.int64)
         self.customers = 0
+        self.max_customer_id = 0
+        self.built_at: datetime | None = None
+        self.source = DEMO_SOURCE
         self.mobiles = _MaskIndex.build([], [], [])
         self.ids = _MaskIndex.build([], [], [])
 
@@ -108,6 +195,10 @@ class CustomerIndex:
             hashlib.blake2b(key.encode(), key=self._key, digest_size=8).digest(), "little"
         )
 
+    def key_check(self) -> str:
+        """A one-way check value of the index key (to tell a saved index's key is the same)."""
+        return hashlib.blake2b(b"leakwarden-trace-index-check", key=self._key).hexdigest()[:16]
+
     @classmethod
     def build(
         cls,
@@ -115,116 +206,54 @@ class CustomerIndex:
         *,
         pseudonym_keys: Sequence[tuple[bytes, int]] = (),
         progress: Progress | None = None,
+        key: bytes | None = None,
+        key_id: str = "random",
+        source: CustomerSource = DEMO_SOURCE,
     ) -> CustomerIndex:
         """Read the customers (and their payment cards) in chunks of :data:`CHUNK` rows.
 
         ``pseudonym_keys``: the gateway's pseudonym ``(key, version)`` pairs; each customer's
         name, resident ID, mobile and e-mail are then also indexed as the pseudonym an export
         writes for them (``pseudo:<type>:<version>:<base32>``), so a leaked pseudonymised
-        export matches too."""
-        from sqlalchemy import select
-
-        from leakwarden.demo.schema import COLUMN_TYPES, customers, payment_cards
-        from leakwarden.protect.pseudonym import pseudonym
-
-        types = {col: COLUMN_TYPES["customers"][col][0] for col in ("name", "id_card", "mobile",
-                                                                     "email")}  # fmt: skip
-
-        index = cls()
-        hashes: list[U64] = []
-        owners: list[I64] = []
-        m_codes: list[int] = []
-        m_values: list[int] = []
-        m_owners: list[int] = []
-        i_codes: list[int] = []
-        i_values: list[int] = []
-        i_owners: list[int] = []
-        count = 0
-        digest = index.digest
-
-        def flush(keys: list[int], who: list[int]) -> None:
-            hashes.append(np.asarray(keys, dtype=np.uint64))
-            owners.append(np.asarray(who, dtype=np.int64))
-
-        c = customers.c
+        export matches too.  ``key``/``key_id``: see the class; ``source``: where the customers
+        are."""
+        index = cls(key, key_id)
+        index.source = source
+        builder = _Builder(index, pseudonym_keys)
         with company.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
-                select(c.id, c.name, c.id_card, c.mobile, c.email, c.remark)
-            )
-            for part in result.partitions(CHUNK):
-                keys: list[int] = []
-                who: list[int] = []
-                for cid, name, id_card, mobile, email, remark in part:
-                    cid = int(cid)
-                    found: list[str] = []
-                    for pkey, version in pseudonym_keys:
-                        for col, value in (("name", name), ("id_card", id_card),
-                                           ("mobile", mobile), ("email", email)):  # fmt: skip
-                            if value and value.strip():
-                                found.append(
-                                    "pseudo:" + pseudonym(pkey, version, value, types[col])
-                                )
-                    if id_card:
-                        found += identifier_keys("id", id_card)
-                        code = _id_code(normalize(id_card).strip().upper())
-                        if code is not None:
-                            i_codes.append(code[0])
-                            i_values.append(code[1])
-                            i_owners.append(cid)
-                    if mobile:
-                        phone_keys = identifier_keys("phone", mobile, customer_side=True)
-                        found += phone_keys
-                        digits = phone_keys[0][6:] if phone_keys else ""
-                        if len(digits) == 11 and digits.startswith("1"):
-                            m_codes.append(int(digits[-4:]))
-                            m_values.append(int(digits))
-                            m_owners.append(cid)
-                    if email:
-                        found += identifier_keys("email", email)
-                    if remark and sum(ch.isdigit() for ch in remark) >= 7:
-                        found += identifier_keys("phone", remark, customer_side=True)
-                    for k in found:
-                        keys.append(digest(k))
-                        who.append(cid)
-                count += len(part)
-                flush(keys, who)
+            for part in _stream(conn, source):
+                builder.customers(part)
                 if progress is not None:
-                    progress(count)
-            p = payment_cards.c
-            cards = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
-                select(p.customer_id, p.card_no)
-            )
-            for cpart in cards.partitions(CHUNK):
-                keys, who = [], []
-                for cid, card in cpart:
-                    for k in identifier_keys("card", card or ""):
-                        keys.append(digest(k))
-                        who.append(int(cid))
-                flush(keys, who)
-        all_hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
-        all_owners = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
-        order = np.argsort(all_hashes, kind="stable")
-        index.hashes = all_hashes[order]
-        index.owners = all_owners[order]
-        index.customers = count
-        index.mobiles = _MaskIndex.build(m_codes, m_values, m_owners)
-        index.ids = _MaskIndex.build(i_codes, i_values, i_owners)
+                    progress(builder.count)
+            if source.cards_table:
+                builder.cards(conn, source)
+        builder.finish()
         return index
 
+    @classmethod
+    def load(cls, path: str | Path, keys: KeyRing, **checks: Any) -> CustomerIndex:
+        """The saved index at ``path`` (:func:`leakwarden.trace.index.load_index`, whose
+        keyword arguments ``checks`` are)."""
+        from leakwarden.trace.index import load_index
+
+        return load_index(path, keys, **checks)
+
     def lookup(self, keys: Sequence[str]) -> list[list[int]]:
-        """The customer ids holding each identifier key (usually one; [] when none)."""
+        """The customer ids holding each key (usually one; [] when none)."""
         if not keys:
             return []
         q = np.asarray([self.digest(k) for k in keys], dtype=np.uint64)
         lo = np.searchsorted(self.hashes, q, side="left")
         hi = np.searchsorted(self.hashes, q, side="right")
+        owners = self.owners
         return [
-            sorted(set(self.owners[a:b].tolist()))
+            [int(owners[a])] if b == a + 1 else sorted(set(owners[a:b].tolist()))
             for a, b in zip(lo.tolist(), hi.tolist(), strict=True)
         ]
 
-    def masked_candidates(self, m: Masked) -> list[int]:
-        """Customers whose mobile / resident ID fits the mask (prefix, suffix, length)."""
+    def masked_candidates(self, m: Masked) -> list[int] | None:
+        """Customers whose mobile / resident ID fits the mask (prefix, suffix, length); None
+        when the index cannot narrow this kind of mask (cards, other lengths)."""
         if m.kind == "phone" and m.length == 11:
             idx, width = self.mobiles, 11
             code = int(m.suffix[-4:])
@@ -235,10 +264,10 @@ class CustomerIndex:
                 return []
             code = int(tail[:3]) * 11 + (10 if tail[3] == "X" else int(tail[3]))
         else:
-            return []
+            return None
         a = int(np.searchsorted(idx.codes, code, side="left"))
         b = int(np.searchsorted(idx.codes, code, side="right"))
-        values, owners = idx.values[a:b], idx.owners[a:b]
+        values, owners = np.asarray(idx.values[a:b]), np.asarray(idx.owners[a:b])
         keep = np.ones(len(values), dtype=bool)
         if m.prefix:
             keep &= values // 10 ** (width - len(m.prefix)) == int(m.prefix)
@@ -252,20 +281,150 @@ class CustomerIndex:
         return sorted(set(owners[keep].tolist()))
 
 
-def _details(company: Engine, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    from sqlalchemy import select
+def _stream(conn: Connection, source: CustomerSource) -> Iterable[Sequence[Any]]:
+    """The customers' rows (id, name, id card, mobile, e-mail, address, city, *phones) in parts
+    of :data:`CHUNK`."""
+    from sqlalchemy import column, literal, select, table
 
-    from leakwarden.demo.schema import customers
+    wanted = [source.id, source.name, source.id_card, source.mobile, source.email,
+              source.address, source.city, *source.phones]  # fmt: skip
+    cols = [c for c in wanted if c]
+    t = table(source.table, *(column(c) for c in dict.fromkeys(cols)))
+    sel = [t.c[c] if c else literal(None) for c in wanted]
+    result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(select(*sel))
+    yield from result.partitions(CHUNK)
+
+
+class _Builder:
+    """Collects one index's keys chunk by chunk (:meth:`CustomerIndex.build`)."""
+
+    def __init__(self, index: CustomerIndex, pseudonym_keys: Sequence[tuple[bytes, int]]) -> None:
+        self.index = index
+        self.pseudonym_keys = pseudonym_keys
+        self.types = _pseudo_types() if pseudonym_keys else {}
+        self.hashes: list[U64] = []
+        self.owners: list[I64] = []
+        self.mobile: tuple[list[int], list[int], list[int]] = ([], [], [])
+        self.idcard: tuple[list[int], list[int], list[int]] = ([], [], [])
+        self.count = 0
+        self.max_id = 0
+        self.names: dict[str, str | None] = {}
+        self.cities: dict[str, tuple[str, ...]] = {}
+
+    def _flush(self, keys: list[int], who: list[int]) -> None:
+        self.hashes.append(np.asarray(keys, dtype=np.uint64))
+        self.owners.append(np.asarray(who, dtype=np.int64))
+
+    def _name(self, name: str) -> str | None:
+        if name not in self.names:
+            if len(self.names) > 2_000_000:
+                self.names.clear()
+            self.names[name] = name_form(name)
+        return self.names[name]
+
+    def _cities(self, city: str | None, address: str | None) -> tuple[str, ...]:
+        if city:
+            if city not in self.cities:
+                self.cities[city] = city_key(city)
+            if self.cities[city]:
+                return self.cities[city]
+        parsed = parse_address(address) if address else None
+        return parsed.cities if parsed else ()
+
+    def customers(self, part: Sequence[Any]) -> None:
+        from leakwarden.protect.pseudonym import pseudonym
+
+        digest = self.index.digest
+        keys: list[int] = []
+        who: list[int] = []
+        m_codes, m_values, m_owners = self.mobile
+        i_codes, i_values, i_owners = self.idcard
+        for cid, name, id_card, mobile, email, address, city, *phones in part:
+            cid = int(cid)
+            self.max_id = max(self.max_id, cid)
+            found: list[str] = []
+            for pkey, version in self.pseudonym_keys:
+                for role, value in (("name", name), ("id_card", id_card), ("mobile", mobile),
+                                    ("email", email)):  # fmt: skip
+                    if value and value.strip():
+                        found.append("pseudo:" + pseudonym(pkey, version, value, self.types[role]))
+            if id_card:
+                found += identifier_keys("id", id_card)
+                code = _id_code(normalize(id_card).strip().upper())
+                if code is not None:
+                    i_codes.append(code[0])
+                    i_values.append(code[1])
+                    i_owners.append(cid)
+            if mobile:
+                phone_keys = identifier_keys("phone", mobile, customer_side=True)
+                found += phone_keys
+                digits = phone_keys[0][6:] if phone_keys else ""
+                if len(digits) == 11 and digits.startswith("1"):
+                    m_codes.append(int(digits[-4:]))
+                    m_values.append(int(digits))
+                    m_owners.append(cid)
+            if email:
+                found += identifier_keys("email", email)
+            for other in phones:
+                if other and sum(ch.isdigit() for ch in other) >= 7:
+                    found += identifier_keys("phone", other, customer_side=True)
+            form = self._name(name) if name else None
+            if form:
+                found.append("n:" + form)
+                found += [block_key(form, c) for c in self._cities(city, address)]
+            for k in found:
+                keys.append(digest(k))
+                who.append(cid)
+        self.count += len(part)
+        self._flush(keys, who)
+
+    def cards(self, conn: Connection, source: CustomerSource) -> None:
+        from sqlalchemy import column, select, table
+
+        assert source.cards_table
+        t = table(source.cards_table, column(source.card_customer), column(source.card_no))
+        digest = self.index.digest
+        result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
+            select(t.c[source.card_customer], t.c[source.card_no])
+        )
+        for part in result.partitions(CHUNK):
+            keys, who = [], []
+            for cid, card in part:
+                for k in identifier_keys("card", card or ""):
+                    keys.append(digest(k))
+                    who.append(int(cid))
+            self._flush(keys, who)
+
+    def finish(self) -> None:
+        index = self.index
+        all_hashes = np.concatenate(self.hashes) if self.hashes else np.zeros(0, dtype=np.uint64)
+        all_owners = np.concatenate(self.owners) if self.owners else np.zeros(0, dtype=np.int64)
+        order = np.argsort(all_hashes, kind="stable")
+        index.hashes = all_hashes[order]
+        index.owners = all_owners[order]
+        index.customers = self.count
+        index.max_customer_id = self.max_id
+        index.mobiles = _MaskIndex.build(*self.mobile)
+        index.ids = _MaskIndex.build(*self.idcard)
+
+
+def _details(
+    company: Engine, ids: Iterable[int], source: CustomerSource
+) -> dict[int, tuple[str, str]]:
+    from sqlalchemy import column, literal, select, table
 
     wanted = sorted(set(ids))
     out: dict[int, tuple[str, str]] = {}
-    c = customers.c
+    cols = [c for c in (source.id, source.name, source.address) if c]
+    t = table(source.table, *(column(c) for c in dict.fromkeys(cols)))
+    name = t.c[source.name] if source.name else literal("")
+    address = t.c[source.address] if source.address else literal("")
     with company.connect() as conn:
         for i in range(0, len(wanted), 500):
-            for cid, name, address in conn.execute(
-                select(c.id, c.name, c.address).where(c.id.in_(wanted[i : i + 500]))
+            for cid, n, a in conn.execute(
+                select(t.c[source.id], name, address).where(t.c[source.id].in_(wanted[i : i + 500]))
             ):
-                out[int(cid)] = (name or "", address or "")
+                out[int(cid)] = (n or "", a or "")
     return out
 
 
@@ -294,9 +453,11 @@ def name_score(name: str, row: SampleRow) -> float:
     return best
 
 
-def address_score(address: str, row: SampleRow) -> float:
-    """How well the customer's address is confirmed: 1.0 contained, else best ``difflib``
-    ratio against a cell of similar length."""
+def text_address_score(address: str, row: SampleRow) -> float:
+    """How well the customer's address is confirmed by a cell whose address does not parse
+    (:func:`leakwarden.trace.fuzzy.parse_address`): 1.0 contained, else best ``difflib`` ratio
+    against a cell of similar length, at most 0.89 (below :data:`ADDRESS_OK`: an unparsed
+    address never confirms on its own)."""
     target = _squash(address)
     if len(target) < 6:
         return 0.0
@@ -309,43 +470,133 @@ def address_score(address: str, row: SampleRow) -> float:
             return 1.0
         if len(v) >= len(target) // 2:
             best = max(best, SequenceMatcher(None, v, target).ratio())
-    return best
+    return min(best, ADDRESS_OK - 0.01)
+
+
+@dataclass
+class _People:
+    """The name forms and parsed addresses found in one row's cells."""
+
+    names: set[str] = field(default_factory=set)
+    addresses: list[Address] = field(default_factory=list)
+
+    def block_keys(self) -> list[str]:
+        return sorted(
+            {block_key(n, c) for n in self.names for a in self.addresses for c in a.cities}
+        )
+
+
+def _people(row: SampleRow) -> _People:
+    out = _People()
+    loose: list[str] = []
+    for value in row.values:
+        if not value:
+            continue
+        form = name_form(value)
+        if form:
+            out.names.add(form)
+            continue
+        parsed = parse_address(value) if len(value) >= 6 else None
+        if parsed:
+            out.addresses.append(parsed)
+            continue
+        if " " in value and not value.isascii():
+            # pasted text: "毛馨霞 宁夏回族自治区吴忠市..." in one cell
+            for part in value.split():
+                form = name_form(part)
+                if form:
+                    out.names.add(form)
+                elif (parsed := parse_address(part)) is not None:
+                    out.addresses.append(parsed)
+        elif not value.isascii() and not any(ch.isdigit() for ch in value[:2]):
+            loose.append(value)
+    if not out.addresses and len(loose) >= 2:
+        # an address split over columns (province, city, district, street)
+        joined = parse_address("".join(loose))
+        if joined:
+            out.addresses.append(joined)
+    return out
+
+
+def _best_address(address: str, people: _People, row: SampleRow) -> float:
+    if not address:
+        return 0.0
+    parsed = parse_address(address)
+    if parsed is not None and people.addresses:
+        return max(address_score(parsed, a) for a in people.addresses)
+    return text_address_score(address, row)
+
+
+@dataclass
+class _Plan:
+    """What :func:`match_sample` looks up for one row before deciding."""
+
+    people: _People
+    hits: Counter[int] = field(default_factory=Counter)
+    labels: dict[int, set[str]] = field(default_factory=dict)
+    masked: list[int] | None = None
+    named: list[int] = field(default_factory=list)
+    name_count: int = 0
+    block: list[int] = field(default_factory=list)
 
 
 def match_sample(
-    sample: Sample, index: CustomerIndex, company: Engine, *, progress: Progress | None = None
+    sample: Sample,
+    index: CustomerIndex,
+    company: Engine,
+    *,
+    progress: Progress | None = None,
+    source: CustomerSource | None = None,
 ) -> list[RowMatch]:
-    """One :class:`RowMatch` per sample row (module docstring)."""
-    all_keys = sorted({k for r in sample.rows for k, _ in r.keys})
+    """One :class:`RowMatch` per sample row (module docstring).  ``source``: where the
+    customers' names and addresses are read (default: the index's source)."""
+    source = source or index.source
+    plans = [_Plan(_people(row)) for row in sample.rows]
+    wanted_keys: set[str] = {k for r in sample.rows for k, _ in r.keys}
+    for row, plan in zip(sample.rows, plans, strict=True):
+        if not row.keys:
+            wanted_keys.update("n:" + n for n in plan.people.names)
+            wanted_keys.update(plan.people.block_keys())
+    all_keys = sorted(wanted_keys)
     owners = dict(zip(all_keys, index.lookup(all_keys), strict=True))
-    exact: list[Counter[int]] = []
-    matched_on: list[dict[int, set[str]]] = []
-    masked: list[list[int] | None] = []
     wanted: set[int] = set()
-    for row in sample.rows:
-        hits: Counter[int] = Counter()
-        labels: dict[int, set[str]] = {}
+    for row, plan in zip(sample.rows, plans, strict=True):
         for key, name in dict(row.keys).items():  # each distinct identifier once
             for cid in owners[key]:
-                hits[cid] += 1
-                labels.setdefault(cid, set()).add(f"{key.split(':', 1)[0]}({name})")
-        exact.append(hits)
-        matched_on.append(labels)
-        wanted.update(hits)
-        cands: list[int] | None = None
-        if not hits and row.masked:
-            for m, _ in row.masked:
-                got = set(index.masked_candidates(m))
-                cands = sorted(got if cands is None else set(cands) & got)
-            wanted.update(cands or [])
-        masked.append(cands)
-    info = _details(company, wanted)
+                plan.hits[cid] += 1
+                plan.labels.setdefault(cid, set()).add(f"{key.split(':', 1)[0]}({name})")
+        if plan.hits:
+            wanted.update(plan.hits)
+            continue
+        named: set[int] = set()
+        for form in plan.people.names:
+            got = owners.get("n:" + form, [])
+            named.update(got)
+            plan.name_count = max(plan.name_count, len(got))
+        for m, _ in row.masked:
+            found = index.masked_candidates(m)
+            if found is not None:
+                plan.masked = sorted(set(found) if plan.masked is None else
+                                     set(plan.masked) & set(found))  # fmt: skip
+        if plan.masked is not None:
+            plan.named = sorted(named.intersection(plan.masked))
+            pool = plan.named or plan.masked
+            if len(pool) <= MAX_DETAILS:
+                wanted.update(pool)
+            continue
+        block = {cid for k in plan.people.block_keys() for cid in owners[k]}
+        plan.block = sorted(block)
+        if len(block) <= MAX_DETAILS:
+            wanted.update(block)
+    info = _details(company, wanted, source) if wanted else {}
     out: list[RowMatch] = []
-    for n, (row, hits, cands) in enumerate(zip(sample.rows, exact, masked, strict=True)):
-        if hits:
-            out.append(_exact(row, hits, info, matched_on[n]))
-        elif cands:
-            out.append(_masked(row, cands, info))
+    for n, (row, plan) in enumerate(zip(sample.rows, plans, strict=True)):
+        if plan.hits:
+            out.append(_exact(row, plan.hits, info, plan.labels))
+        elif plan.masked is not None:
+            out.append(_masked(row, plan, info, index.customers))
+        elif plan.block:
+            out.append(_name_address(row, plan, info))
         else:
             out.append(RowMatch(row.number, None, 0.0, [], 0))
         if progress is not None and n % 1000 == 999:
@@ -387,35 +638,92 @@ def _exact(
     return RowMatch(row.number, top, confidence, fields, 1)
 
 
-def _masked(row: SampleRow, cands: list[int], info: dict[int, tuple[str, str]]) -> RowMatch:
+def _masked(row: SampleRow, plan: _Plan, info: dict[int, tuple[str, str]], base: int) -> RowMatch:
     masks = ", ".join(f"{m.kind}({name})" for m, name in row.masked)
-    confirmed: list[tuple[int, float, float]] = []
-    for cid in cands:
-        name, address = info.get(cid, ("", ""))
-        ns, ad = name_score(name, row), address_score(address, row)
-        if ns >= FUZZY_OK or ad >= FUZZY_OK:
-            confirmed.append((cid, ns, ad))
+    cands = plan.masked or []
+    if not cands:
+        return RowMatch(row.number, None, 0.0, [f"masked {masks}: no customer fits"], 0)
+    pool = plan.named or cands
+    if len(pool) > MAX_DETAILS:
+        return RowMatch(
+            row.number, None, 0.0, [f"masked {masks}: {len(pool)} candidates, too many"], len(pool)
+        )
+    named = set(plan.named)
+    confirmed: list[tuple[int, bool, float]] = []
+    for cid in pool:
+        _name, address = info.get(cid, ("", ""))
+        ad = _best_address(address, plan.people, row)
+        if cid in named or ad >= ADDRESS_OK:
+            confirmed.append((cid, cid in named, ad))
     if not confirmed:
         return RowMatch(
             row.number, None, 0.0, [f"masked {masks}: no candidate confirmed"], len(cands)
         )
     if len(confirmed) > 1:
-        both = [c for c in confirmed if c[1] >= FUZZY_OK and c[2] >= FUZZY_OK]
-        if len(both) == 1:
-            confirmed = both
-        else:
+        both = [c for c in confirmed if c[1] and c[2] >= ADDRESS_OK]
+        if len(both) != 1:
             return RowMatch(
                 row.number,
                 confirmed[0][0],
                 1.0 / len(confirmed),
-                [f"masked {masks}: {len(confirmed)} candidates confirmed"],
+                [f"masked {masks}: {len(confirmed)} candidates confirmed", "ambiguous"],
                 len(confirmed),
             )
-    cid, ns, ad = confirmed[0]
+        confirmed = both
+    cid, by_name, ad = confirmed[0]
     fields = [f"masked {masks}"]
-    if ns >= FUZZY_OK:
-        fields.append(f"name {ns:.2f}")
-    if ad >= FUZZY_OK:
+    if by_name:
+        fields.append("name 1.00")
+    if ad >= ADDRESS_OK:
         fields.append(f"address {ad:.2f}")
-    conf = 0.95 if ns >= FUZZY_OK and ad >= FUZZY_OK else 0.9
+    if by_name and ad >= ADDRESS_OK:
+        conf = 0.99
+    elif by_name:
+        # the chance that a stranger's row finds a namesake among the mask's candidates
+        share = plan.name_count / max(base, 1)
+        conf = max(0.0, min(0.98, 1.0 - len(cands) * share))
+        fields.append(f"{len(cands)} candidate(s) fit the mask")
+    elif plan.people.names:
+        fields.append("conflict: the row's name is not this customer's")
+        conf = 0.5
+    else:
+        conf = 0.95
     return RowMatch(row.number, cid, conf, fields, len(cands))
+
+
+def _name_address(row: SampleRow, plan: _Plan, info: dict[int, tuple[str, str]]) -> RowMatch:
+    block = plan.block
+    if len(block) > MAX_DETAILS:
+        return RowMatch(
+            row.number, None, 0.0, [f"name+city: {len(block)} candidates, too many"], len(block)
+        )
+    confirmed: list[tuple[int, float]] = []
+    for cid in block:
+        name, address = info.get(cid, ("", ""))
+        if name_form(name) not in plan.people.names:
+            continue  # a stale index or a hash collision: the name must really be equal
+        parsed = parse_address(address)
+        if parsed is None:
+            continue
+        best = max(address_score(parsed, a) for a in plan.people.addresses)
+        if best >= ADDRESS_OK:
+            confirmed.append((cid, best))
+    if not confirmed:
+        return RowMatch(
+            row.number,
+            None,
+            0.0,
+            [f"name+city: {len(block)} namesake(s) in the city, no address confirmed"],
+            len(block),
+        )
+    if len(confirmed) > 1:
+        return RowMatch(
+            row.number,
+            confirmed[0][0],
+            1.0 / len(confirmed),
+            [f"name+address: {len(confirmed)} customers confirmed", "ambiguous"],
+            len(confirmed),
+        )
+    cid, score = confirmed[0]
+    conf = 0.95 if score >= 1.0 else 0.9
+    return RowMatch(row.number, cid, conf, ["name 1.00", f"address {score:.2f}"], len(block))
