@@ -370,3 +370,102 @@ def test_stream_on_postgres_uses_a_server_side_cursor(pg_server: Any, tmp_path: 
     finally:
         pg_server.drop_database(company)
         pg_server.drop_database(store)
+
+
+# ----------------------------------------------------------------------------- the CLI client
+
+
+def _cli(world: World, monkeypatch: pytest.MonkeyPatch, app: Any) -> Any:
+    import typer
+    from typer.testing import CliRunner
+
+    from leakwarden.gateway import command
+
+    client = TestClient(app)
+    monkeypatch.setattr(command, "_http_client", lambda url, timeout: client)
+    cli = typer.Typer()
+    cli.command("query")(command.query_command)
+    token = world.analyst()["Authorization"].removeprefix("Bearer ")
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, list(args), env={"LEAKWARDEN_TOKEN": token})
+
+    return run
+
+
+SQL7 = "SELECT id, segment FROM customers WHERE id <= 7 ORDER BY id"
+
+
+def test_cli_writes_the_streamed_answer_to_a_file(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    run = _cli(world, monkeypatch, world.app(chunk=2))
+    segments = [
+        r.segment for r in world.q("SELECT segment FROM customers WHERE id <= 7 ORDER BY id")
+    ]
+    out = tmp_path / "out" / "answer.csv"
+    r = run(SQL7, "--purpose", "analytics", "--format", "csv", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert out.read_text().splitlines() == ["id,segment"] + [
+        f"{i},{s}" for i, s in zip(range(1, 8), segments, strict=True)
+    ]
+    assert "7 rows, 7 customers charged (returned)" in r.stderr
+    assert [p.name for p in out.parent.iterdir()] == ["answer.csv"]  # no temporary left
+    nd = tmp_path / "answer.ndjson"
+    r = run(SQL7, "--purpose", "analytics", "--format", "ndjson", "-o", str(nd), "--max-rows", "3")
+    assert r.exit_code == 0, r.output
+    kinds = [json.loads(line)["type"] for line in nd.read_text().splitlines()]
+    assert kinds == ["header", "rows", "rows", "end"]
+    assert "first 3 rows" in r.stderr
+    r = run(SQL7, "--purpose", "analytics", "-o", str(nd))
+    assert r.exit_code == 2 and "--format" in r.stderr
+
+
+def test_cli_keeps_the_old_file_when_the_answer_is_cut(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from leakwarden.gateway.query_stream import QueryStream
+
+    real = QueryStream.lines
+
+    def without_end(self: QueryStream) -> Iterator[bytes]:
+        for line in real(self):
+            if b'"type":"end"' not in line:
+                yield line
+
+    monkeypatch.setattr(QueryStream, "lines", without_end)
+    run = _cli(world, monkeypatch, world.app(chunk=2))
+    out = tmp_path / "out" / "answer.csv"
+    out.parent.mkdir()
+    out.write_text("the previous answer\n")
+    r = run(SQL7, "--purpose", "analytics", "--format", "csv", "-o", str(out))
+    assert r.exit_code == 1 and "cut" in r.stderr and "no file written" in r.stderr
+    assert out.read_text() == "the previous answer\n"
+    assert [p.name for p in out.parent.iterdir()] == ["answer.csv"]
+
+
+def test_cli_exits_1_when_the_stream_stopped_on_an_error(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _cli(world, monkeypatch, world.app(chunk=2, ledger=FailingLedger(world.store, 2)))
+    r = run(SQL7, "--purpose", "analytics", "--format", "json")
+    assert r.exit_code == 1, r.output
+    doc = json.loads(r.stdout)
+    assert [row[0] for row in doc["rows"]] == [1, 2] and doc["end"]["stopped"] == "error"
+    assert "audit ledger unavailable" in r.stderr
+
+
+def test_read_answer_refuses_malformed_streams() -> None:
+    from leakwarden.gateway.query_client import StreamCut, read_answer
+
+    head = '{"type":"header","columns":["id"]}'
+    end = '{"type":"end","complete":true}'
+    assert read_answer([head, '{"type":"rows","rows":[[1]]}', end]).rows == [[1]]
+    for lines, why in (
+        ([head, '{"type":"rows","rows":[[1]]}'], "cut in transit"),
+        (['{"type":"rows","rows":[[1]]}', end], "header"),
+        ([head, end, '{"type":"rows","rows":[[2]]}'], "after the end"),
+        ([head, "{not json", end], "line 2: not JSON"),
+    ):
+        with pytest.raises(StreamCut, match=why):
+            read_answer(lines)

@@ -255,17 +255,27 @@ def query_command(
     max_rows: int | None = typer.Option(
         None, "--max-rows", help="At most this many rows (at most the gateway's quota)."
     ),
-    fmt: str = typer.Option("table", "--format", help="table (people), json or csv."),
+    fmt: str = typer.Option("table", "--format", help="table (people), json, csv or ndjson."),
+    output: str | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Write the answer to this file (csv, json or ndjson), atomically: the file appears "
+        "only once the answer has ended.",
+    ),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the gateway."),
 ) -> None:
-    """Run SQL through the access gateway: masks, row filter, quotas and audit apply."""
-    import csv
-    import sys
-
+    """Run SQL through the access gateway: masks, row filter, quotas and audit apply.  The
+    answer is streamed (CSV and NDJSON are written as it arrives); an answer that stopped at a
+    limit says so on stderr."""
     import httpx
 
-    if fmt not in ("table", "json", "csv"):
-        _fail(f"--format: {fmt!r} is not one of table, json, csv")
+    from leakwarden.gateway.query_client import NDJSON, StreamCut
+
+    if fmt not in ("table", "json", "csv", "ndjson"):
+        _fail(f"--format: {fmt!r} is not one of table, json, csv, ndjson")
+    if output and fmt == "table":
+        _fail("--output: give --format csv, json or ndjson for a file")
     if not token:
         _fail("no API token: give --token or set LEAKWARDEN_TOKEN")
     body: dict[str, Any] = {"sql": sql, "purpose": purpose}
@@ -273,38 +283,96 @@ def query_command(
         body["ticket"] = ticket
     if max_rows is not None:
         body["max_rows"] = max_rows
+    headers = {"Authorization": f"Bearer {token}", "Accept": NDJSON}
     try:
-        with _http_client(url, timeout) as client:
-            r = client.post("/query", json=body, headers={"Authorization": f"Bearer {token}"})
+        with (
+            _http_client(url, timeout) as client,
+            client.stream("POST", "/query", json=body, headers=headers) as r,
+        ):
+            if r.status_code != 200:
+                r.read()
+                try:
+                    answer = r.json()
+                except ValueError:
+                    answer = {"detail": r.text[:200]}
+                detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
+                _fail(f"HTTP {r.status_code}: {detail}", code=1)
+            done = _write_answer(r.iter_lines(), fmt, output)
     except httpx.HTTPError as exc:
         _fail(f"gateway {url} unreachable: {type(exc).__name__}: {exc}")
-    try:
-        answer = r.json()
-    except ValueError:
-        answer = {"detail": r.text[:200]}
-    if r.status_code != 200:
-        detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
-        _fail(f"HTTP {r.status_code}: {detail}", code=1)
-    if fmt == "json":
-        typer.echo(json.dumps(answer, ensure_ascii=False))
-        return
+    except StreamCut as exc:
+        _fail(f"the answer was cut: {exc}; {'no file written' if output else 'incomplete'}", 1)
+    except OSError as exc:
+        _fail(f"--output {output}: {exc}")
+    _summary(done)
+
+
+def _write_answer(lines: Any, fmt: str, output: str | None) -> Any:
+    """Read the answer's ``lines`` into ``fmt`` on stdout or, atomically, into ``output``."""
+    import contextlib
+    import csv
+    import sys
+
+    from leakwarden.fileio import atomic_path
+    from leakwarden.gateway.query_client import read_answer
+
+    with contextlib.ExitStack() as stack:
+        sink: Any
+        if output:
+            tmp = stack.enter_context(atomic_path(output))
+            sink = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
+        else:
+            sink = sys.stdout
+        if fmt == "ndjson":
+            return read_answer(_tee(lines, sink))
+        if fmt == "csv":
+            writer = csv.writer(sink, lineterminator="\n")
+            return read_answer(
+                lines,
+                on_header=lambda h: writer.writerow(h["columns"]),
+                on_rows=lambda rows: writer.writerows(
+                    ["" if v is None else v for v in row] for row in rows
+                ),
+            )
+        answer = read_answer(lines)
+        if fmt == "json":
+            doc = {k: v for k, v in answer.header.items() if k != "type"}
+            doc["rows"] = answer.rows
+            doc["end"] = {k: v for k, v in answer.end.items() if k != "type"}
+            sink.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            return answer
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*answer.header["columns"], title=f"query {answer.header['fingerprint'][:12]}")
+        for row in answer.rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+        return answer
+    raise AssertionError("unreachable")
+
+
+def _tee(lines: Any, sink: Any) -> Any:
+    for line in lines:
+        if line.strip():
+            sink.write(line.rstrip("\n") + "\n")
+        yield line
+
+
+def _summary(answer: Any) -> None:
+    """What the answer cost and whether it is complete, on stderr; exit 1 when it stopped for
+    a reason other than a limit (an error, consent, ticket, the time limit)."""
     from rich.console import Console
 
     err = Console(stderr=True)
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(answer["columns"])
-        writer.writerows(["" if v is None else v for v in row] for row in answer["rows"])
-    else:
-        from rich.table import Table
-
-        table = Table(*answer["columns"], title=f"query {answer['fingerprint'][:12]}")
-        for row in answer["rows"]:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        Console().print(table)
+    head, end = answer.header, answer.end
+    last = end["audit_index"] if end["audit_index"] is not None else "(none)"
     err.print(
-        f"{len(answer['rows'])} rows, {answer['customers']} customers charged "
-        f"({answer['customer_basis']}), audit entry {answer['audit_index']}"
+        f"{end['rows']} rows, {end['customers']} customers charged ({head['customer_basis']}), "
+        f"audit entries {head['audit_index']}..{last}"
     )
-    if answer.get("truncated"):
-        err.print(answer.get("truncation") or "truncated", style="yellow")
+    if end["complete"]:
+        return
+    err.print(end.get("reason") or f"stopped: {end.get('stopped')}", style="yellow")
+    if end.get("stopped") not in ("row limit", "quota"):
+        raise typer.Exit(1)
