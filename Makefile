@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml setup.py src/leakwarden/detect/ner/_crfc.pyx
+$(STAMP): pyproject.toml setup.py src/leakwarden/detect/ner/_crfc.pyx src/leakwarden/detect/_patterns.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
