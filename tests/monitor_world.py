@@ -121,3 +121,53 @@ def customers(rows: list[tuple[int, str | None, str | None, bool]]) -> pa.Table:
 
 def context(emps: list[dict[str, Any]], **kw: pa.Table | None) -> Context:
     return Context(employees=employees(emps), **kw)
+
+
+class World:
+    """A small organisation with ordinary, ticket-driven work on weekdays: ``n`` agents, each
+    day about ``per_day`` ticketed look-ups (one ticket per customer, open that day) and now and
+    then an unexplained one, between 09:00 and 17:00 UTC."""
+
+    def __init__(self, n: int = 30, days: int = 40, per_day: int = 15, seed: int = 7) -> None:
+        import numpy as np
+
+        self.n, self.days = n, days
+        self.rng = np.random.default_rng(seed)
+        self.events = Events()
+        self.ticket_rows: list[tuple[str, str, int, datetime, datetime | None]] = []
+        self.next_customer = 1_000_000
+        for d in range(days):
+            if d % 7 >= 5:
+                continue
+            for i in range(n):
+                actor = f"e{i}"
+                for _ in range(int(self.rng.poisson(per_day))):
+                    c = int(self.rng.integers(0, 500_000))
+                    t = f"T{len(self.ticket_rows)}"
+                    self.ticket_rows.append((t, actor, c, at(d, 8), at(d, 18)))
+                    self.events.add(actor, at(d, 9 + 8 * self.rng.random()), [c], ticket=t)
+                for _ in range(int(self.rng.poisson(0.3))):
+                    c = int(self.rng.integers(0, 500_000))
+                    self.events.add(actor, at(d, 9 + 8 * self.rng.random()), [c])
+
+    def fresh_customers(self, k: int) -> list[int]:
+        out = list(range(self.next_customer, self.next_customer + k))
+        self.next_customer += k
+        return out
+
+    def snoop(self, actor: str, day: int, k: int, hour: float = 11.0) -> list[int]:
+        """``k`` unexplained look-ups of customers nobody else reads."""
+        ids = self.fresh_customers(k)
+        for j, c in enumerate(ids):
+            self.events.add(actor, at(day, hour + j * 0.01), [c])
+        return ids
+
+    def table(self) -> pa.Table:
+        rows = sorted(self.events.rows, key=lambda r: (r["ts"], r["seq"]))
+        for i, r in enumerate(rows):
+            r["seq"] = i
+        self.events.rows = rows
+        return self.events.table()
+
+    def context(self, **kw: Any) -> Context:
+        return context(staff(self.n), tickets=tickets(self.ticket_rows), **kw)
