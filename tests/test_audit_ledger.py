@@ -279,3 +279,55 @@ def test_proof_from_a_store_with_a_deleted_row_fails(tmp_path: object) -> None:
             conn.exec_driver_sql("DELETE FROM audit_log WHERE idx = 5")
         with pytest.raises(LedgerError, match="lacks hashes"):
             ledger.inclusion_proof(3, 20)
+
+
+def test_a_lone_append_commits_in_the_callers_thread_and_later_ones_share_a_commit(
+    tmp_path: object,
+) -> None:
+    """Group commit with a caller-led fast path: an append that finds nothing being written
+    commits itself (no hand-off); appends arriving while that write is under way wait, and are
+    then written together, in one transaction, by the committer thread."""
+    import threading
+    from pathlib import Path
+
+    ledger = Ledger.open(f"sqlite:///{Path(str(tmp_path)) / 'a.db'}")
+    commits: list[tuple[str, int]] = []
+    gate = threading.Event()
+    real = ledger._commit
+
+    def commit(items: list) -> list:  # type: ignore[type-arg]
+        commits.append((threading.current_thread().name, len(items)))
+        if len(commits) == 2:
+            gate.wait(30)  # hold the second (lone) write until the others have queued
+        return real(items)
+
+    ledger._commit = commit  # type: ignore[method-assign]
+    assert ledger.append(_event(0)).index == 0
+    assert commits == [(threading.current_thread().name, 1)]
+
+    got: list[int] = []
+    first = threading.Thread(
+        target=lambda: got.append(ledger.append(_event(1)).index), name="lone-caller"
+    )
+    first.start()
+    while len(commits) < 2:  # the lone writer is inside its commit
+        threading.Event().wait(0.01)
+    others = [
+        threading.Thread(target=lambda k=k: got.append(ledger.append(_event(k)).index))
+        for k in range(2, 6)
+    ]
+    for th in others:
+        th.start()
+    while True:
+        with ledger._cv:
+            if sum(len(w.items) for w in ledger._queue) == 4:
+                break
+        threading.Event().wait(0.01)
+    gate.set()
+    for th in [first, *others]:
+        th.join(30)
+    assert sorted(got) == [1, 2, 3, 4, 5]
+    assert commits[1] == ("lone-caller", 1)
+    assert commits[2:] == [("audit-ledger-committer", 4)]
+    assert ledger.size() == 6
+    ledger.close()
