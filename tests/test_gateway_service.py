@@ -365,6 +365,26 @@ def test_denied_columns_are_left_out(world: World) -> None:
     assert rec["records"][0]["mobile"] == _customer(world, 5).mobile
 
 
+def test_record_routes_run_on_the_event_loop_not_the_thread_pool(world: World) -> None:
+    """The record path (authentication, policy, quota, audit) runs in the event loop's own
+    thread: no hand-off to the thread pool and back on every lookup."""
+    import asyncio
+
+    seen: list[bool] = []
+
+    def decide(req: AccessRequest) -> Decision:
+        try:
+            asyncio.get_running_loop()  # raises in a thread-pool worker
+            seen.append(True)
+        except RuntimeError:
+            seen.append(False)
+        return _allow_all(Treatment.CLEAR)(req)
+
+    h = {**world.token(_analyst(world)), "X-Purpose": "analytics"}
+    assert world.client(decide=decide).get("/customers/5", headers=h).status_code == 200
+    assert seen == [True]
+
+
 def test_openapi_describes_the_record_endpoints(world: World) -> None:
     doc = world.client().get("/openapi.json").json()
     assert {"/customers/{customer_id}", "/customers", "/orders/{order_id}",
