@@ -13,12 +13,13 @@ Per active actor-day and scored feature ``f`` (:data:`SCORED`), with value ``x``
 * evidence ``e_f = clip(min(z_own, z_peer), 0, feature_cap)`` (``z_peer`` alone without an own
   baseline): unusual for the person *and* for their peers.
 
-Daily evidence ``S = leaving * sum_f max(0, e_f - z_allow)``; the risk ledger
+Daily evidence ``S = sum_f max(0, e_f - z_allow)``; the risk ledger
 ``R_d = sum over the last risk_window_days of S * 0.5 ** (age / risk_half_life_days)``; CUSUMs
 ``C = min(cusum_cap, max(0, C + z - cusum_k))`` over active days, where ``z`` is the own z of
 distinct and of unexplained customers against the own *mean* (winsorised at the own 90th
 percentile: a count's median sits below its mean, which would make the sum drift up): growth over
-weeks that no single day shows. Score = ``R + sum max(0, C - cusum_h)``.
+weeks that no single day shows. Score = ``(R + sum max(0, C - cusum_h)) * leaving``, where
+``leaving`` is ``leaving_factor`` while the HR signal applies, else 1.
 
 Stream thresholds per actor-day (:func:`window_thresholds`, shared with the stream monitor):
 ``max(floor, stream_factor * q90)`` where ``q90`` is the 90th percentile of the actor's daily
@@ -93,7 +94,7 @@ class Scored:
     own: F64  # (A, D, F) own-baseline medians, NaN when none
     peer: F64  # (A, D, F) peer medians (organisation when too few peers)
     org: F64  # (D, F)
-    evidence: F64  # (A, D, F) e_f - z_allow, clipped at 0, times the leaving factor
+    evidence: F64  # (A, D, F) e_f - z_allow, clipped at 0
     cusum: F64  # (A, D, len(CUSUM_ON))
     cusum_h: float  # the part of a CUSUM above this enters the score
     risk: F64  # (A, D)
@@ -118,7 +119,7 @@ def score(agg: Aggregates, context: Context, config: MonitorConfig) -> Scored:
     e = np.clip(np.nan_to_num(e, nan=0.0), 0.0, config.feature_cap)
     leaving = _leaving(context, actors, day0, n_days, config)
     factor = np.where(leaving, config.leaving_factor, 1.0)
-    evidence = np.maximum(e - Z_ALLOW, 0.0) * factor[:, :, None]
+    evidence = np.maximum(e - Z_ALLOW, 0.0)
     active = ~np.isnan(x[:, :, 0]) if n_f else np.zeros((n_a, n_days), dtype=bool)
     evidence[~active] = 0.0
     daily = evidence.sum(axis=2)
@@ -127,8 +128,7 @@ def score(agg: Aggregates, context: Context, config: MonitorConfig) -> Scored:
     z_mean = _z(x[:, :, cus_idx], own_mean[:, :, cus_idx], own_mad[:, :, cus_idx])
     z_c = np.where(np.isnan(z_mean), 0.0, z_mean)
     cusum = _cusum(np.clip(z_c, -config.feature_cap, config.feature_cap), active, config)
-    cusum *= factor[:, :, None]
-    total = risk + np.maximum(cusum - config.cusum_h, 0.0).sum(axis=2)
+    total = (risk + np.maximum(cusum - config.cusum_h, 0.0).sum(axis=2)) * factor
     total[~active] = np.nan
     thresholds = np.zeros((n_a, n_days, 2))
     step = max(1, config.baseline_refresh_days)
