@@ -72,6 +72,10 @@ def test_a_district_of_two_cities_gives_both_unless_the_city_is_said() -> None:
     # 朝阳市 (Liaoning) is a city too: with its province it is that city
     liaoning = parse_address("辽宁省朝阳市双塔区中山大街1号")
     assert liaoning is not None and liaoning.cities == ("朝阳市",)
+    # 河北区 is a district of Tianjin, though 河北 is also a province's short name
+    tianjin = parse_address("河北区育才北路407号")
+    assert tianjin is not None and tianjin.cities == ("天津市",)
+    assert tianjin.district == "河北区"
 
 
 def test_us_addresses() -> None:

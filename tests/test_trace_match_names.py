@@ -102,14 +102,16 @@ def test_a_name_alone_or_with_a_city_only_never_matches(company: Company) -> Non
 def test_near_misses_are_not_matched(company: Company) -> None:
     zh = _zh(company)
     a, b = zh[0], zh[1]
+    assert all(p["mobile"] != "13900000077" for p in company.people.values())
     other_room = a["address"][:-5] + ("9" if a["address"][-5] != "9" else "8") + a["address"][-4:]
     rows = [
         [a["name"], b["address"]],  # a's name, someone else's address
         [a["name"], other_room],  # a's name, a's building, another room
         [Values(5150).cn_name(), a["address"]],  # a stranger at a's address
+        [a["name"], a["address"], "13900000077"],  # a's name and address, a phone nobody has
     ]
-    got = _match(company, rows, ["name", "address"])
-    assert [m.customer_id for m in got] == [None, None, None], [m.fields for m in got]
+    got = _match(company, rows, ["name", "address", "phone"])
+    assert [m.customer_id for m in got] == [None] * 4, [m.fields for m in got]
 
 
 def test_namesakes_at_one_address_are_ambiguous(company: Company) -> None:

@@ -192,6 +192,8 @@ def parse_address(text: str) -> Address | None:
     value = _LABEL.sub("", "".join(value.split()))
     pos = 0
     province = _longest(value, pos, g.provinces)
+    if province and len(_longest(value, pos, g.districts) or "") > len(province):
+        province = None  # 河北区 (Tianjin) is a district, not the province 河北 plus 区
     prov = g.provinces[province] if province else None
     pos += len(province or "")
     city_alias = _longest(value, pos, g.cities)

@@ -32,9 +32,9 @@ is harm done):
    0.5 when the row's name is someone else's.  Several confirmed: ``1 / n``, ambiguous;
 3. else name and address without any identifier: the ``na:`` block gives the customers with
    that name in the address's city; a candidate counts when its address agrees (equal: 0.95;
-   every number equal and the rest close: 0.9); several: ambiguous; a row whose identifiers
-   belong to no customer: 0.5 at most (only *possible*).  A name alone, or a name with a city
-   but no street, is never a match.
+   every number equal and the rest close: 0.9); several: ambiguous.  A row whose identifiers
+   belong to no customer is not matched this way (its phone or ID says it is someone else), and
+   a name alone, or a name with a city but no street, is never a match.
 
 Rows with no customer are *unexplained* (foreign rows).  Customer details for confirmation
 (name, address) are read from the company database for the candidates only, in batches.
@@ -584,6 +584,8 @@ def match_sample(
             if len(pool) <= MAX_DETAILS:
                 wanted.update(pool)
             continue
+        if row.keys:
+            continue  # identifiers that are nobody's: name and address do not overrule them
         block = {cid for k in plan.people.block_keys() for cid in owners[k]}
         plan.block = sorted(block)
         if len(block) <= MAX_DETAILS:
