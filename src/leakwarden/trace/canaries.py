@@ -27,6 +27,7 @@ share by chance: :data:`IDENTIFIER_SPACE`).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import re
@@ -218,6 +219,15 @@ def make_canaries(
     en_people = values.people(en, en_share=1.0) if en else []
     it_zh, it_en = iter(zh_people), iter(en_people)
     people = [next(it_en) if lt else next(it_zh) for lt in latin]
+    dt_cols = [j for j, k in enumerate(kinds) if k == "datetime" or _is_dt_col(rows, j)]
+    times = {j: _sorted_times(rows, j) for j in dt_cols}
+    latest = min((t[-1][0] for t in times.values() if t), default=None)
+    for i, person in enumerate(people):
+        # nobody in the data became a customer (or ordered) before 18: a canary too young for
+        # every date-time of the copy is drawn again
+        while latest is not None and _adult_from(person.birth_date) > latest:
+            person = values.people(1, en_share=1.0 if latin[i] else 0.0)[0]
+        people[i] = person
     key_values = (
         _unused_ints(groups, count, rng)
         if key_pos is not None and all(k.isdigit() for k in groups)
@@ -226,7 +236,6 @@ def make_canaries(
     unique_cols = [j for j, k in enumerate(kinds) if k == "unique_int" and j != key_pos]
     n_new_rows = sum(len(d) for d in donors)
     fresh = {j: iter(_unused_ints((r[j] for r in rows), n_new_rows, rng)) for j in unique_cols}
-    dt_cols = [j for j, k in enumerate(kinds) if k == "datetime" or _is_dt_col(rows, j)]
     out: list[Canary] = []
     for donor, person, kv in zip(donors, people, key_values, strict=True):
         adult = _adult_from(person.birth_date)
@@ -245,8 +254,8 @@ def make_canaries(
                     row[j] = _person_cell(kind, cell, person, values, remark_new)
                 elif kind == "waybill" and cell:
                     row[j] = values.waybill(_courier(cell))
-                if j in dt_cols and cell:
-                    row[j] = _other_datetime(rows, j, adult, rng) or cell
+                if j in times and cell:
+                    row[j] = _other_datetime(times[j], adult, rng) or cell
                 if (
                     j in pseudo
                     and row[j]
@@ -275,16 +284,24 @@ def _is_dt_col(rows: Sequence[Sequence[str]], j: int) -> bool:
     return bool(sample) and all(_DATETIME.match(v) for v in sample)
 
 
+def _sorted_times(rows: Sequence[Sequence[str]], j: int) -> list[tuple[datetime, str]]:
+    out = []
+    for r in rows:
+        at = _parse_dt(r[j]) if j < len(r) and r[j] else None
+        if at is not None:
+            out.append((at.replace(tzinfo=None), r[j]))
+    return sorted(out)
+
+
 def _other_datetime(
-    rows: Sequence[Sequence[str]], j: int, adult: datetime, rng: np.random.Generator
+    times: Sequence[tuple[datetime, str]], adult: datetime, rng: np.random.Generator
 ) -> str | None:
-    """A date-time of column ``j`` from another row of the copy, not before ``adult``."""
-    for _ in range(12):
-        v = rows[int(rng.integers(0, len(rows)))][j]
-        at = _parse_dt(v) if v else None
-        if at is not None and at.replace(tzinfo=None) >= adult:
-            return v
-    return None
+    """A date-time of the column from a row of the copy, not before ``adult`` (``times``
+    sorted), at random among those."""
+    lo = bisect.bisect_left(times, (adult, ""))
+    if lo >= len(times):
+        return None
+    return times[lo + int(rng.integers(0, len(times) - lo))][1]
 
 
 def _courier(waybill: str) -> str:
