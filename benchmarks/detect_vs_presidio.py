@@ -3,7 +3,9 @@
 Throughput: each system runs in its own process pinned to one CPU (``benchmarks.worker``),
 end to end from UTF-8 bytes (decode, then find), after a warm-up; MB/s per core is corpus
 megabytes (10^6 bytes) over that process's CPU seconds for the best of ``--repeat`` passes (CPU
-time, not wall clock, because the machine may be shared; wall figures are kept too).
+time, not wall clock, because the machine may be shared; wall figures are kept too).  Before
+each pass leakwarden's per-value validator memo is cleared, so a pass is not answered from the
+one before it (``systems.FORGET``).
 
 Accuracy: precision/recall/F1 per type, exact span match and overlap match, on the types both
 systems support (``systems.SHARED_TYPES``) for every system, and on all of leakwarden's types
@@ -285,7 +287,9 @@ def _method(cpu: int | None, repeat: int, presidio_repeat: int, doc_bytes: int) 
             "BLAS/OpenMP threads set to 1; after building and a warm-up on the first document, "
             "every document is decoded from UTF-8 bytes and searched; MB/s per core = corpus "
             "bytes / 1e6 / process CPU seconds, best of "
-            f"{repeat} pass(es) for leakwarden and {presidio_repeat} for Presidio"
+            f"{repeat} pass(es) for leakwarden and {presidio_repeat} for Presidio; "
+            "leakwarden's per-value validator memo is cleared before each pass (no pass is "
+            "answered from an earlier one)"
         ),
         "documents": f"about {doc_bytes} bytes each; both systems get the same documents",
         "leakwarden": (

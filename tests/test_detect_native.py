@@ -13,7 +13,7 @@ from benchmarks.corpus import build_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leakwarden.detect.engine import Detector
+from leakwarden.detect.engine import Detector, clear_value_caches
 from leakwarden.detect.model import Finding
 
 NATIVE = Detector(use_ner=False)
@@ -119,3 +119,11 @@ def test_backend_is_checked_and_survives_pickling() -> None:
     clone = pickle.loads(pickle.dumps(PYTHON))
     assert clone._backend == "python"
     assert _key(clone.find("手机13812345678")) == _key(NATIVE.find("手机13812345678"))
+
+
+def test_clear_value_caches_forgets_every_validator_answer() -> None:
+    NATIVE.find("身份证11010519491231002X 卡号6222021234567890128")
+    caches = [r.validator for r in NATIVE._compiled.rules if r.validator is not None]
+    assert sum(v.cache_info().currsize for v in caches) >= 2  # type: ignore[attr-defined]
+    clear_value_caches()
+    assert sum(v.cache_info().currsize for v in caches) == 0  # type: ignore[attr-defined]
