@@ -214,8 +214,6 @@ class QueryService:
 
         from sqlalchemy import text
 
-        tables = ",".join(written.tables)
-        refuse_extra = fp_extra
         stack = ExitStack()
         try:
             conn = stack.enter_context(rec.company.connect())
@@ -293,27 +291,46 @@ class QueryService:
                 f"the query ran longer than the {self.time_limit:g} s limit and was stopped; "
                 "narrow it (nothing was released)",
                 policy_ids=policy_ids,
-                extra=refuse_extra,
+                extra=fp_extra,
             )
             raise  # unreachable: refuse raises
         except BaseException:
             stack.close()
             raise
 
+        plan = self._plan(ctx, written, keyed, decisions, columns, hidden, limit)
+        plan.basis, plan.upfront = basis, upfront
+        plan.estimated_rows, plan.estimated_customers = estimated, estimated_customers
+        plan.keys = lambda row: _row_keys(row, hidden_keys)
+        plan.ticket_customer, plan.needs_ticket = ticket_customer, needs_ticket
+        return self._start(plan, reader, first, stack)
+
+    def _plan(
+        self,
+        ctx: CallContext,
+        written: Rewritten,
+        run: Rewritten,
+        decisions: dict[str, Decision],
+        columns: list[str],
+        hidden: list[int],
+        limit: int,
+    ) -> Plan:
+        """The stream's plan for the answer of ``run`` (``written`` with hidden columns, or
+        itself) with ``columns``, the ``hidden`` positions left out of the answer."""
         keep = [i for i in range(len(columns)) if i not in hidden]
         out_columns = [columns[i] for i in keep]
-        pseudo = [out_columns[keep.index(p)] for p in keyed.pseudonymised if p in keep]
+        pseudo = [out_columns[keep.index(p)] for p in run.pseudonymised if p in keep]
 
         def treat(row: Sequence[Any]) -> list[Value]:
             try:
-                return self._treat(row, keyed, keep)
+                return self._treat(row, run, keep)
             except Exception as exc:  # a pseudonymising error releases nothing
                 raise _TreatFailed(type(exc).__name__) from None
 
-        plan = Plan(
-            records=rec,
+        return Plan(
+            records=self.records,
             ctx=ctx,
-            table=tables,
+            table=",".join(written.tables),
             reason="; ".join(sorted({d.reason for d in decisions.values()})),
             columns=out_columns,
             audit_columns=[f"{t}.{c}" for t, cols in written.columns.items() for c in cols],
@@ -323,23 +340,26 @@ class QueryService:
                 if t in decisions
                 for c in cols
             },
-            policy_ids=policy_ids,
-            extra=fp_extra,
+            policy_ids=sorted({p for d in decisions.values() for p in d.policy_ids}),
+            extra={"fingerprint": written.fingerprint, "parameters": str(len(written.parameters))},
             fingerprint=written.fingerprint,
             tables=list(written.tables),
             pseudonymised=pseudo,
-            basis=basis,
-            estimated_rows=estimated,
-            estimated_customers=estimated_customers,
+            basis="returned",
+            estimated_rows=0,
+            estimated_customers=0,
             row_limit=limit,
             treat=treat,
-            keys=lambda row: _row_keys(row, hidden_keys),
+            keys=lambda row: [],
             vip=self._vip,
-            upfront=upfront,
-            ticket_customer=ticket_customer,
-            needs_ticket=needs_ticket,
         )
+
+    def _start(
+        self, plan: Plan, reader: ChunkReader, first: list[Sequence[Any]], stack: ExitStack
+    ) -> QueryStream:
+        """Admit the first chunk (:meth:`QueryStream.start`): refusals before anything left."""
         stream = QueryStream(plan, reader, first, stack)
+        ctx, rec = plan.ctx, self.records
         try:
             stream.start()
         except TooSlow:
@@ -347,13 +367,13 @@ class QueryService:
                 ctx, "query", DATASET, ROUTE, 400,
                 f"the query ran longer than the {self.time_limit:g} s limit and was stopped; "
                 "narrow it (nothing was released)",
-                policy_ids=policy_ids, extra=fp_extra,
+                policy_ids=plan.policy_ids, extra=plan.extra,
             )  # fmt: skip
         except _TreatFailed as exc:
             rec.refuse(
                 ctx, "query", DATASET, ROUTE, 500,
                 f"protecting the result failed ({exc}); nothing released",
-                policy_ids=policy_ids, extra=fp_extra, outcome="failure",
+                policy_ids=plan.policy_ids, extra=plan.extra, outcome="failure",
             )  # fmt: skip
         return stream
 
