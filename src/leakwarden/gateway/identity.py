@@ -21,13 +21,15 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from leakwarden.gateway.decision import Principal
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
     from sqlalchemy.engine import Engine
 
     from leakwarden.gateway.settings import JwtSettings
@@ -138,17 +140,15 @@ class TokenStore:
 
     def verify(self, token: str, *, now: datetime | None = None) -> TokenInfo:
         """The token's binding; :class:`AuthError` if malformed, unknown, expired or revoked."""
-        from sqlalchemy import select
-
+        from leakwarden.gateway.rows import keyed_reader
         from leakwarden.store.gateway_tables import GatewayToken
 
         m = _TOKEN.match(token)
         if m is None:
             raise AuthError("malformed API token (expected lw_<id>_<secret>)")
-        t = GatewayToken.__table__
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.token_id == m.group(1))).first()
-        if row is None or not hmac.compare_digest(row.secret_hash, _hash(token)):
+        table = cast("Table", GatewayToken.__table__)
+        row = keyed_reader(self.engine, table, "token_id").get(m.group(1))
+        if row is None or not hmac.compare_digest(row["secret_hash"], _hash(token)):
             raise AuthError("unknown API token")
         info = _info(row)
         state = info.state(now)
@@ -181,35 +181,34 @@ class TokenStore:
 
         t = GatewayToken.__table__
         with self.engine.connect() as conn:
-            return [_info(r) for r in conn.execute(select(t).order_by(t.c.id))]
+            return [_info(r._mapping) for r in conn.execute(select(t).order_by(t.c.id))]
 
 
-def _info(row: Any) -> TokenInfo:
+def _info(row: Mapping[Any, Any]) -> TokenInfo:
     return TokenInfo(
-        token_id=row.token_id,
-        employee_id=row.employee_id,
-        service=row.service,
-        label=row.label,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
+        token_id=row["token_id"],
+        employee_id=row["employee_id"],
+        service=row["service"],
+        label=row["label"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
     )
 
 
 def load_principal(company: Engine, employee_id: int) -> Principal:
     """The principal of an employee of the company database; :class:`AuthError` if the employee
     does not exist or has left (``leave_date`` in the past)."""
-    from sqlalchemy import select
-
     from leakwarden.demo.schema import employees
+    from leakwarden.gateway.rows import keyed_reader
 
-    with company.connect() as conn:
-        row = conn.execute(select(employees).where(employees.c.id == employee_id)).first()
+    row = keyed_reader(company, employees, "id").get(employee_id)
     if row is None:
         raise AuthError(f"employee {employee_id} does not exist")
-    if row.leave_date is not None and row.leave_date <= datetime.now(UTC).date():
+    left = row["leave_date"]
+    if left is not None and left <= datetime.now(UTC).date():
         raise AuthError(f"employee {employee_id} has left the company")
-    return Principal.from_employee(dict(row._mapping))
+    return Principal.from_employee(row)
 
 
 def service_principal(name: str) -> Principal:

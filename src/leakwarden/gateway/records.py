@@ -144,18 +144,16 @@ class RecordService:
     # -------------------------------------------------------------------- endpoints
 
     def customer(self, ctx: CallContext, customer_id: int) -> Released:
-        from sqlalchemy import select
-
         from leakwarden.demo.schema import customers
+        from leakwarden.gateway.rows import keyed_reader
 
         route = "GET /customers/{id}"
         self._purpose_and_ticket(ctx, "read", "customers", route, [customer_id])
-        with self.company.connect() as conn:
-            row = conn.execute(select(customers).where(customers.c.id == customer_id)).first()
+        row = keyed_reader(self.company, customers, "id").get(customer_id)
         if row is None:
             self.refuse(ctx, "read", "customers", route, 404, "no such customer", [customer_id])
         assert row is not None
-        return self._serve(ctx, "read", "customers", route, [dict(row._mapping)], None)
+        return self._serve(ctx, "read", "customers", route, [row], None)
 
     def customers_by_phone(self, ctx: CallContext, phone: str) -> Released:
         from sqlalchemy import or_, select
@@ -202,20 +200,18 @@ class RecordService:
         return self._serve(ctx, "read", "customers", route, rows, None)
 
     def order(self, ctx: CallContext, order_id: int) -> Released:
-        from sqlalchemy import select
-
         from leakwarden.demo.schema import orders
+        from leakwarden.gateway.rows import keyed_reader
 
         route = "GET /orders/{id}"
         self.check_purpose(ctx, "read", "orders", route)
-        with self.company.connect() as conn:
-            row = conn.execute(select(orders).where(orders.c.id == order_id)).first()
+        row = keyed_reader(self.company, orders, "id").get(order_id)
         if row is None:
             self._purpose_and_ticket(ctx, "read", "orders", route, [])
             self.refuse(ctx, "read", "orders", route, 404, "no such order")
         assert row is not None
-        self._purpose_and_ticket(ctx, "read", "orders", route, [row.customer_id], order_id)
-        return self._serve(ctx, "read", "orders", route, [dict(row._mapping)], None)
+        self._purpose_and_ticket(ctx, "read", "orders", route, [row["customer_id"]], order_id)
+        return self._serve(ctx, "read", "orders", route, [row], None)
 
     def print_waybill(self, ctx: CallContext, waybill_no: str) -> Released:
         from sqlalchemy import select

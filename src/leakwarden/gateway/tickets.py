@@ -42,9 +42,8 @@ def check_ticket(
 ) -> Ticket:
     """The ticket, once it is known to exist, be open, be assigned to ``principal`` and concern
     every customer in ``customer_ids``; :class:`TicketError` otherwise."""
-    from sqlalchemy import select
-
     from leakwarden.demo.schema import tickets
+    from leakwarden.gateway.rows import keyed_reader
 
     if ticket is None or not ticket.strip():
         raise TicketError("this purpose needs a ticket (X-Ticket header or ticket parameter)")
@@ -52,16 +51,15 @@ def check_ticket(
         ticket_id = int(ticket.strip())
     except ValueError:
         raise TicketError(f"ticket {ticket!r} is not a ticket number") from None
-    with company.connect() as conn:
-        row = conn.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
+    row = keyed_reader(company, tickets, "id").get(ticket_id)
     if row is None:
         raise TicketError(f"ticket {ticket_id} does not exist")
     found = Ticket(
-        id=row.id,
-        customer_id=row.customer_id,
-        order_id=row.order_id,
-        assigned_employee_id=row.assigned_employee_id,
-        status=row.status,
+        id=row["id"],
+        customer_id=row["customer_id"],
+        order_id=row["order_id"],
+        assigned_employee_id=row["assigned_employee_id"],
+        status=row["status"],
     )
     if found.status != "open":
         raise TicketError(f"ticket {ticket_id} is {found.status}, not open")
