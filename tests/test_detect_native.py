@@ -13,6 +13,8 @@ from benchmarks.corpus import build_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from leakwarden.detect import _patterns
+from leakwarden.detect import validators as v
 from leakwarden.detect.engine import Detector, clear_value_caches
 from leakwarden.detect.model import Finding
 
@@ -127,3 +129,54 @@ def test_clear_value_caches_forgets_every_validator_answer() -> None:
     assert sum(v.cache_info().currsize for v in caches) >= 2  # type: ignore[attr-defined]
     clear_value_caches()
     assert sum(v.cache_info().currsize for v in caches) == 0  # type: ignore[attr-defined]
+
+
+# --- prechecks: a value a precheck rejects is one its validator rejects ---------------------
+
+_CARDISH = st.text(alphabet="0123456789 -", min_size=12, max_size=24)
+_USCCISH = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXYZIOSVabcdxyß", min_size=16, max_size=19)
+_RICISH = st.text(alphabet="0123456789Xx", min_size=15, max_size=19)
+
+
+def _luhn_complete(body: str) -> str:
+    from stdnum import luhn
+
+    return body + luhn.calc_check_digit(body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_CARDISH, st.from_regex(r"62[0-9]{14}", fullmatch=True).map(_luhn_complete)))
+def test_luhn_precheck_is_a_necessary_condition(value: str) -> None:
+    if _patterns.precheck_rejects(_patterns.PRECHECK_LUHN, value.encode()):
+        assert not v.bank_card_ok(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_USCCISH)
+def test_uscc_precheck_is_a_necessary_condition(value: str) -> None:
+    if _patterns.precheck_rejects(_patterns.PRECHECK_USCC, value.encode()):
+        assert not v.cn_uscc_ok(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_RICISH)
+def test_mod11_2_precheck_is_a_necessary_condition(value: str) -> None:
+    if _patterns.precheck_rejects(_patterns.PRECHECK_MOD11_2, value.encode()):
+        assert not v.cn_resident_id_ok(value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "good", "bad"),
+    [
+        ("PRECHECK_LUHN", "6222 0212 3456 7890 128", "6222 0212 3456 7890 129"),
+        ("PRECHECK_USCC", "91350100M000100Y43", "91350100M000100Y44"),
+        ("PRECHECK_MOD11_2", "11010519491231002X", "110105194912310021"),
+    ],
+)
+def test_prechecks_pass_valid_values_and_reject_wrong_check_characters(
+    kind: str, good: str, bad: str
+) -> None:
+    check = getattr(_patterns, kind)
+    assert not _patterns.precheck_rejects(check, good.encode())
+    assert _patterns.precheck_rejects(check, bad.encode())
+    assert not _patterns.precheck_rejects(check, good.lower().encode())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 
 import pytest
 from hypothesis import given
@@ -462,3 +463,18 @@ class TestBirthDates:
     @pytest.mark.parametrize("value", ["1990-02-30", "02/30/1990", "1899-12-31", "2099-01-01"])
     def test_invalid(self, value: str) -> None:
         assert not v.birth_date_ok(value)
+
+
+def test_today_is_recomputed_after_local_midnight() -> None:
+    assert v._today() == datetime.date.today()
+    tomorrow = datetime.date.today() + datetime.timedelta(days=1)
+    assert v._today_until[1] == datetime.datetime.combine(tomorrow, datetime.time()).timestamp()
+    # a stale entry (valid until a moment ago) is replaced on the next call
+    v._today_until[:] = [datetime.date(2000, 1, 1), time.time() - 1]
+    assert v._today() == datetime.date.today()
+    # an entry still valid is answered without reading the clock's date again
+    v._today_until[:] = [datetime.date(2000, 1, 1), time.time() + 3600]
+    assert v._today() == datetime.date(2000, 1, 1)
+    assert not v.cn_resident_id_ok("110105200101010013")  # born after the cached "today"
+    v._today_until[:] = [None, -1.0]
+    assert v.cn_resident_id_ok("110105200101010013")

@@ -3,6 +3,13 @@
 import re
 from collections.abc import Callable
 
+PRECHECK_NONE: int
+PRECHECK_LUHN: int
+PRECHECK_USCC: int
+PRECHECK_MOD11_2: int
+
+def precheck_rejects(kind: int, value: bytes) -> bool: ...
+
 class Scratch: ...
 
 class PatternPass:
@@ -15,7 +22,7 @@ class PatternPass:
         context_rules: tuple[tuple[int, ...], ...],
         context_len: tuple[int, ...],
         rules: list[
-            tuple[bytes, re.Pattern[str] | None, Callable[[str], bool] | None, float, bool]
+            tuple[bytes, re.Pattern[str] | None, Callable[[str], bool] | None, float, bool, int]
         ],
         windows: tuple[int, int, int],
         boost: float,

@@ -162,6 +162,100 @@ cdef int64_t _email_start(const uint8_t *data, int64_t end) noexcept nogil:
     return end
 
 
+# Prechecks: necessary conditions of some validators, decided on the bytes.  A candidate that
+# fails one is rejected without calling the validator (which would answer False); one that
+# passes, or that the precheck cannot judge, goes to the validator as usual.
+cdef enum:
+    CHECK_NONE = 0
+    CHECK_LUHN = 1
+    CHECK_USCC = 2
+    CHECK_MOD11_2 = 3
+
+PRECHECK_NONE, PRECHECK_LUHN, PRECHECK_USCC, PRECHECK_MOD11_2 = (
+    CHECK_NONE, CHECK_LUHN, CHECK_USCC, CHECK_MOD11_2
+)
+cdef const char *_USCC_ALPHABET = b"0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+cdef inline uint8_t _upper(uint8_t b) noexcept nogil:
+    return b - 32 if 97 <= b <= 122 else b
+
+
+cdef bint _rejects(int kind, const uint8_t *v, Py_ssize_t n) noexcept nogil:
+    """True when the validator of this precheck kind would answer False for these bytes."""
+    cdef Py_ssize_t i, digits = 0
+    cdef int total = 0, d, value, check
+    cdef int weight
+    cdef const char *hit
+    if kind == CHECK_LUHN:
+        # validators.bank_card_ok: ASCII digits in groups split by spaces or hyphens, Luhn.
+        i = n - 1
+        while i >= 0:
+            if v[i] == 32 or v[i] == 45:
+                i -= 1
+                continue
+            if not 48 <= v[i] <= 57:
+                return True
+            d = v[i] - 48
+            if digits % 2 == 1:
+                d = d * 2
+                if d > 9:
+                    d -= 9
+            total += d
+            digits += 1
+            i -= 1
+        return total % 10 != 0
+    if kind == CHECK_USCC:
+        # validators.cn_uscc_ok: 18 characters of the code alphabet, MOD 31 check character.
+        if n != 18:
+            for i in range(n):
+                if v[i] >= 0x80:
+                    return False  # upper() of non-ASCII text may change its length
+            return True
+        weight = 1
+        for i in range(18):
+            if v[i] >= 0x80:
+                return False
+            hit = <const char *>memchr(_USCC_ALPHABET, _upper(v[i]), 31)
+            if hit == NULL or _upper(v[i]) == 0:
+                return True
+            value = <int>(hit - _USCC_ALPHABET)
+            if i < 17:
+                total += value * weight
+                weight = (weight * 3) % 31
+            else:
+                check = (31 - total % 31) % 31
+                return value != check
+        return False
+    if kind == CHECK_MOD11_2:
+        # validators.cn_resident_id_ok, 18-character numbers only: GB 11643 MOD 11-2.
+        if n != 18:
+            return False  # 15-digit legacy numbers and the rest: the validator decides
+        weight = 1  # 2^(17 - i) mod 11, from the last body digit backwards
+        i = 16
+        while i >= 0:
+            if not 48 <= v[i] <= 57:
+                return False
+            weight = (weight * 2) % 11
+            total += (v[i] - 48) * weight
+            i -= 1
+        check = (12 - total % 11) % 11
+        if 48 <= v[17] <= 57:
+            return check != v[17] - 48
+        if v[17] == 88 or v[17] == 120:  # X or x
+            return check != 10
+        return False
+    return False
+
+
+def precheck_rejects(int kind, bytes value):
+    """Whether the precheck ``kind`` rejects ``value`` (UTF-8): for the tests, which check that
+    the validator answers False for every value a precheck rejects."""
+    if kind not in (PRECHECK_NONE, PRECHECK_LUHN, PRECHECK_USCC, PRECHECK_MOD11_2):
+        raise ValueError(f"unknown precheck {kind}")
+    return bool(_rejects(kind, <const uint8_t *>PyBytes_AS_STRING(value), len(value)))
+
+
 cdef class Scratch:
     """Hyperscan scratch space for one thread (not shareable between threads)."""
 
@@ -194,6 +288,7 @@ cdef class PatternPass:
     cdef uint8_t *has_joiners
     cdef double *score
     cdef uint8_t *strong
+    cdef int *precheck
     cdef list needs  # per rule: compiled pattern or None
     cdef list validators  # per rule: callable or None
     cdef int64_t before_bytes, after_bytes, anti_bytes
@@ -210,6 +305,7 @@ cdef class PatternPass:
         self.has_joiners = NULL
         self.score = NULL
         self.strong = NULL
+        self.precheck = NULL
 
     def __init__(
         self,
@@ -225,8 +321,9 @@ cdef class PatternPass:
     ):
         """``expressions``/``flags``: UTF-8 bytes and Hyperscan flags, patterns first, then
         context words (ids are positions).  ``rules``: per rule, ``(joiners: bytes, needs:
-        re.Pattern | None, validator: callable | None, score: float, strong: bool)``; joiners
-        only for alnum-bounded types.  ``windows``: the engine's ``(_BEFORE_BYTES,
+        re.Pattern | None, validator: callable | None, score: float, strong: bool, precheck:
+        int)``; joiners only for alnum-bounded types; ``precheck`` a ``PRECHECK_*`` kind (a
+        necessary condition of that validator).  ``windows``: the engine's ``(_BEFORE_BYTES,
         _AFTER_BYTES, _ANTI_BYTES)``; ``boost``: its ``CONTEXT_BOOST``."""
         cdef Py_ssize_t n = len(expressions), i, k, total
         cdef const char **exprs = NULL
@@ -282,10 +379,11 @@ cdef class PatternPass:
         self.has_joiners = <uint8_t *>malloc((self.n_rules + 1) * sizeof(uint8_t))
         self.score = <double *>malloc((self.n_rules + 1) * sizeof(double))
         self.strong = <uint8_t *>malloc((self.n_rules + 1) * sizeof(uint8_t))
+        self.precheck = <int *>malloc((self.n_rules + 1) * sizeof(int))
         if (self.pattern_rule == NULL or self.pattern_mode == NULL or self.context_len == NULL
                 or self.context_slot_start == NULL or self.context_slots == NULL
                 or self.joiners == NULL or self.has_joiners == NULL or self.score == NULL
-                or self.strong == NULL):
+                or self.strong == NULL or self.precheck == NULL):
             raise MemoryError()
         for i in range(self.n_patterns):
             self.pattern_rule[i] = pattern_rule[i]
@@ -306,7 +404,12 @@ cdef class PatternPass:
         self.needs = []
         self.validators = []
         for i in range(self.n_rules):
-            joiners, needs, validator, score, strong = rules[i]
+            joiners, needs, validator, score, strong, precheck = rules[i]
+            if precheck not in (PRECHECK_NONE, PRECHECK_LUHN, PRECHECK_USCC, PRECHECK_MOD11_2):
+                raise ValueError(f"rule {i} has an unknown precheck {precheck}")
+            if precheck and validator is None:
+                raise ValueError(f"rule {i} has a precheck but no validator")
+            self.precheck[i] = precheck
             self.has_joiners[i] = 1 if joiners else 0
             for b in joiners:
                 self.joiners[i * 256 + b] = 1
@@ -327,6 +430,7 @@ cdef class PatternPass:
         free(self.has_joiners)
         free(self.score)
         free(self.strong)
+        free(self.precheck)
 
     def scratch(self):
         """New scratch space for this database (one per thread)."""
@@ -471,7 +575,11 @@ cdef class PatternPass:
                         or self._after(&slots[rule], d, bend, bend + self.after_bytes)
                     ):
                         continue
-                    if validator is None or validator(value):
+                    if validator is None or (
+                        not (self.precheck[rule]
+                             and _rejects(self.precheck[rule], d + bstart, bend - bstart))
+                        and validator(value)
+                    ):
                         acc[4 * n_acc] = rule
                         acc[4 * n_acc + 1] = bstart
                         acc[4 * n_acc + 2] = bend

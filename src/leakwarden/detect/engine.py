@@ -229,6 +229,7 @@ def _native_pass(type_ids: tuple[str, ...]) -> Any:
             rule.validator,
             rule.score,
             rule.strong,
+            _precheck(rule.type.validator, _patterns),
         )
         for rule in compiled.rules
     ]
@@ -248,6 +249,20 @@ def _native_pass(type_ids: tuple[str, ...]) -> Any:
         raise ValueError(
             f"cannot compile detection patterns for {compiled.type_ids}: {exc}"
         ) from exc
+
+
+def _precheck(validator: Callable[[str], bool] | None, patterns: Any) -> int:
+    """The native precheck (a necessary condition decided on the bytes) of a validator."""
+    from leakwarden.detect import validators
+
+    kinds: dict[Callable[[str], bool], int] = {
+        validators.bank_card_ok: patterns.PRECHECK_LUHN,
+        validators.cn_uscc_ok: patterns.PRECHECK_USCC,
+        validators.cn_resident_id_ok: patterns.PRECHECK_MOD11_2,
+    }
+    if validator is None:
+        return 0
+    return kinds.get(validator, 0)
 
 
 # The e-mail pattern (``types.py``) has an unbounded local part: tracking the start of match

@@ -12,6 +12,7 @@ import datetime
 import ipaddress
 import operator
 import re
+import time
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -113,8 +114,24 @@ def _real_date(year: int, month: int, day: int) -> datetime.date | None:
         return None
 
 
+_today_until: list[Any] = [None, -1.0]  # [local date, timestamp of the next local midnight]
+
+
+def _today() -> datetime.date:
+    """``datetime.date.today()``, computed again only after local midnight (today() reads the
+    clock and the time zone: ~20 µs, paid by every birth date and resident ID checked)."""
+    now = time.time()
+    if now >= _today_until[1]:
+        day = datetime.date.today()
+        midnight = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time())
+        _today_until[:] = [day, midnight.timestamp()]
+        return day
+    cached: datetime.date = _today_until[0]
+    return cached
+
+
 def _plausible_birth(day: datetime.date | None) -> bool:
-    return day is not None and day.year >= _MIN_BIRTH_YEAR and day <= datetime.date.today()
+    return day is not None and day.year >= _MIN_BIRTH_YEAR and day <= _today()
 
 
 def cn_resident_id_ok(value: str) -> bool:
