@@ -50,15 +50,14 @@ through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
    application/x-ndjson`` the NDJSON stream itself (header, rows, end; :mod:`.query_stream`).
 
 Aggregates are charged the customers they read (step 6), so ``SELECT COUNT(*) FROM customers``
-costs every customer and is refused under the 50-a-day default.  An "aggregate-only" treatment
-that lets analysts run COUNT/SUM/AVG over any number of customers without charging them, with a
-minimum group size (k-anonymity style, e.g. groups of at least 10), is not offered: a minimum
-group size alone is not sound against differencing (``COUNT(*) WHERE city = 'X'`` minus
-``COUNT(*) WHERE city = 'X' AND id <> 42``, both over 10, reveals customer 42's row; trackers
-and overlapping groups do the same with more steps).  Doing it soundly needs either query
-auditing across a person's history (refusing overlapping queries whose difference isolates a
-few customers) or noise (differential privacy with a per-person privacy budget), each a
-project of its own.  Until then the way to large aggregates is the two-person export.
+costs every customer and is refused under the 50-a-day default.  Analysts use the aggregate-only
+mode instead (``"mode": "aggregate"``, :mod:`.query_aggregate`): GROUP BY answers of COUNT, SUM
+and AVG whose cells behind fewer than :attr:`QueryService.min_group` distinct customers are
+suppressed, charged rows and bytes but no customer, with a history of the customer sets already
+released to the person that suppresses a cell differing from one of them by a few customers
+(differencing).  The guard is pairwise and kept in the gateway process; its limits are in
+:mod:`.query_aggregate` and docs/design-notes.md.  Exact or bulk data stays with the two-person
+export.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -78,7 +77,15 @@ from sqlglot import exp
 
 from leakwarden.gateway.app import ErrorOut, caller_context
 from leakwarden.gateway.decision import AccessRequest, Decision
-from leakwarden.gateway.query_stream import ChunkReader, KeysMasked, Plan, QueryStream, TooSlow
+from leakwarden.gateway.query_aggregate import OverlapGuard
+from leakwarden.gateway.query_stream import (
+    ChunkReader,
+    KeysMasked,
+    ListResult,
+    Plan,
+    QueryStream,
+    TooSlow,
+)
 from leakwarden.gateway.quota import QuotaExceeded
 from leakwarden.gateway.records import CallContext, RecordService, plain_value
 from leakwarden.gateway.sql_rewrite import DIALECTS, QueryDenied, Rewritten, fingerprint, rewrite
@@ -116,6 +123,7 @@ class QueryResult:
     pseudonymised: list[str] = field(default_factory=list)
     stopped: str | None = None
     end_audit_index: int | None = None
+    notes: dict[str, str | int] = field(default_factory=dict)
 
 
 class QueryService:
@@ -128,6 +136,10 @@ class QueryService:
     time_limit: float = 30.0
     #: Rows per chunk: fetched from the cursor, charged, audited and released together.
     chunk_rows: int = 500
+    #: Aggregate mode: the minimum distinct customers behind a released cell, and the window
+    #: (seconds) of the differencing guard's history (:mod:`.query_aggregate`).
+    min_group: int = 10
+    aggregate_window: float = 86_400.0
 
     def __init__(self, records: RecordService) -> None:
         self.records = records
@@ -137,10 +149,13 @@ class QueryService:
         self.dialect = dialect
         self._derived_memo: OrderedDict[tuple[str, str], tuple[int, str] | None] = OrderedDict()
         self._derived_lock = threading.Lock()
+        self.aggregates = OverlapGuard(self.min_group, self.aggregate_window)
 
-    def run(self, ctx: CallContext, sql: str, *, max_rows: int | None = None) -> QueryResult:
+    def run(
+        self, ctx: CallContext, sql: str, *, max_rows: int | None = None, mode: str = "rows"
+    ) -> QueryResult:
         """The whole answer at once (:meth:`open`, read to its end)."""
-        stream = self.open(ctx, sql, max_rows=max_rows)
+        stream = self.open(ctx, sql, max_rows=max_rows, mode=mode)
         rows: list[list[Value]] = []
         end: dict[str, Any] = {}
         for piece in stream.pieces():
@@ -163,14 +178,19 @@ class QueryService:
             pseudonymised=head["pseudonymised"],
             stopped=end["stopped"],
             end_audit_index=end["audit_index"],
+            notes=head.get("notes", {}),
         )
 
-    def open(self, ctx: CallContext, sql: str, *, max_rows: int | None = None) -> QueryStream:
+    def open(
+        self, ctx: CallContext, sql: str, *, max_rows: int | None = None, mode: str = "rows"
+    ) -> QueryStream:
         """Decide, estimate, start the run and admit the first chunk (module docstring);
         :class:`~.records.Refused` or :class:`~.records.AuditUnavailable` when the request is
         refused, before anything is released.  The caller reads the stream to its end (or
-        closes it)."""
+        closes it).  ``mode`` "aggregate": :mod:`.query_aggregate`."""
         rec = self.records
+        if mode not in ("rows", "aggregate"):
+            rec.refuse(ctx, "query", DATASET, ROUTE, 400, f"mode {mode!r}: rows or aggregate")
         limit = rec.settings.quota.rows_per_request
         if max_rows is not None:
             if max_rows < 1:
@@ -209,6 +229,8 @@ class QueryService:
 
         written = self._rewrite(ctx, sql, decide, decisions)
         policy_ids = sorted({p for d in decisions.values() for p in d.policy_ids})
+        if mode == "aggregate":
+            return self._open_aggregate(ctx, sql, decide, decisions, written, limit, needs_ticket)
         n_hidden, keyed = self._keyed(ctx, sql, decide, written)
         fp_extra = {"fingerprint": written.fingerprint, "parameters": str(len(written.parameters))}
 
@@ -304,6 +326,93 @@ class QueryService:
         plan.keys = lambda row: _row_keys(row, hidden_keys)
         plan.ticket_customer, plan.needs_ticket = ticket_customer, needs_ticket
         return self._start(plan, reader, first, stack)
+
+    def _open_aggregate(
+        self,
+        ctx: CallContext,
+        sql: str,
+        decide: Any,
+        decisions: dict[str, Decision],
+        written: Rewritten,
+        limit: int,
+        needs_ticket: bool,
+    ) -> QueryStream:
+        """The aggregate-only answer (:mod:`.query_aggregate`): the answer and its probe run to
+        their end (an aggregate answer has at most ``rows_per_request`` groups), the cells
+        checked by :attr:`aggregates`, the rest streamed like any answer, charged rows and
+        bytes only."""
+        import sqlglot
+        from sqlalchemy import text
+
+        from leakwarden.gateway.query_aggregate import aggregate_probe, cells_of
+
+        rec = self.records
+        policy_ids = sorted({p for d in decisions.values() for p in d.policy_ids})
+        fp_extra = {"fingerprint": written.fingerprint, "parameters": str(len(written.parameters)),
+                    "mode": "aggregate"}  # fmt: skip
+        if needs_ticket:
+            rec.refuse(
+                ctx, "query", DATASET, ROUTE, 400,
+                f"aggregate mode is for analysis; purpose {ctx.purpose!r} works under a ticket "
+                "on its customer's rows (use the row mode)",
+                policy_ids=policy_ids, extra=fp_extra,
+            )  # fmt: skip
+        try:
+            tree = sqlglot.parse_one(sql, read=DIALECTS[self.dialect])
+            if not isinstance(tree, exp.Select):
+                raise QueryDenied("aggregate mode: one SELECT with COUNT, SUM or AVG")
+            shape = aggregate_probe(tree, self._key_columns, DIALECTS[self.dialect])
+            probe = rewrite(shape.probe, dialect=self.dialect, catalog=rec.catalog,
+                            decide=decide, pseudonymise=True)  # fmt: skip
+        except QueryDenied as exc:
+            rec.refuse(ctx, "query", DATASET, ROUTE, 400, f"query denied: {exc.reason}",
+                       policy_ids=policy_ids, extra=fp_extra)  # fmt: skip
+            raise  # unreachable: refuse raises
+        try:
+            with rec.company.connect() as conn, self._time_limit(conn):
+                estimated = int(
+                    conn.execute(text(f"SELECT COUNT(*) FROM ({written.sql}) AS lw_e")).scalar()
+                    or 0
+                )
+                if estimated > rec.settings.quota.rows_per_request:
+                    rec.refuse(
+                        ctx, "query", DATASET, ROUTE, 429,
+                        str(QuotaExceeded("rows per request", rec.settings.quota.rows_per_request,
+                                          None, f"this query has {estimated} groups; narrow it")),
+                        policy_ids=policy_ids,
+                        extra={**fp_extra, "quota": "rows per request"},
+                    )  # fmt: skip
+                result = conn.execute(text(written.sql))
+                columns = list(result.keys())
+                answer: list[Sequence[Any]] = [tuple(r) for r in result]
+                cells = cells_of(list(conn.execute(text(probe.sql))), shape.groups)
+        except TooSlow:
+            rec.refuse(
+                ctx, "query", DATASET, ROUTE, 400,
+                f"the query ran longer than the {self.time_limit:g} s limit and was stopped; "
+                "narrow it (nothing was released)",
+                policy_ids=policy_ids, extra=fp_extra,
+            )  # fmt: skip
+            raise  # unreachable: refuse raises
+        at = [shape.group_of_output.index(g) for g in range(shape.groups)]
+        row_cells = [cells.get(tuple(row[i] for i in at), set()) for row in answer]
+        verdicts = self.aggregates.admit(ctx.principal.person_id, row_cells)
+        released = [row for row, v in zip(answer, verdicts, strict=True) if v is None]
+        why = {r: sum(1 for v in verdicts if v == r) for r in ("small", "overlap", "union")}
+        plan = self._plan(ctx, written, written, decisions, columns, [], limit)
+        plan.basis = "aggregate"
+        plan.extra = fp_extra
+        plan.estimated_rows = estimated
+        plan.estimated_customers = len(set().union(*row_cells)) if row_cells else 0
+        plan.notes = {
+            "mode": "aggregate",
+            "min_group": self.aggregates.k,
+            "suppressed": len(answer) - len(released),
+            **{f"suppressed_{r}": n for r, n in why.items() if n},
+            "customers_aggregated": plan.estimated_customers,
+        }
+        reader = ChunkReader(ListResult(released), limit, self.chunk_rows, nullcontext)
+        return self._start(plan, reader, reader.next(), ExitStack())
 
     def _plan(
         self,
@@ -732,6 +841,12 @@ class QueryIn(BaseModel):
     max_rows: int | None = Field(
         None, description="Return at most this many rows (at most the rows-per-request quota)."
     )
+    mode: str = Field(
+        "rows",
+        description="'rows' (default) or 'aggregate': a GROUP BY answer whose cells of fewer "
+        "than the minimum group size (and cells that differ from earlier answers by a few "
+        "customers) are suppressed, charged rows and bytes, not customers.",
+    )
 
 
 class QueryOut(BaseModel):
@@ -761,6 +876,10 @@ class QueryOut(BaseModel):
     pseudonymised: list[str] = Field(description="Output columns replaced by HMAC pseudonyms.")
     policy_ids: list[str]
     audit_index: int = Field(description="The decision's audit entry (also the first chunk's).")
+    notes: dict[str, str | int] = Field(
+        default_factory=dict,
+        description="Aggregate mode: mode, min_group, suppressed (and why), customers_aggregated.",
+    )
 
 
 #: ``POST /query``; ``create_app`` includes it and puts the :class:`QueryService` in
@@ -810,7 +929,7 @@ def post_query(
     )
     queries: QueryService = request.app.state.queries
     if not _wants_stream(request.headers.get("accept")):
-        r = queries.run(ctx, body.sql, max_rows=body.max_rows)
+        r = queries.run(ctx, body.sql, max_rows=body.max_rows, mode=body.mode)
         return QueryOut(
             columns=r.columns,
             rows=r.rows,
@@ -826,8 +945,9 @@ def post_query(
             pseudonymised=r.pseudonymised,
             policy_ids=r.policy_ids,
             audit_index=r.audit_index,
+            notes=r.notes,
         )
-    stream = queries.open(ctx, body.sql, max_rows=body.max_rows)
+    stream = queries.open(ctx, body.sql, max_rows=body.max_rows, mode=body.mode)
     return StreamingResponse(stream.lines(), media_type=NDJSON)
 
 

@@ -50,7 +50,15 @@ from typing import Any
 from leakwarden.gateway.quota import QuotaExceeded, payload_bytes
 from leakwarden.gateway.records import AuditUnavailable, CallContext, RecordService
 
-__all__ = ["ChunkReader", "Plan", "QueryStream", "StreamPiece", "charge_prefix", "ndjson"]
+__all__ = [
+    "ChunkReader",
+    "ListResult",
+    "Plan",
+    "QueryStream",
+    "StreamPiece",
+    "charge_prefix",
+    "ndjson",
+]
 
 Value = str | int | bool | None
 ROUTE = "POST /query"
@@ -129,6 +137,21 @@ class Plan:
     upfront: list[int] = field(default_factory=list)  # charged before the first chunk
     ticket_customer: int | None = None
     needs_ticket: bool = False
+    notes: dict[str, str | int] = field(default_factory=dict)  # header + decision event
+
+
+class ListResult:
+    """Rows already in memory (an aggregate answer) behind the cursor interface
+    :class:`ChunkReader` reads."""
+
+    def __init__(self, rows: list[Sequence[Any]]) -> None:
+        self._rows = rows
+        self._at = 0
+
+    def fetchmany(self, n: int) -> list[Sequence[Any]]:
+        part = self._rows[self._at : self._at + n]
+        self._at += len(part)
+        return part
 
 
 @dataclass
@@ -239,6 +262,7 @@ class QueryStream:
             "row_limit": p.row_limit,
             "pseudonymised": p.pseudonymised,
             "audit_index": self.decision_index,
+            **({"notes": p.notes} if p.notes else {}),
         }
 
     # ------------------------------------------------------------------ the rest
@@ -371,6 +395,7 @@ class QueryStream:
                 "estimated_customers": str(p.estimated_customers),
                 "customer_basis": p.basis,
                 "pseudonymised": ",".join(p.pseudonymised),
+                **{k: str(v) for k, v in p.notes.items()},
             }
         else:
             extra["decision"] = str(self.decision_index)
