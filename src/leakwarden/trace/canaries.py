@@ -3,8 +3,9 @@
 Making them (:func:`make_canaries`, called by :mod:`leakwarden.trace.fingerprint` when an export
 runs): each canary copies the *shape* of a real customer of the same copy (the donor, drawn at
 random): as many rows as the donor has, the donor's non-personal cells (amounts, statuses,
-segments, items), date-times from other rows of the copy (so no timestamp repeats a real row's),
-never before the canary's 18th birthday; the donor's personal cells are replaced by one
+segments, items), date-times from another row of the copy of someone born within a year of the
+canary (dates depend on age), at the time of day of yet another row (so no timestamp repeats a
+real row's), never before the canary's 18th birthday; the donor's personal cells are replaced by one
 synthetic person of :meth:`leakwarden.demo.values.Values.people` (the generator the demo's
 customers come from: the name agrees with the gender, the resident ID carries a real region code
 of the birth year, the birth date and the gender, the e-mail is made from the name's pinyin, the
@@ -33,7 +34,7 @@ import hmac
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -221,6 +222,8 @@ def make_canaries(
     people = [next(it_en) if lt else next(it_zh) for lt in latin]
     dt_cols = [j for j, k in enumerate(kinds) if k == "datetime" or _is_dt_col(rows, j)]
     times = {j: _sorted_times(rows, j) for j in dt_cols}
+    taken = {j: {v for _, v in times[j]} for j in dt_cols}
+    births = sorted((b, i) for i, b in enumerate(_row_births(rows, kinds)) if b is not None)
     latest = min((t[-1][0] for t in times.values() if t), default=None)
     for i, person in enumerate(people):
         # nobody in the data became a customer (or ordered) before 18: a canary too young for
@@ -244,6 +247,7 @@ def make_canaries(
         for i in donor:
             src = rows[i]
             row = list(src)
+            aged = _age_matched(births, person.birth_date, rows, list(times), adult, rng)
             for j, kind in enumerate(kinds):
                 cell = src[j] if j < len(src) else ""
                 if j == key_pos:
@@ -255,7 +259,12 @@ def make_canaries(
                 elif kind == "waybill" and cell:
                     row[j] = values.waybill(_courier(cell))
                 if j in times and cell:
-                    row[j] = _other_datetime(times[j], adult, rng) or cell
+                    stamp = (
+                        rows[aged][j]
+                        if aged is not None and rows[aged][j]
+                        else _other_datetime(times[j], adult, rng) or cell
+                    )
+                    row[j] = _new_time_of_day(stamp, times[j], taken[j], adult, rng)
                 if (
                     j in pseudo
                     and row[j]
@@ -282,6 +291,74 @@ def _is_latin(row: Sequence[str], kinds: Sequence[str]) -> bool:
 def _is_dt_col(rows: Sequence[Sequence[str]], j: int) -> bool:
     sample = [r[j] for r in rows[:50] if j < len(r) and r[j]]
     return bool(sample) and all(_DATETIME.match(v) for v in sample)
+
+
+def _row_births(rows: Sequence[Sequence[str]], kinds: Sequence[str]) -> list[date | None]:
+    """Each row's birth date, from a birth-date column or else a resident ID (None: neither)."""
+    birth_col = next((j for j, k in enumerate(kinds) if k == "birth_date"), None)
+    id_col = next((j for j, k in enumerate(kinds) if k == "id"), None)
+    out: list[date | None] = []
+    for r in rows:
+        got: date | None = None
+        try:
+            if birth_col is not None and r[birth_col]:
+                got = date.fromisoformat(r[birth_col][:10])
+            elif id_col is not None and _RESIDENT.fullmatch(r[id_col]):
+                v = r[id_col]
+                got = date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
+        except ValueError:
+            got = None
+        out.append(got)
+    return out
+
+
+def _age_matched(
+    births: Sequence[tuple[date, int]],
+    birth: date,
+    rows: Sequence[Sequence[str]],
+    dt_cols: Sequence[int],
+    adult: datetime,
+    rng: np.random.Generator,
+) -> int | None:
+    """A row of someone born within a year of ``birth`` whose date-times are all after
+    ``adult``: its date-times are the canary's (dates depend on age, e.g. a customer account
+    opened soon after the 18th birthday), None if there is none."""
+    if not births or not dt_cols:
+        return None
+    lo = bisect.bisect_left(births, (birth - timedelta(days=365), -1))
+    hi = bisect.bisect_right(births, (birth + timedelta(days=365), len(rows)))
+    for _ in range(16):
+        if hi <= lo:
+            return None
+        i = births[lo + int(rng.integers(0, hi - lo))][1]
+        stamps = [_parse_dt(rows[i][j]) for j in dt_cols if rows[i][j]]
+        if all(t is not None and t.replace(tzinfo=None) >= adult for t in stamps):
+            return i
+    return None
+
+
+def _new_time_of_day(
+    stamp: str,
+    times: Sequence[tuple[datetime, str]],
+    taken: set[str],
+    adult: datetime,
+    rng: np.random.Generator,
+) -> str:
+    """``stamp`` with the time of day of another row's, so that it repeats no value in
+    ``taken`` (the column's, and earlier canaries') and times of day keep the column's
+    distribution; never before ``adult``.  ``stamp`` itself if no such time is found."""
+    if not times or len(stamp) < 19 or stamp[10] not in "T ":
+        return stamp
+    for _ in range(8):
+        other = times[int(rng.integers(0, len(times)))][1]
+        if len(other) < 19:
+            continue
+        mixed = stamp[:11] + other[11:19] + stamp[19:]
+        at = _parse_dt(mixed)
+        if mixed not in taken and at is not None and at.replace(tzinfo=None) >= adult:
+            taken.add(mixed)
+            return mixed
+    return stamp
 
 
 def _sorted_times(rows: Sequence[Sequence[str]], j: int) -> list[tuple[datetime, str]]:
