@@ -184,3 +184,28 @@ def test_overlap_guard_pairwise_rules() -> None:
     assert g.admit("q", [a - {0}]) == [None]  # another person
     with pytest.raises(ValueError, match="at least 2"):
         OverlapGuard(1)
+
+
+def test_cli_aggregate_flag(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from leakwarden.gateway import command
+
+    sizes = _segments(world)
+    k = sorted(sizes.values())[0] + 1
+    client = world.client(k)
+    monkeypatch.setattr(command, "_http_client", lambda url, timeout: client)
+    cli = typer.Typer()
+    cli.command("query")(command.query_command)
+    token = world.analyst()["Authorization"].removeprefix("Bearer ")
+    r = CliRunner().invoke(
+        cli,
+        ["SELECT segment, COUNT(*) AS n FROM customers GROUP BY segment ORDER BY segment",
+         "--purpose", "analytics", "--aggregate", "--format", "csv"],
+        env={"LEAKWARDEN_TOKEN": token},
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    want = [f"{s},{n}" for s, n in sorted(sizes.items()) if n >= k]
+    assert r.stdout.splitlines() == ["segment,n", *want]
+    assert "1 groups suppressed" in r.stderr and "0 customers charged (aggregate)" in r.stderr

@@ -255,6 +255,12 @@ def query_command(
     max_rows: int | None = typer.Option(
         None, "--max-rows", help="At most this many rows (at most the gateway's quota)."
     ),
+    aggregate: bool = typer.Option(
+        False,
+        "--aggregate",
+        help="Aggregate-only answer (COUNT/SUM/AVG by GROUP BY columns): small groups "
+        "suppressed, charged rows and bytes instead of customers.",
+    ),
     fmt: str = typer.Option("table", "--format", help="table (people), json, csv or ndjson."),
     output: str | None = typer.Option(
         None,
@@ -283,6 +289,8 @@ def query_command(
         body["ticket"] = ticket
     if max_rows is not None:
         body["max_rows"] = max_rows
+    if aggregate:
+        body["mode"] = "aggregate"
     headers = {"Authorization": f"Bearer {token}", "Accept": NDJSON}
     try:
         with (
@@ -371,6 +379,13 @@ def _summary(answer: Any) -> None:
         f"{end['rows']} rows, {end['customers']} customers charged ({head['customer_basis']}), "
         f"audit entries {head['audit_index']}..{last}"
     )
+    notes = head.get("notes") or {}
+    if notes.get("suppressed"):
+        err.print(
+            f"{notes['suppressed']} groups suppressed (fewer than {notes.get('min_group')} "
+            "customers, or too close to an earlier answer)",
+            style="yellow",
+        )
     if end["complete"]:
         return
     err.print(end.get("reason") or f"stopped: {end.get('stopped')}", style="yellow")
