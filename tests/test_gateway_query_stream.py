@@ -366,6 +366,15 @@ def test_stream_on_postgres_uses_a_server_side_cursor(pg_server: Any, tmp_path: 
         assert type(raw).__name__ == "ServerCursor", type(raw)
         assert stream.reader.fetched == 4
         assert sum(len(p.rows or []) for p in stream.pieces()) == 9
+        # the aggregate mode's probe runs there too
+        r = c.post("/query", headers=h, json={"sql": "SELECT segment, COUNT(*) AS n FROM customers "
+                   "GROUP BY segment", "purpose": "analytics", "mode": "aggregate"})  # fmt: skip
+        want = w.q("SELECT segment, COUNT(*) AS n FROM customers GROUP BY segment")
+        assert r.status_code == 200, r.text
+        assert sorted(map(tuple, r.json()["rows"])) == sorted(
+            (x.segment, x.n) for x in want if x.n >= 10
+        )
+        assert r.json()["notes"]["suppressed"] == sum(1 for x in want if x.n < 10)
         engine.dispose()
     finally:
         pg_server.drop_database(company)

@@ -385,7 +385,7 @@ class QueryService:
                 result = conn.execute(text(written.sql))
                 columns = list(result.keys())
                 answer: list[Sequence[Any]] = [tuple(r) for r in result]
-                cells = cells_of(list(conn.execute(text(probe.sql))), shape.groups)
+                probe_rows = list(conn.execute(text(probe.sql)))
         except TooSlow:
             rec.refuse(
                 ctx, "query", DATASET, ROUTE, 400,
@@ -394,6 +394,15 @@ class QueryService:
                 policy_ids=policy_ids, extra=fp_extra,
             )  # fmt: skip
             raise  # unreachable: refuse raises
+        try:
+            cells = cells_of(probe_rows, shape.groups)
+        except ValueError:  # the caller sees the customer key masked
+            rec.refuse(
+                ctx, "query", DATASET, ROUTE, 400,
+                "aggregate mode: the customers of these rows cannot be counted (their key is "
+                "masked for you)",
+                policy_ids=policy_ids, extra=fp_extra,
+            )  # fmt: skip
         at = [shape.group_of_output.index(g) for g in range(shape.groups)]
         row_cells = [cells.get(tuple(row[i] for i in at), set()) for row in answer]
         verdicts = self.aggregates.admit(ctx.principal.person_id, row_cells)
