@@ -181,3 +181,17 @@ def test_peer_rare_counts_what_few_other_peers_had_used_by_that_day() -> None:
     # a group of fewer than min_group is never rare
     small = peer_rare_counts(long, context(staff(3)).employees, 0.05, 5)
     assert set(small.column("rare").to_pylist()) == {0}
+
+
+def test_small_batches_give_the_features_of_one_table() -> None:
+    """Batch boundaries (and the release of finished days' customer sets) change nothing."""
+    from monitor_world import World
+
+    w = World(n=8, days=12, seed=3)
+    w.snoop("e1", 9, 12)
+    table = w.table()
+    one = build_aggregates(table, w.context(), CFG)
+    many = build_aggregates(table.to_batches(max_chunksize=37), w.context(), CFG)
+    key = [("actor", "ascending"), ("day", "ascending")]
+    assert many.actor_day.sort_by(key).equals(one.actor_day.sort_by(key))
+    assert one.actor_day.num_rows == 8 * 10  # weekdays only

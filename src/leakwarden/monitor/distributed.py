@@ -77,16 +77,21 @@ def run_monitor_dask(
     dispositions: Iterable[Disposition] = (),
 ) -> MonitorResult:
     """:func:`~leakwarden.monitor.detector.run_monitor` over actor partitions on a
-    ``dask.distributed`` client (each actor's events in one partition only)."""
+    ``dask.distributed`` client (each actor's events in one partition only); with ``client``
+    None, the partitions run one after the other in this process, which bounds memory by the
+    largest partition."""
     from leakwarden.monitor.detector import result_from_aggregates
 
     cfg = config or MonitorConfig()
     parts = [str(p) if isinstance(p, Path) else p for p in partitions]
     if not parts:
         raise ValueError("run_monitor_dask: no partitions")
-    ctx = client.scatter(context, broadcast=True)
-    futures = client.map(_stage_one, parts, context=ctx, config=cfg, pure=False)
-    agg = Aggregates.concat(client.gather(futures))
+    if client is None:
+        agg = Aggregates.concat(_stage_one(p, context, cfg) for p in parts)
+    else:
+        ctx = client.scatter(context, broadcast=True)
+        futures = client.map(_stage_one, parts, context=ctx, config=cfg, pure=False)
+        agg = Aggregates.concat(client.gather(futures))
     ad = agg.actor_day
     if ad.group_by(["actor", "day"]).aggregate([]).num_rows != ad.num_rows:
         raise ValueError("run_monitor_dask: an actor's events are in more than one partition")

@@ -97,6 +97,9 @@ class FeatureBuilder:
         self.sums: list[pa.Table] = []
         self.pairs: list[pa.Table] = []
         self.pair_rows = 0
+        self.compacted_rows = 0
+        self.pairs_low_day: int | None = None
+        self.pair_parts: list[tuple[pa.Table, pa.Table, pa.Table]] = []
         self.long: dict[str, list[pa.Table]] = {"channel": [], "dataset": []}
         self.points: list[pa.Table] = []
         self.batches = 0
@@ -200,19 +203,21 @@ class FeatureBuilder:
 
         a = allowed.astype(np.int64)
         self.sums.append(
-            pa.table(
-                {
-                    "actor": actor,
-                    "day": day,
-                    "events": np.ones(len(actor), dtype=np.int64),
-                    "denied": (~allowed).astype(np.int64),
-                    "rows": rows * a,
-                    "exports": (export & allowed).astype(np.int64),
-                    "export_rows": rows * (export & allowed),
-                    "off_hours_events": off.astype(np.int64),
-                    "unlisted": unlisted,
-                    "unlisted_unexplained": unlisted_unexpl,
-                }
+            _sum_by_day(
+                pa.table(
+                    {
+                        "actor": actor,
+                        "day": day,
+                        "events": np.ones(len(actor), dtype=np.int64),
+                        "denied": (~allowed).astype(np.int64),
+                        "rows": rows * a,
+                        "exports": (export & allowed).astype(np.int64),
+                        "export_rows": rows * (export & allowed),
+                        "off_hours_events": off.astype(np.int64),
+                        "unlisted": unlisted,
+                        "unlisted_unexplained": unlisted_unexpl,
+                    }
+                )
             )
         )
         for key, col in (("channel", channel), ("dataset", tbl.column("dataset"))):
@@ -269,9 +274,32 @@ class FeatureBuilder:
         )
         self.pairs.append(_dedupe_pairs(table))
         self.pair_rows += self.pairs[-1].num_rows
-        if len(self.pairs) > 16 and self.pair_rows > 20_000_000:
+        low_day = int(day.min())
+        if self.pairs_low_day is not None and low_day > self.pairs_low_day + 1:
+            # days ending more than a day before this batch are complete (batches come in time
+            # order): reduce them to their features and drop their pairs
+            self._flush_pairs(before=low_day - 1)
+        elif self.pair_rows - self.compacted_rows > max(20_000_000, self.compacted_rows):
             self.pairs = [_dedupe_pairs(pa.concat_tables(self.pairs))]
-            self.pair_rows = self.pairs[0].num_rows
+            self.pair_rows = self.compacted_rows = self.pairs[0].num_rows
+        if self.pairs_low_day is None:
+            self.pairs_low_day = low_day
+
+    def _flush_pairs(self, before: int | None) -> None:
+        """Features of the pairs of days < ``before`` (all days when None)."""
+        if not self.pairs:
+            return
+        pairs = _dedupe_pairs(pa.concat_tables(self.pairs))
+        if before is None:
+            done, rest = pairs, None
+        else:
+            early = pc.less(pairs.column("day"), before)
+            done, rest = pairs.filter(early), pairs.filter(pc.invert(early))
+        if done.num_rows:
+            self.pair_parts.append(self._pair_features(done))
+        self.pairs = [rest] if rest is not None and rest.num_rows else []
+        self.pair_rows = self.compacted_rows = sum(t.num_rows for t in self.pairs)
+        self.pairs_low_day = before
 
     def _add_window(
         self,
@@ -310,14 +338,12 @@ class FeatureBuilder:
     # -- the end -------------------------------------------------------------------------------
     def finish(self) -> Aggregates:
         names = pa.array(self.names, pa.string())
-        sums = _concat_or_empty(self.sums, ["actor", "day"])
-        per_day = (
-            sums.group_by(["actor", "day"])
-            .aggregate([(c, "sum") for c in sums.column_names[2:]])
-            .rename_columns(["actor", "day", *sums.column_names[2:]])
+        per_day = _sum_by_day(_concat_or_empty(self.sums, ["actor", "day"]))
+        self._flush_pairs(before=None)
+        parts = self.pair_parts or [self._pair_features(None)]
+        pair_feats, districts, segments = (
+            pa.concat_tables([p[i] for p in parts]) for i in range(3)
         )
-        pairs = _dedupe_pairs(pa.concat_tables(self.pairs)) if self.pairs else None
-        pair_feats, districts, segments = self._pair_features(pairs)
         actor_day = _attach(per_day, pair_feats)
         points = self._points()
         win = (
@@ -513,6 +539,15 @@ def _attach(left: pa.Table, right: pa.Table) -> pa.Table:
         if name not in ("actor", "day"):
             out = out.append_column(name, pc.take(right.column(name), idx))
     return out
+
+
+def _sum_by_day(t: pa.Table) -> pa.Table:
+    cols = t.column_names[2:]
+    return (
+        t.group_by(["actor", "day"])
+        .aggregate([(c, "sum") for c in cols])
+        .rename_columns(["actor", "day", *cols])
+    )
 
 
 def _dedupe_pairs(t: pa.Table) -> pa.Table:
