@@ -2,8 +2,10 @@
 | list`` (API tokens) and ``leakwarden query`` (SQL through a running gateway, over HTTP).  The
 lead registers :func:`serve_command`, :data:`token_app` and :func:`query_command` in the CLI.
 
-Exit status: 0 done, 1 the gateway refused or failed the query (its message is printed), 2 bad
-input or an unreachable database / gateway.
+Exit status: 0 done (also when the answer stopped at the row limit or a quota, which stderr
+says), 1 the gateway refused or failed the query, the answer stopped on an error, or it was cut
+in transit (no ``--output`` file is then written), 2 bad input or an unreachable database /
+gateway.
 """
 
 from __future__ import annotations
