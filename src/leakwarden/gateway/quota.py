@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from leakwarden.gateway.settings import QuotaLimits
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Engine
 
 __all__ = [
     "BYTES_QUOTA",
@@ -187,19 +187,42 @@ class SqlQuota:
         """Charge ``customers`` (id -> is VIP) and ``size`` bytes of released data to
         ``person``; :class:`QuotaExceeded` if that would take any window over its limit (then
         nothing is charged)."""
-        from sqlalchemy.exc import IntegrityError
-
         check_request(self.limits, rows, size)
         now = now or datetime.now(UTC)
         if not customers and not size:
             return QuotaUsage({})
+        conflict: type[Exception] = self.engine.dialect.loaded_dbapi.IntegrityError
         for _attempt in range(8):
             try:
-                with self.engine.begin() as conn:
-                    return self._charge(conn, person, customers, size, now)
-            except IntegrityError:
+                return self._transaction(person, customers, size, now)
+            except conflict:
                 continue  # another request inserted the same first row: count again
         raise RuntimeError(f"quota ledger: could not charge {person} after 8 attempts")
+
+    def _transaction(
+        self, person: str, customers: Mapping[int, bool], size: int, now: datetime
+    ) -> QuotaUsage:
+        """One transaction on a pooled DB-API connection (SQLAlchemy's per-statement work cost
+        more than the statements): committed when the charge fits, rolled back otherwise."""
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            try:
+                dialect = self.engine.dialect
+                sqlite = dialect.name == "sqlite"
+                if sqlite:
+                    cur.execute("BEGIN")
+                tx = _Tx(cur, "?" if dialect.paramstyle == "qmark" else "%s", sqlite)
+                usage = self._charge(tx, person, customers, size, now)
+                raw.commit()
+                return usage
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                cur.close()
+        finally:
+            raw.close()
 
     @classmethod
     def for_store(cls, url: str | None, limits: QuotaLimits) -> SqlQuota:
@@ -231,84 +254,71 @@ class SqlQuota:
 
     def _charge(
         self,
-        conn: Connection,
+        tx: _Tx,
         person: str,
         customers: Mapping[int, bool],
         size: int,
         now: datetime,
     ) -> QuotaUsage:
-        s = _statements()
-        stamp = _bind_time(conn, now)
-        lock = conn.execute(s["lock"], {"person": person, "now": stamp})
-        if lock.rowcount == 0:
-            conn.execute(s["new_person"], {"person": person, "now": stamp})
-        counts = self._charge_customers(conn, person, customers, now, stamp) if customers else {}
+        stamp = tx.time(now)
+        if tx.run("lock", (stamp, person)).rowcount == 0:
+            tx.run("new_person", (person, stamp))
+        counts = self._charge_customers(tx, person, customers, now, stamp) if customers else {}
         if size:
-            counts[BYTES_QUOTA] = self._charge_bytes(conn, person, size, now, stamp)
+            counts[BYTES_QUOTA] = self._charge_bytes(tx, person, size, now)
         return QuotaUsage(counts)
 
-    def _charge_bytes(
-        self, conn: Connection, person: str, size: int, now: datetime, stamp: Any
-    ) -> int:
+    def _charge_bytes(self, tx: _Tx, person: str, size: int, now: datetime) -> int:
         """Bytes are kept per person and minute (``released_at`` = the minute's start), so a
         busy account's window is at most 1440 rows; a minute counts until a day after its end,
         i.e. up to 60 s longer than each release in it would (never shorter)."""
-        s = _statements()
         bucket = now.astimezone(UTC).replace(second=0, microsecond=0)
-        since = _bind_time(conn, now - DAY - BYTES_BUCKET)
+        since = tx.time(now - DAY - BYTES_BUCKET)
         if next(self._charges) % 64 == 0:
-            conn.execute(s["bytes_prune"], {"person": person, "since": since})
-        used = int(conn.execute(s["bytes_used"], {"person": person, "since": since}).scalar() or 0)
+            tx.run("bytes_prune", (person, since))
+        used = int(tx.run("bytes_used", (person, since)).fetchone()[0] or 0)
         if used + size > self.limits.bytes_per_day:
             entries = [
                 (_parse_time(at) + BYTES_BUCKET, int(n))
-                for at, n in conn.execute(s["bytes_entries"], {"person": person, "since": since})
+                for at, n in tx.run("bytes_entries", (person, since)).fetchall()
             ]
             resets = _bytes_reset(self.limits.bytes_per_day, used, size, entries)
             raise _bytes_exceeded(self.limits, person, used, size, resets)
-        params = {"person": person, "at": _bind_time(conn, bucket), "bytes": size}
-        if conn.execute(s["bytes_add"], params).rowcount == 0:
-            conn.execute(s["bytes_insert"], params)
+        at = tx.time(bucket)
+        if tx.run("bytes_add", (size, person, at)).rowcount == 0:
+            tx.run("bytes_insert", (person, at, size))
         return used + size
 
     def _charge_customers(
         self,
-        conn: Connection,
+        tx: _Tx,
         person: str,
         customers: Mapping[int, bool],
         now: datetime,
         stamp: Any,
     ) -> dict[str, int]:
-        s = _statements()
         keys = {str(c): ("vip" if vip else "regular") for c, vip in customers.items()}
-        known = set(conn.execute(s["known"], {"person": person, "ids": list(keys)}).scalars())
+        ids = list(keys)
+        known = {str(r[0]) for r in tx.run("known", (person, *ids), len(ids)).fetchall()}
         if known:
-            conn.execute(s["touch"], {"person": person, "ids": sorted(known), "now": stamp})
-        new = [
-            {"person": person, "customer_id": c, "pool": pool, "now": stamp}
-            for c, pool in keys.items()
-            if c not in known
-        ]
+            tx.run("touch", (stamp, person, *sorted(known)), len(known))
+        new = [(c, pool) for c, pool in keys.items() if c not in known]
         if new:
-            conn.execute(s["insert"], new)
+            tx.many("insert", [(person, c, pool, stamp, stamp) for c, pool in new])
         counts: dict[str, int] = {}
         for pool in sorted(set(keys.values())):
             (day_name, _, day_limit), (week_name, _, week_limit) = _limits(self.limits, pool)
-            day_since, week_since = _bind_time(conn, now - DAY), _bind_time(conn, now - WEEK)
-            in_day, in_week = conn.execute(
-                s["count"], {"person": person, "pool": pool, "day": day_since, "week": week_since}
-            ).one()
+            day_since, week_since = tx.time(now - DAY), tx.time(now - WEEK)
+            in_day, in_week = tx.run("count", (day_since, person, pool, week_since)).fetchone()
             counts[day_name], counts[week_name] = int(in_day or 0), int(in_week or 0)
-            added = sum(1 for k in new if k["pool"] == pool)
+            added = sum(1 for _, p in new if p == pool)
             for name, window, limit, since in (
                 (day_name, DAY, day_limit, day_since),
                 (week_name, WEEK, week_limit, week_since),
             ):
                 n = counts[name]
                 if n > limit:
-                    oldest = conn.execute(
-                        s["oldest"], {"person": person, "pool": pool, "since": since}
-                    ).scalar()
+                    oldest = tx.run("oldest", (person, pool, since)).fetchone()[0]
                     # the earliest counted customer leaves the window first
                     resets = _parse_time(oldest) + window if oldest is not None else None
                     raise QuotaExceeded(
@@ -321,66 +331,60 @@ class SqlQuota:
         return counts
 
 
+# The charge's statements, in the parameters' order; ``?`` is the placeholder (the driver's is
+# put in by _Tx), ``(?*)`` a list of them, one per element.  Plain SQL that SQLite and
+# PostgreSQL share.
+_STATEMENTS: dict[str, str] = {
+    "lock": "UPDATE gateway_quota_people SET touched_at = ? WHERE person = ?",
+    "new_person": "INSERT INTO gateway_quota_people (person, touched_at) VALUES (?, ?)",
+    "known": "SELECT customer_id FROM gateway_quota_ledger "
+    "WHERE person = ? AND customer_id IN (?*)",
+    "touch": "UPDATE gateway_quota_ledger SET last_seen = ? "
+    "WHERE person = ? AND customer_id IN (?*)",
+    "insert": "INSERT INTO gateway_quota_ledger (person, customer_id, pool, first_seen, "
+    "last_seen) VALUES (?, ?, ?, ?, ?)",
+    "count": "SELECT SUM(CASE WHEN last_seen > ? THEN 1 ELSE 0 END), COUNT(*) "
+    "FROM gateway_quota_ledger WHERE person = ? AND pool = ? AND last_seen > ?",
+    "oldest": "SELECT MIN(last_seen) FROM gateway_quota_ledger "
+    "WHERE person = ? AND pool = ? AND last_seen > ?",
+    "bytes_prune": "DELETE FROM gateway_quota_bytes WHERE person = ? AND released_at <= ?",
+    "bytes_used": "SELECT SUM(bytes) FROM gateway_quota_bytes WHERE person = ? AND released_at > ?",
+    "bytes_entries": "SELECT released_at, bytes FROM gateway_quota_bytes "
+    "WHERE person = ? AND released_at > ? ORDER BY released_at, id",
+    "bytes_add": "UPDATE gateway_quota_bytes SET bytes = bytes + ? "
+    "WHERE person = ? AND released_at = ?",
+    "bytes_insert": "INSERT INTO gateway_quota_bytes (person, released_at, bytes) VALUES (?, ?, ?)",
+}
+
+
 @cache
-def _statements() -> dict[str, Any]:
-    """The charge's statements, built once (plain SQL that SQLite and PostgreSQL share;
-    building SQLAlchemy expressions per request cost more than running them)."""
-    from sqlalchemy import bindparam, text
-
-    return {
-        "lock": text("UPDATE gateway_quota_people SET touched_at = :now WHERE person = :person"),
-        "new_person": text(
-            "INSERT INTO gateway_quota_people (person, touched_at) VALUES (:person, :now)"
-        ),
-        "known": text(
-            "SELECT customer_id FROM gateway_quota_ledger "
-            "WHERE person = :person AND customer_id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True)),
-        "touch": text(
-            "UPDATE gateway_quota_ledger SET last_seen = :now "
-            "WHERE person = :person AND customer_id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True)),
-        "insert": text(
-            "INSERT INTO gateway_quota_ledger (person, customer_id, pool, first_seen, last_seen) "
-            "VALUES (:person, :customer_id, :pool, :now, :now)"
-        ),
-        "count": text(
-            "SELECT SUM(CASE WHEN last_seen > :day THEN 1 ELSE 0 END), COUNT(*) "
-            "FROM gateway_quota_ledger "
-            "WHERE person = :person AND pool = :pool AND last_seen > :week"
-        ),
-        "oldest": text(
-            "SELECT MIN(last_seen) FROM gateway_quota_ledger "
-            "WHERE person = :person AND pool = :pool AND last_seen > :since"
-        ),
-        "bytes_prune": text(
-            "DELETE FROM gateway_quota_bytes WHERE person = :person AND released_at <= :since"
-        ),
-        "bytes_used": text(
-            "SELECT SUM(bytes) FROM gateway_quota_bytes "
-            "WHERE person = :person AND released_at > :since"
-        ),
-        "bytes_entries": text(
-            "SELECT released_at, bytes FROM gateway_quota_bytes "
-            "WHERE person = :person AND released_at > :since ORDER BY released_at, id"
-        ),
-        "bytes_add": text(
-            "UPDATE gateway_quota_bytes SET bytes = bytes + :bytes "
-            "WHERE person = :person AND released_at = :at"
-        ),
-        "bytes_insert": text(
-            "INSERT INTO gateway_quota_bytes (person, released_at, bytes) "
-            "VALUES (:person, :at, :bytes)"
-        ),
-    }
+def _sql(name: str, placeholder: str, listed: int) -> str:
+    """Statement ``name`` with the driver's placeholder and ``listed`` in its list."""
+    text = _STATEMENTS[name].replace("(?*)", "(" + ", ".join(["?"] * listed) + ")")
+    return text.replace("?", placeholder)
 
 
-def _bind_time(conn: Connection, ts: datetime) -> Any:
-    """A UTC time as the store keeps it (``UTCDateTime``: zone-free text on SQLite)."""
-    utc = ts.astimezone(UTC)
-    if conn.dialect.name == "sqlite":
-        return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return utc
+class _Tx:
+    """The charge's statements on one DB-API cursor."""
+
+    def __init__(self, cur: Any, placeholder: str, sqlite: bool) -> None:
+        self.cur = cur
+        self.placeholder = placeholder
+        self.sqlite = sqlite
+
+    def run(self, name: str, params: tuple[Any, ...], listed: int = 0) -> Any:
+        self.cur.execute(_sql(name, self.placeholder, listed), params)
+        return self.cur
+
+    def many(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+        self.cur.executemany(_sql(name, self.placeholder, 0), rows)
+
+    def time(self, ts: datetime) -> Any:
+        """A UTC time as the store keeps it (``UTCDateTime``: zone-free text on SQLite)."""
+        utc = ts.astimezone(UTC)
+        if self.sqlite:
+            return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return utc
 
 
 def _parse_time(value: Any) -> datetime:
