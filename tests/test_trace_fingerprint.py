@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,12 +24,14 @@ from stdnum.cn import ric
 from leakwarden.audit.events import AuditEvent
 from leakwarden.audit.ledger import Ledger
 from leakwarden.demo.build import build_company
+from leakwarden.demo.values import Person, Values
 from leakwarden.gateway.canary_guard import CanaryGuard
 from leakwarden.gateway.catalog import Catalog
 from leakwarden.gateway.decision import AccessRequest, Decision, Principal, Treatment
 from leakwarden.gateway.exports import ExportConfig, ExportService, decrypt_export
 from leakwarden.protect.keys import KeyRing, MasterKey
 from leakwarden.store import db
+from leakwarden.trace.canaries import column_kinds, make_canaries
 from leakwarden.trace.fingerprint import FingerprintConfig, fingerprint_rows
 from leakwarden.trace.report import render_html, to_json
 from leakwarden.trace.run import run_trace
@@ -349,3 +351,20 @@ def test_formats_are_written_and_read_back(style: dict[str, str], written: str) 
     assert rows[0][1] == "深圳市南山区科技路1号"
     seen = observed_formats(c for r in rows for c in r)
     assert seen == {**style, "address": "no-province"}
+
+
+def test_canaries_never_hold_a_real_customers_identifiers(company: str) -> None:
+    header, rows = _rows_of(company)
+    kinds = column_kinds(header, rows)
+    first = make_canaries(header, rows, kinds, 0, 20, Values(5))
+    clashing = {c.person.mobile for c in first[:7]}  # pretend real customers have these
+
+    def taken(people: Sequence[Person]) -> set[int]:
+        return {i for i, p in enumerate(people) if p.mobile in clashing}
+
+    again = make_canaries(header, rows, kinds, 0, 20, Values(5), taken=taken)
+    assert len(again) == 20 and not {c.person.mobile for c in again} & clashing
+    # the other thirteen are the same people as before: only the clashing ones were redrawn
+    assert [c.person.mobile for c in again[7:]] == [c.person.mobile for c in first[7:]]
+    with pytest.raises(ValueError, match="nobody's"):
+        make_canaries(header, rows, kinds, 0, 3, Values(5), taken=lambda ps: {0})

@@ -93,6 +93,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from leakwarden.audit.ledger import Ledger
+    from leakwarden.demo.values import Person
     from leakwarden.protect.keys import KeyRing
     from leakwarden.trace.fingerprint import Fingerprinted
 
@@ -863,7 +864,38 @@ class ExportService:
             f"{data_key.name}:{data_key.version}",
             self.config.fingerprint,
             pseudonymise=pseudo,
+            taken=self._taken_identifiers,
         )
+
+    def _taken_identifiers(self, people: Sequence[Person]) -> set[int]:
+        """Which of ``people`` hold a mobile, e-mail or resident ID of a real customer (the
+        company's ``customers`` table; a company without one has no clash to find)."""
+        from sqlalchemy import column, or_, select, table
+        from sqlalchemy.exc import NoSuchTableError, OperationalError, ProgrammingError
+
+        mobiles = {p.mobile: i for i, p in enumerate(people)}
+        emails = {p.email: i for i, p in enumerate(people)}
+        ids = {p.id_number: i for i, p in enumerate(people)}
+        c = table("customers", column("mobile"), column("email"), column("id_card"))
+        clash: set[int] = set()
+        try:
+            with self.company.connect() as conn:
+                for lo in range(0, len(people), 300):
+                    part = people[lo : lo + 300]
+                    q = select(c.c.mobile, c.c.email, c.c.id_card).where(
+                        or_(
+                            c.c.mobile.in_([p.mobile for p in part]),
+                            c.c.email.in_([p.email for p in part]),
+                            c.c.id_card.in_([p.id_number for p in part]),
+                        )
+                    )
+                    for mobile, email, id_card in conn.execute(q):
+                        for found, where in ((mobile, mobiles), (email, emails), (id_card, ids)):
+                            if found in where:
+                                clash.add(where[found])
+        except (NoSuchTableError, OperationalError, ProgrammingError):
+            return set()
+        return clash
 
     def _check_size(
         self, principal: Principal, req: ExportRequest, rows: int, customers: int

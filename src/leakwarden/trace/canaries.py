@@ -201,10 +201,14 @@ def make_canaries(
     values: Values,
     *,
     pseudonymise: Mapping[int, Callable[[str], str]] | None = None,
+    taken: Callable[[Sequence[Person]], set[int]] | None = None,
 ) -> list[Canary]:
     """``count`` canaries shaped on ``rows`` (module docstring).  ``values`` is seeded by the
     caller (per copy); ``pseudonymise`` maps output positions to the gateway's pseudonym
-    function for that column.  ``rows`` are the copy's real rows as released (strings)."""
+    function for that column; ``taken`` says which of some people hold a phone, e-mail or
+    resident ID a real customer has (they are drawn again: a canary must never share a real
+    customer's contact, or the canary guard would stop that customer's parcels).  ``rows`` are
+    the copy's real rows as released (strings)."""
     if count <= 0 or not rows:
         return []
     rng = values.rng
@@ -222,7 +226,7 @@ def make_canaries(
     people = [next(it_en) if lt else next(it_zh) for lt in latin]
     dt_cols = [j for j, k in enumerate(kinds) if k == "datetime" or _is_dt_col(rows, j)]
     times = {j: _sorted_times(rows, j) for j in dt_cols}
-    taken = {j: {v for _, v in times[j]} for j in dt_cols}
+    used_stamps = {j: {v for _, v in times[j]} for j in dt_cols}
     births = sorted((b, i) for i, b in enumerate(_row_births(rows, kinds)) if b is not None)
     latest = min((t[-1][0] for t in times.values() if t), default=None)
     for i, person in enumerate(people):
@@ -231,6 +235,14 @@ def make_canaries(
         while latest is not None and _adult_from(person.birth_date) > latest:
             person = values.people(1, en_share=1.0 if latin[i] else 0.0)[0]
         people[i] = person
+    for _ in range(8):
+        clash = taken(people) if taken is not None else set()
+        if not clash:
+            break
+        for i in sorted(clash):
+            people[i] = values.people(1, en_share=1.0 if latin[i] else 0.0)[0]
+    else:
+        raise ValueError("canaries: could not draw people whose identifiers are nobody's")
     key_values = (
         _unused_ints(groups, count, rng)
         if key_pos is not None and all(k.isdigit() for k in groups)
@@ -264,7 +276,7 @@ def make_canaries(
                         if aged is not None and rows[aged][j]
                         else _other_datetime(times[j], adult, rng) or cell
                     )
-                    row[j] = _new_time_of_day(stamp, times[j], taken[j], adult, rng)
+                    row[j] = _new_time_of_day(stamp, times[j], used_stamps[j], adult, rng)
                 if (
                     j in pseudo
                     and row[j]

@@ -37,6 +37,7 @@ from leakwarden.trace.canaries import (
 from leakwarden.trace.variants import apply_formats, choose_formats, keep_in_subset, order_rank
 
 if TYPE_CHECKING:
+    from leakwarden.demo.values import Person
     from leakwarden.store.canary_tables import TraceCanary, TraceCanaryKey
 
 __all__ = [
@@ -102,9 +103,11 @@ def fingerprint_rows(
     config: FingerprintConfig,
     *,
     pseudonymise: Mapping[int, Callable[[str], str]] | None = None,
+    taken: Callable[[Sequence[Person]], set[int]] | None = None,
 ) -> Fingerprinted:
     """Fingerprint one copy's rows (module docstring).  ``key``: the copy's fingerprint key
-    (:func:`leakwarden.trace.variants.copy_key`); ``key_label`` names it (``export:1``)."""
+    (:func:`leakwarden.trace.variants.copy_key`); ``key_label`` names it (``export:1``);
+    ``pseudonymise`` and ``taken``: as :func:`~leakwarden.trace.canaries.make_canaries`."""
     from leakwarden.demo.values import Values
 
     operational = purpose in config.operational_purposes
@@ -120,7 +123,7 @@ def fingerprint_rows(
     count = 0 if operational or not has_person else config.canaries_for(units)
     seed = int.from_bytes(hashlib.sha256(key + b"canary-seed").digest()[:8], "big")
     canaries = make_canaries(
-        header, real, kinds, key_pos, count, Values(seed), pseudonymise=pseudonymise
+        header, real, kinds, key_pos, count, Values(seed), pseudonymise=pseudonymise, taken=taken
     )
     combined = real + [r for c in canaries for r in c.rows]
     order = None
