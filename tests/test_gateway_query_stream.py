@@ -6,8 +6,10 @@ released.  Small chunks (``chunk_rows`` 2 or 3) make several chunks out of a few
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -478,3 +480,32 @@ def test_read_answer_refuses_malformed_streams() -> None:
     ):
         with pytest.raises(StreamCut, match=why):
             read_answer(lines)
+
+
+def test_a_stream_open_past_its_deadline_stops(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leakwarden.gateway.query_stream import ChunkReader, ListResult, TooSlow
+
+    reader = ChunkReader(ListResult([(1,), (2,), (3,)]), 10, 1, contextlib.nullcontext)
+    reader.deadline = time.monotonic() + 3600
+    assert reader.next() == [(1,)]
+    reader.deadline = time.monotonic() - 1
+    with pytest.raises(TooSlow):
+        reader.next()
+    # in a stream: the third read (the second lookahead) is past the deadline
+    real, calls = ChunkReader.next, []
+
+    def late(self: ChunkReader) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise TooSlow
+        return real(self)
+
+    monkeypatch.setattr(ChunkReader, "next", late)
+    c = TestClient(world.app(chunk=2))
+    status, lines = _stream(c, world.analyst(), SQL7)
+    assert status == 200 and [r[0] for r in _rows(lines)] == [1, 2]
+    assert lines[-1]["stopped"] == "time limit" and "nothing further" in lines[-1]["reason"]
+    stop = world.query_events()[-1]
+    assert stop["labels"]["stopped"] == "time limit" and stop["event"]["outcome"] == "failure"

@@ -136,6 +136,10 @@ class QueryService:
     time_limit: float = 30.0
     #: Rows per chunk: fetched from the cursor, charged, audited and released together.
     chunk_rows: int = 500
+    #: Seconds an answer may stay open in all (it holds a company-database connection while
+    #: the caller reads): past them no further chunk is read and the stream ends with
+    #: ``stopped: "time limit"``.
+    stream_time_limit: float = 300.0
     #: Aggregate mode: the minimum distinct customers behind a released cell, and the window
     #: (seconds) of the differencing guard's history (:mod:`.query_aggregate`).
     min_group: int = 10
@@ -280,7 +284,13 @@ class QueryService:
                 )
                 stack.callback(result.close)
                 columns = list(result.keys())
-            reader = ChunkReader(result, limit, self.chunk_rows, lambda: self._time_limit(conn))
+            reader = ChunkReader(
+                result,
+                limit,
+                self.chunk_rows,
+                lambda: self._time_limit(conn),
+                deadline=time.monotonic() + self.stream_time_limit,
+            )
             first = reader.next()
             hidden = list(range(len(columns) - n_hidden, len(columns)))
             upfront: list[int] = []

@@ -42,6 +42,7 @@ The line format (``application/x-ndjson``), one JSON object per line:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
@@ -76,7 +77,8 @@ class KeysMasked(Exception):
 class ChunkReader:
     """Chunks of at most ``chunk`` rows from an open result, at most ``limit`` rows in all;
     ``cut`` is True once a row past the limit was seen (it is dropped, never released).
-    ``fetch`` runs each ``fetchmany`` under the time limit."""
+    ``guard`` runs each ``fetchmany`` under the time limit; past ``deadline`` (a
+    ``time.monotonic()`` value) no further chunk is read (:class:`TooSlow`)."""
 
     def __init__(
         self,
@@ -84,8 +86,10 @@ class ChunkReader:
         limit: int,
         chunk: int,
         guard: Callable[[], AbstractContextManager[None]],
+        deadline: float | None = None,
     ) -> None:
         self.result = result
+        self.deadline = deadline
         self.limit = limit
         self.chunk = chunk
         self.guard = guard
@@ -97,6 +101,9 @@ class ChunkReader:
         """The next chunk ([] when there is none)."""
         if self.done:
             return []
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            # a slow reader holds a database connection: the whole answer has a deadline too
+            raise TooSlow
         want = min(self.chunk, self.limit + 1 - self.fetched)
         with self.guard():
             batch: list[Sequence[Any]] = [tuple(r) for r in self.result.fetchmany(want)]
