@@ -20,7 +20,9 @@ through :class:`~leakwarden.gateway.records.RecordService`'s own helpers):
    said in the answer, never silent.  At most two chunks are in memory (the one being released
    and the lookahead).  Each statement and each fetch gets ``QueryService.time_limit`` seconds
    (30): a query still running then is stopped in the database, and refused (400) when nothing
-   was sent yet, else the stream ends with ``stopped: "time limit"``;
+   was sent yet, else the stream ends with ``stopped: "time limit"``, as it does when the whole
+   answer has been open :attr:`QueryService.stream_time_limit` seconds (300: a slow reader holds
+   a company-database connection);
 5. pseudonymised output positions (``rewrite(pseudonymise=True)``) are replaced by the record
    path's HMAC pseudonym (:func:`leakwarden.protect.pseudonym.pseudonym`, the service's key);
 6. the customers: when the query is a plain SELECT (no grouping, aggregate, DISTINCT or set
