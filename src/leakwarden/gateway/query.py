@@ -81,6 +81,7 @@ from leakwarden.gateway.app import ErrorOut, caller_context
 from leakwarden.gateway.decision import AccessRequest, Decision
 from leakwarden.gateway.query_aggregate import OverlapGuard
 from leakwarden.gateway.query_stream import (
+    ROUTE,
     ChunkReader,
     KeysMasked,
     ListResult,
@@ -89,7 +90,7 @@ from leakwarden.gateway.query_stream import (
     TooSlow,
 )
 from leakwarden.gateway.quota import QuotaExceeded
-from leakwarden.gateway.records import CallContext, RecordService, plain_value
+from leakwarden.gateway.records import CallContext, RecordService, Value, plain_value
 from leakwarden.gateway.sql_rewrite import DIALECTS, QueryDenied, Rewritten, fingerprint, rewrite
 from leakwarden.gateway.tickets import TicketError, check_ticket
 
@@ -98,12 +99,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ROUTE", "QueryIn", "QueryOut", "QueryResult", "QueryService", "query_router"]
 
-ROUTE = "POST /query"
 DATASET = "sql"
 NDJSON = "application/x-ndjson"
 _HIDDEN = "lw_customer_key_"
-
-Value = str | int | bool | None
 
 
 @dataclass

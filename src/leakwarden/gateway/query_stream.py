@@ -49,19 +49,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leakwarden.gateway.quota import QuotaExceeded, payload_bytes
-from leakwarden.gateway.records import AuditUnavailable, CallContext, RecordService
+from leakwarden.gateway.records import AuditUnavailable, CallContext, RecordService, Value
 
 __all__ = [
+    "ROUTE",
     "ChunkReader",
+    "KeysMasked",
     "ListResult",
     "Plan",
     "QueryStream",
     "StreamPiece",
+    "TooSlow",
     "charge_prefix",
     "ndjson",
 ]
 
-Value = str | int | bool | None
 ROUTE = "POST /query"
 
 
