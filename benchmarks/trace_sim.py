@@ -16,6 +16,11 @@ from the simulated sets; the keyed hashing is exercised by the tests and the spe
 - per scenario and size: correct names, wrong accusations (a copy named that did not leak:
   must be 0), undecided, and the smallest size at which every trial named the right copy.
 
+Fingerprints (:mod:`benchmarks.trace_fingerprint_sim`, results in ``trace_fingerprint.json`` /
+``.md``): the same scenarios with canaries (``--density``) and keyed row order, plain vs
+canaries vs kept order vs shuffled vs both (``--fp-trials`` per cell); ``--fingerprint-only``
+runs just that part, ``--no-fingerprint`` skips it.
+
 Matching speed: a demo company of ``--customers`` customers (SQLite, built once under
 ``--work``), a leak of ``--leak-rows`` rows (70 % real customers' rows reformatted: phones with
 +86 and dashes, IDs lower-case, 10 % masked mobiles confirmed by the name; 30 % foreign) run
@@ -297,10 +302,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pad-to", type=int, default=10_000_000)
     p.add_argument("--work", default="/tmp/leakwarden-trace-bench")
     p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--density", type=float, default=0.01, help="canaries per customer")
+    p.add_argument("--fp-trials", type=int, default=30, help="trials per fingerprint cell")
+    p.add_argument("--fingerprint-only", action="store_true")
+    p.add_argument("--no-fingerprint", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = p.parse_args(argv)
     console = Console()
     machine = describe()
+    wrong_fp = 0
+    if not args.no_fingerprint:
+        wrong_fp = fingerprints(args, argv, machine, console)
+        if args.fingerprint_only:
+            return 1 if wrong_fp else 0
     t0 = time.perf_counter()
     attribution = simulate(args)
     console.print(f"attribution simulated in {time.perf_counter() - t0:.1f} s")
@@ -330,7 +344,53 @@ def main(argv: list[str] | None = None) -> int:
         console.print(result["speed"])
     for path in write(result, args.out):
         console.print(f"wrote {path}")
-    return 1 if wrong else 0
+    return 1 if wrong or wrong_fp else 0
+
+
+def fingerprints(
+    args: argparse.Namespace, argv: list[str] | None, machine: dict[str, Any], console: Console
+) -> int:
+    """The fingerprint simulation (module docstring); returns its wrong accusations."""
+    from benchmarks import trace_fingerprint_sim as fps
+
+    t0 = time.perf_counter()
+    result = fps.simulate_fingerprints(
+        args,
+        lambda rng, scen: _copies(rng, scen, args.base, args.copies, args.copy_min, args.copy_max),
+    )
+    seconds = time.perf_counter() - t0
+    params = {k: v for k, v in vars(args).items() if k != "out"}
+    doc = {
+        "machine": machine,
+        "command": "python -m benchmarks --only trace " + " ".join(argv or sys.argv[1:]),
+        "params": {**params, "out": str(args.out)},
+        "seconds": round(seconds, 1),
+        "fingerprints": result,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    js = args.out / "trace_fingerprint.json"
+    js.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    m = machine
+    lines = [
+        "# trace: fingerprints (canaries, keyed row order) in the attribution simulator",
+        "",
+        f"Machine: {m['cpu_model']}, {m['logical_cores']} logical cores (usable "
+        f"{m['usable_cores']}), load {m['load_average_at_start']} (shared with other jobs; "
+        f"the figures are counts, not times), Python {m['python']}, {m['date_utc']}, commit "
+        f"{m['git_commit']}; {seconds:.0f} s.",
+        "",
+        f"Command: `{doc['command']}`",
+        "",
+        f"Base {args.base:,} customers, {args.copies} copies of {args.copy_min:,}-"
+        f"{args.copy_max:,} customers, other-route rows {args.other_route}, model threshold "
+        "0.999999, other-route rate 0.01, canary other-route chance 1e-8, order kept 0.5.",
+        "",
+        *fps.markdown(result, list(args.sizes), params),
+    ]
+    md = args.out / "trace_fingerprint.md"
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    console.print(f"fingerprints simulated in {seconds:.1f} s; wrote {js} and {md}")
+    return fps.wrong_total(result)
 
 
 if __name__ == "__main__":

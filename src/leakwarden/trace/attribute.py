@@ -82,15 +82,15 @@ class ModelConfig:
     copy (also the chance rate in the innocence bound: larger is more cautious);
     ``threshold``: the posterior (and 1 - bound) needed to name a copy; ``min_confidence``: the
     row-match confidence a customer needs to count as evidence; ``canary_other_route``: the
-    chance that a canary's values reach a leak other than through its copy (per row, and per
-    leak in the bound); ``order_kept``: the chance a leaker keeps the file's row order;
-    ``order_noise``: the chance a neighbouring pair was moved even so; ``reformat_rate``: the
-    chance a leaker changed a formatting (:mod:`.evidence`)."""
+    chance that a leaked row is a given canary (strong hit) although the canary's copy is not
+    a source of the leak (:mod:`.evidence`); ``order_kept``: the chance a leaker keeps the
+    file's row order; ``order_noise``: the chance a neighbouring pair was moved even so;
+    ``reformat_rate``: the chance a leaker changed a formatting (:mod:`.evidence`)."""
 
     other_route_rate: float = 0.01
     threshold: float = 0.999999
     min_confidence: float = 0.9
-    canary_other_route: float = 1e-8
+    canary_other_route: float = 1e-12
     order_kept: float = 0.5
     order_noise: float = 0.02
     reformat_rate: float = 0.5
@@ -421,7 +421,8 @@ def _fingerprint_bound(best: CopyEvidence, config: ModelConfig, rows: int) -> fl
     e = best.fingerprint
     out = 1.0
     if e.canaries_strong:
-        out = min(out, config.canary_other_route)
+        rate = min(max(best.copy.canaries, 1) * config.canary_other_route, 1.0)
+        out = min(out, binomial_tail(rows, rate, e.canaries_strong))
     elif e.canaries_weak:
         rate = min(best.copy.canaries / IDENTIFIER_SPACE, 1.0)
         out = min(out, binomial_tail(rows, rate, e.canaries_weak))
@@ -436,8 +437,8 @@ def _fingerprint_notes(best: CopyEvidence, config: ModelConfig, rows: int) -> li
     if e.canaries:
         notes.append(
             f"{e.canaries} canary customer(s) of this copy found ({e.canaries_strong} on two "
-            f"identifiers or a pseudonym, {e.canaries_weak} on one); another route p <= "
-            f"{config.canary_other_route:.3g} per strong canary; log-likelihood "
+            f"identifiers or a pseudonym, {e.canaries_weak} on one); by another route "
+            f"p <= {config.canary_other_route:.3g} per row and canary; log-likelihood "
             f"+{ll.get('canaries', 0.0):.1f}"
         )
     if e.has_order and e.pairs:

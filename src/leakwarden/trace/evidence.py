@@ -7,13 +7,16 @@ registry), what a leaked sample shows (:class:`FingerprintEvidence`, filled by
 - **canaries**: distinct canaries of ``k`` found, ``strong`` (two identifier kinds agree, or a
   pseudonym) or ``weak`` (one plain identifier).  Each is a unit of evidence like a customer:
   ``P(u | H_k) = (1 - eps) / R_k`` with ``R_k`` the copy's customers plus canaries; under any
-  other hypothesis it is there by another route with probability ``c`` per row:
-  :attr:`~.attribute.ModelConfig.canary_other_route` for a strong hit (the canary's values
-  exist only in copy ``k``'s file: another route means that file was taken from elsewhere, or
-  the gateway's key ring and files were), ``1 / IDENTIFIER_SPACE`` for a weak one (an outside
-  person who happens to hold the number).  For the innocence bound, a strong hit is evidence
-  an innocent copy shows with probability at most ``canary_other_route`` per leak, ``x`` weak
-  hits with ``P(X >= x)``, ``X ~ Binomial(rows, canaries_k / IDENTIFIER_SPACE)``.
+  other hypothesis (``k`` not a source of the leak) a row is that canary with probability
+  ``c``: for a strong hit :attr:`~.attribute.ModelConfig.canary_other_route` (default 1e-12):
+  an outside row carrying two of the canary's identifiers by coincidence has a chance of about
+  ``1 / IDENTIFIER_SPACE^2`` = 1e-18, and nobody can plant a canary without copy ``k`` itself
+  (its values exist only in that file; the registry holds keyed hashes), in which case ``k``
+  *is* a source (whoever took it from its recipient); for a weak hit ``1 / IDENTIFIER_SPACE``
+  (an outside person who happens to hold the number).  A canary therefore names its copy, not
+  a person: how the copy got out is for the investigation.  Innocence bound: ``x`` canaries of
+  ``k`` among ``rows`` sample rows by another route, ``P(X >= x)`` with ``X ~
+  Binomial(rows, C_k c)`` (``C_k`` the copy's canaries).
 - **order**: of the leaked customers in ``k`` (in sample order, each once), ``ascents`` of the
   ``pairs`` of neighbours are in ``k``'s keyed order.  If ``k`` leaked, the leaker kept the file's
   order with probability ``rho`` (:attr:`~.attribute.ModelConfig.order_kept`), each pair then
