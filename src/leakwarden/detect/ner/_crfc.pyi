@@ -46,3 +46,10 @@ def char_codes(
 ) -> tuple[
     npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
 ]: ...
+def segments(text: str, max_segment: int) -> tuple[list[int], list[int]]: ...
+def spans(
+    labels: npt.NDArray[np.int64],
+    bounds: npt.NDArray[np.int64],
+    chosen: npt.NDArray[np.float64],
+    codes: bytes,
+) -> tuple[list[int], list[int], list[int], list[str], list[float]]: ...

@@ -18,12 +18,18 @@ Two more replace the NumPy featurising steps of ``FastCRF.attribute_ids`` (the r
   bigram hash probes, class and marker windows) in one loop instead of a dozen whole-array
   temporaries.
 
+And two take the tagger's per-segment Python away: ``segments`` (the CJK-bearing segments of a
+text, ``tagger._segments``'s regular expressions being the reference) and ``spans`` (the name and
+address spans of every decoded segment with their smallest marginal, as
+``corpora.spans_from_codes`` finds them per segment).
+
 Compiled without contraction of multiply-adds (``-ffp-contract=off``) so the sums are IEEE
 double sums in source order; ``tests/test_ner_crfc.py`` checks every function against the
 NumPy reference.
 """
 
 from libc.math cimport exp
+from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_KIND, PyUnicode_READ
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
@@ -388,3 +394,118 @@ def char_codes(
             cls[i] = cls_tab[0xFFFD]
             mark[i] = mark_tab[0xFFFD]
     return cps_arr, norm_arr, cls_arr, mark_arr
+
+
+cdef inline bint _is_cjk(Py_UCS4 c) noexcept nogil:
+    # features._CJK_RE: U+3400-4DBF, U+4E00-9FFF, U+F900-FAFF
+    return (0x3400 <= c <= 0x4DBF) or (0x4E00 <= c <= 0x9FFF) or (0xF900 <= c <= 0xFAFF)
+
+
+cdef inline bint _is_terminator(Py_UCS4 c) noexcept nogil:
+    # tagger._SEGMENT_RE's terminators: \n \r 。 ！ ？ ! ? ； ;
+    return (c == 10 or c == 13 or c == 0x3002 or c == 0xFF01 or c == 0xFF1F or c == 33
+            or c == 63 or c == 0xFF1B or c == 59)
+
+
+cdef inline bint _is_soft_break(Py_UCS4 c) noexcept nogil:
+    # tagger._SOFT_BREAK_RE: ， , \t space 、
+    return c == 0xFF0C or c == 44 or c == 9 or c == 32 or c == 0x3001
+
+
+def segments(str text, Py_ssize_t max_segment):
+    """(starts, ends) of the CJK-bearing segments of ``text``, what ``tagger._segments`` yields
+    (its regular expressions are the reference): pieces between line breaks and sentence-final
+    punctuation (kept with the piece before), longer ones cut after the last soft break in
+    [max_segment // 2, max_segment) or at max_segment."""
+    cdef Py_ssize_t n = len(text), pos = 0, end, start, cut, k, j, seg_end
+    cdef int kind = PyUnicode_KIND(text)
+    cdef const void *data = PyUnicode_DATA(text)
+    cdef bint cjk
+    if max_segment < 2:
+        raise ValueError("max_segment must be at least 2")
+    starts: list = []
+    ends: list = []
+    while pos < n:
+        end = pos
+        cjk = False
+        while end < n and not _is_terminator(PyUnicode_READ(kind, data, end)):
+            if not cjk and _is_cjk(PyUnicode_READ(kind, data, end)):
+                cjk = True
+            end += 1
+        if end < n:
+            end += 1  # the terminator stays with the segment
+        if cjk:
+            start = pos
+            while end - start > max_segment:
+                cut = max_segment
+                j = max_segment // 2
+                while j < max_segment:  # the last soft break before max_segment
+                    if _is_soft_break(PyUnicode_READ(kind, data, start + j)):
+                        cut = j + 1
+                    j += 1
+                starts.append(start)
+                ends.append(start + cut)
+                start += cut
+            if start < end:
+                cjk = False
+                for k in range(start, end):
+                    if _is_cjk(PyUnicode_READ(kind, data, k)):
+                        cjk = True
+                        break
+                if cjk:
+                    starts.append(start)
+                    ends.append(end)
+        pos = end
+    return starts, ends
+
+
+def spans(
+    const int64_t[::1] labels,
+    const int64_t[::1] bounds,
+    const double[::1] chosen,
+    bytes codes,
+):
+    """Spans of every segment from its label ids, what ``corpora.spans_from_codes`` finds in
+    each segment's code string (``Pp*|Aa*|p+|a+``; "P"/"p" a name, "A"/"a" an address), as
+    lists (segment, start, end, code of the span's first label, smallest ``chosen`` over the
+    span); segment s holds labels[bounds[s]:bounds[s + 1]], start and end count from there."""
+    cdef Py_ssize_t n_seg = bounds.shape[0] - 1, s, i, j, hi, n_codes = len(codes)
+    cdef const unsigned char *code = <const unsigned char *>PyBytes_AS_STRING(codes)
+    cdef unsigned char c, follow
+    cdef double low
+    if n_seg < 0 or chosen.shape[0] != labels.shape[0]:
+        raise ValueError("labels, chosen and bounds disagree")
+    if n_seg >= 0 and (bounds[0] != 0 or bounds[n_seg] != labels.shape[0]):
+        raise ValueError("bounds do not cover the labels")
+    for i in range(labels.shape[0]):
+        if not 0 <= labels[i] < n_codes:
+            raise IndexError(f"label id {labels[i]} at {i} has no code")
+    out_seg: list = []
+    out_start: list = []
+    out_end: list = []
+    out_code: list = []
+    out_score: list = []
+    for s in range(n_seg):
+        if bounds[s + 1] < bounds[s]:
+            raise ValueError(f"segment {s} has negative length")
+        i = bounds[s]
+        hi = bounds[s + 1]
+        while i < hi:
+            c = code[labels[i]]
+            if c == 79:  # O
+                i += 1
+                continue
+            follow = c + 32 if c == 80 or c == 65 else c  # P -> p, A -> a; p and a repeat
+            j = i + 1
+            low = chosen[i]
+            while j < hi and code[labels[j]] == follow:
+                if chosen[j] < low:
+                    low = chosen[j]
+                j += 1
+            out_seg.append(s)
+            out_start.append(i - bounds[s])
+            out_end.append(j - bounds[s])
+            out_code.append(chr(c))
+            out_score.append(low)
+            i = j
+    return out_seg, out_start, out_end, out_code, out_score

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from leakwarden.detect.ner import features as _features
+from leakwarden.detect.ner.corpora import tag_codes
 from leakwarden.detect.ner.features import Featurizer
 
 FloatArray = npt.NDArray[np.float64]
@@ -215,6 +216,7 @@ class FastCRF:
         if "O" not in self.labels:
             raise ModelFormatError(f"model labels {self.labels} lack 'O'")
         self._outside = self.labels.index("O")
+        self._label_codes = tag_codes(self.labels)  # label id -> "O"/"P"/"p"/"A"/"a"
         keys = np.array([-1 if k is None else k for k in map(_attribute_key, w.attributes)])
         unknown = [a for a, k in zip(w.attributes, keys.tolist(), strict=True) if k < 0]
         if unknown:
@@ -487,6 +489,39 @@ class FastCRF:
         :meth:`decode` gives them, without building an answer for every all-``O`` segment."""
         out = self._decode(segments, tagged_only=True)
         return [(i, d) for i, d in enumerate(out) if d is not None and d.marginals is not None]
+
+    def decode_spans(
+        self, segments: Sequence[str]
+    ) -> tuple[list[int], list[int], list[int], list[str], list[float]]:
+        """The spans of every segment without an object per segment (compiled backend): lists
+        (segment index, start, end, code of the first label: "P"/"p" a name, "A"/"a" an
+        address, the smallest marginal of the span's labels), in order.  The same spans and
+        scores as :meth:`decode_tagged` + ``corpora.spans_from_codes`` per segment."""
+        if self._c is None:
+            raise ValueError("decode_spans needs the compiled backend")
+        lengths = np.array([len(s) for s in segments], dtype=np.int64)
+        bounds = np.zeros(len(segments) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=bounds[1:])
+        if not bounds[-1]:
+            return [], [], [], [], []
+        lens = lengths[lengths > 0]
+        sep = _features._SEPARATOR
+        emis = self.emissions(sep.join(s for s in segments if s))
+        starts = np.zeros(len(lens), dtype=np.int64)
+        starts[1:] = np.cumsum(lens + len(sep))[:-1]
+        c = self._c
+        labels = c.viterbi(emis, starts, lens, self._trans)
+        tagged = np.zeros(len(labels) + 1, dtype=np.int64)
+        np.cumsum(labels != self._outside, out=tagged[1:])
+        ends = np.cumsum(lens)
+        any_tag = (tagged[ends] - tagged[ends - lens]) > 0
+        if not any_tag.any():
+            return [], [], [], [], []
+        margs = c.marginals_many(emis, starts, lens, any_tag.view(np.uint8), self._exp_trans)
+        chosen = np.ascontiguousarray(margs[np.arange(len(labels)), labels])
+        spans: tuple[list[int], list[int], list[int], list[str], list[float]]
+        spans = c.spans(labels, bounds, chosen, self._label_codes)
+        return spans
 
     def _decode(self, segments: Sequence[str], tagged_only: bool) -> list[Decoded | None]:
         out: list[Decoded | None] = [None] * len(segments)

@@ -31,6 +31,7 @@ from leakwarden.detect.ner.latin import LatinRules
 PERSON = "person_name"
 ADDRESS = "address"
 _TYPE_OF = {"PER": PERSON, "ADDR": ADDRESS}
+_TYPE_OF_CODE = {"P": PERSON, "p": PERSON, "A": ADDRESS, "a": ADDRESS}  # corpora.tag_codes
 
 # Segment boundaries for the CRF: line breaks and sentence-final punctuation (kept in the segment
 # before).  Commas stay inside, so "收件人：张伟，电话…，地址：…" is one segment with its context.
@@ -86,6 +87,7 @@ class NameAddressTagger:
         self._latin = latin
         self._local = threading.local()
         self._fast: FastCRF | None = None
+        self._flat = True  # False: segments and spans in Python, per segment (the reference)
         if fast:
             try:
                 self._fast = FastCRF(model, featurizer)
@@ -127,6 +129,9 @@ class NameAddressTagger:
                 for text_batch in _batches(text):
                     self._tag_slow(text, text_batch, out[i])
             return out
+        if self._flat:
+            self._tag_flat_many(texts, out)
+            return out
         batch: list[tuple[int, int, str]] = []
         size = 0
         for i, text in enumerate(texts):
@@ -139,6 +144,53 @@ class NameAddressTagger:
         if batch:
             self._tag_fast(texts, batch, out)
         return out
+
+    def _tag_flat_many(self, texts: Sequence[str], out: list[list[Finding]]) -> None:
+        """:meth:`tag_cjk_many` with segmenting and span finding in C (``_crfc.segments`` and
+        ``_crfc.spans`` via :meth:`FastCRF.decode_spans`): Python is paid per span, not per
+        segment.  The per-segment path (``_flat = False``) is the reference."""
+        assert self._fast is not None
+        segments = self._fast._c.segments
+        batch: list[tuple[int, int, str]] = []
+        size = 0
+        for i, text in enumerate(texts):
+            starts, ends = segments(text, _MAX_SEGMENT)
+            for start, end in zip(starts, ends, strict=True):
+                batch.append((i, start, text[start:end]))
+                size += end - start
+                if size >= _BATCH_CHARS:
+                    self._tag_flat(texts, batch, out)
+                    batch, size = [], 0
+        if batch:
+            self._tag_flat(texts, batch, out)
+
+    def _tag_flat(
+        self,
+        texts: Sequence[str],
+        batch: list[tuple[int, int, str]],
+        out: list[list[Finding]],
+    ) -> None:
+        assert self._fast is not None
+        found = self._fast.decode_spans([seg for _, _, seg in batch])
+        for k, start, end, code, score in zip(*found, strict=True):
+            i, offset, seg = batch[k]
+            # Never report surrounding blanks as part of a span.
+            while start < end and seg[start].isspace():
+                start += 1
+            while end > start and seg[end - 1].isspace():
+                end -= 1
+            if start == end:
+                continue
+            text = texts[i]
+            out[i].append(
+                Finding(
+                    _TYPE_OF_CODE[code],
+                    offset + start,
+                    offset + end,
+                    text[offset + start : offset + end],
+                    score,
+                )
+            )
 
     def _tag_fast(
         self,
