@@ -509,3 +509,43 @@ def test_a_stream_open_past_its_deadline_stops(
     assert lines[-1]["stopped"] == "time limit" and "nothing further" in lines[-1]["reason"]
     stop = world.query_events()[-1]
     assert stop["labels"]["stopped"] == "time limit" and stop["event"]["outcome"] == "failure"
+
+
+def test_property_released_rows_are_the_direct_prefix_and_all_audited(world: World) -> None:
+    """For any chunk size, row limit and range of customers: the rows that leave are exactly the
+    first min(limit, n) rows of the same query run directly, the end line says cut exactly when
+    n > limit, and the audit events of the answer carry exactly the rows and customers that
+    left."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    app = world.app(chunk=3)
+    c = TestClient(app)
+    h = world.analyst()
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        chunk=st.integers(1, 5),
+        limit=st.integers(1, 12),
+        low=st.integers(1, 60),
+        span=st.integers(0, 15),
+    )
+    def check(chunk: int, limit: int, low: int, span: int) -> None:
+        app.state.queries.chunk_rows = chunk
+        sql = (
+            f"SELECT id, segment FROM customers WHERE id BETWEEN {low} AND {low + span} ORDER BY id"
+        )
+        direct = [[r.id, r.segment] for r in world.q(sql)]
+        before = len(world.query_events())
+        status, lines = _stream(c, h, sql, max_rows=limit)
+        assert status == 200, lines
+        assert _rows(lines) == direct[:limit]
+        end = lines[-1]
+        assert end["complete"] is (len(direct) <= limit)
+        assert end["stopped"] == (None if len(direct) <= limit else "row limit")
+        events = world.query_events()[before:]
+        assert sum(e["leakwarden"].get("rows", 0) for e in events) == len(direct[:limit])
+        audited = [int(i) for e in events for i in e.get("leakwarden", {}).get("customer_ids", [])]
+        assert sorted(audited) == [r[0] for r in direct[:limit]]
+
+    check()
