@@ -107,6 +107,7 @@ def test_stream_is_header_chunks_end_each_chunk_audited(world: World) -> None:
     assert status == 200, lines
     head, *chunks, end = lines
     assert head["type"] == "header" and end["type"] == "end"
+    assert head["decision"] == "allowed" and head["reason"] == "test: contact masked"
     assert head["columns"] == ["id", "segment"]
     assert head["policy_ids"] == ["test.masked"]
     assert head["consent"].startswith("permissive-default")

@@ -30,7 +30,7 @@ nothing further.
 
 The line format (``application/x-ndjson``), one JSON object per line:
 
-- ``{"type": "header", "columns": [...], "fingerprint", "tables", "treatments", "policy_ids",
+- ``{"type": "header", "decision": "allowed", "columns": [...], "fingerprint", "tables", "treatments", "policy_ids",
   "reason", "consent", "customer_basis", "estimated_rows", "estimated_customers", "row_limit",
   "pseudonymised", "audit_index"}``: the decision (sent after the first chunk was audited);
 - ``{"type": "rows", "rows": [[...], ...], "audit_index": n}``: one per chunk;
@@ -258,6 +258,7 @@ class QueryStream:
         p = self.plan
         return {
             "type": "header",
+            "decision": "allowed",  # a refusal never gets a stream: it is an HTTP error
             "columns": p.columns,
             "fingerprint": p.fingerprint,
             "tables": p.tables,
