@@ -30,9 +30,10 @@ nothing further.
 
 The line format (``application/x-ndjson``), one JSON object per line:
 
-- ``{"type": "header", "decision": "allowed", "columns": [...], "fingerprint", "tables", "treatments", "policy_ids",
-  "reason", "consent", "customer_basis", "estimated_rows", "estimated_customers", "row_limit",
-  "pseudonymised", "audit_index"}``: the decision (sent after the first chunk was audited);
+- ``{"type": "header", "decision": "allowed", "columns": [...], "fingerprint", "tables",
+  "treatments", "policy_ids", "reason", "consent", "customer_basis", "estimated_rows",
+  "estimated_customers", "row_limit", "pseudonymised", "audit_index", "notes"?}``: the decision
+  (sent after the first chunk was audited; ``notes`` in the aggregate mode);
 - ``{"type": "rows", "rows": [[...], ...], "audit_index": n}``: one per chunk;
 - ``{"type": "end", "complete": bool, "stopped": null | "row limit" | "quota" | "ticket" |
   "consent" | "time limit" | "error", "reason": str | null, "rows": n, "customers": n,
