@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 
 from leakwarden.audit.ledger import AuditWriteError, Ledger
 from leakwarden.demo.build import build_company
+from leakwarden.gateway.canary_guard import CanaryGuard
 from leakwarden.gateway.catalog import Catalog
 from leakwarden.gateway.decision import AccessRequest, Decision, Principal
 from leakwarden.gateway.exports import (
@@ -450,6 +451,9 @@ def test_http_routes_request_approve_execute(world: World) -> None:
     )
     svc = app.state.exports
     assert svc.config.dialect == "sqlite" and svc.ledger is world.ledger
+    # and the canary guard the operational endpoints check contacts with, on the same ledger
+    assert isinstance(app.state.canary_guard, CanaryGuard)
+    assert app.state.canary_guard.ledger is world.ledger
     assert "/exports/{request_id}/approve" in app.openapi()["paths"]
     tokens = TokenStore(db.make_engine(world.store))
 

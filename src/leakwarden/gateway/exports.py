@@ -1061,7 +1061,9 @@ def install_exports(
 ) -> ExportService:
     """Build the export service of a gateway app from ``create_app``'s state (company database,
     ledger, policy, catalogue, consent, pseudonym key) and put it in ``app.state.exports``,
-    which :data:`export_router` uses.  ``config.dialect`` defaults to the company database's."""
+    which :data:`export_router` uses; and the canary guard over the same store, key ring and
+    ledger in ``app.state.canary_guard`` (:mod:`.canary_guard`: what the operational endpoints
+    check contact values with).  ``config.dialect`` defaults to the company database's."""
     from dataclasses import replace
 
     from leakwarden.gateway.identity import load_principal
@@ -1086,6 +1088,9 @@ def install_exports(
         principal_of=lambda person: load_principal(records.company, int(person)),
     )
     app.state.exports = svc
+    from leakwarden.gateway.canary_guard import CanaryGuard
+
+    app.state.canary_guard = CanaryGuard(store, keys, records.ledger)
     return svc
 
 
