@@ -170,7 +170,21 @@ while True:
 """
 
 
-def test_killed_writer_loses_no_acknowledged_event(db_url: str) -> None:
+_CRASH_APPENDER = """
+import sys
+from leakwarden.audit.events import AuditEvent
+from leakwarden.audit.ledger import Ledger
+ledger = Ledger.open(sys.argv[1], migrate=False)
+i = 0
+while True:
+    r = ledger.append(AuditEvent(action="a", outcome="success", actor="x", event_id=f"k{i}"))
+    i += 1
+    print(r.index, r.event_id, flush=True)
+"""
+
+
+@pytest.mark.parametrize("writer", [_CRASH_WRITER, _CRASH_APPENDER], ids=["batches", "one by one"])
+def test_killed_writer_loses_no_acknowledged_event(db_url: str, writer: str) -> None:
     import signal
     import subprocess
     import sys
@@ -180,7 +194,7 @@ def test_killed_writer_loses_no_acknowledged_event(db_url: str) -> None:
 
     Ledger.open(db_url).close()
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CRASH_WRITER, db_url], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", writer, db_url], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     acked = []

@@ -321,6 +321,27 @@ def test_audit_failure_releases_nothing(world: World) -> None:
     assert r.status_code == 503
 
 
+def test_a_real_ledger_that_cannot_commit_releases_nothing(world: World, tmp_path: Path) -> None:
+    """The real ledger (its own store) whose commit fails at the database: the lookup, which
+    commits its event itself on the event loop, answers 503 with no value of the record."""
+    import sqlalchemy as sa
+
+    ledger = Ledger.open(f"sqlite:///{tmp_path}/audit.db")
+    t = _cs_ticket(world)
+    cust = _customer(world, t.customer_id)
+    c = world.client(ledger=ledger)
+    h = {**world.token(t.assigned_employee_id), "X-Purpose": "customer_service",
+         "X-Ticket": str(t.id)}  # fmt: skip
+    assert c.get(f"/customers/{t.customer_id}", headers=h).status_code == 200
+    with ledger.engine.begin() as conn:  # the write now fails inside its transaction
+        conn.execute(sa.text("DROP TABLE audit_log"))
+    r = c.get(f"/customers/{t.customer_id}", headers=h)
+    assert r.status_code == 503 and "audit ledger unavailable" in r.json()["detail"]
+    assert cust.mobile not in r.text and cust.name not in r.text
+    assert str(cust.id_card) not in r.text
+    ledger.close()
+
+
 def test_pseudonymised_fields_are_stable_keyed_and_not_clear(world: World) -> None:
     key = bytes(range(32))
     settings = world.settings(pseudonym_key=key, pseudonym_key_configured=True)
