@@ -129,7 +129,9 @@ class CopyRecord:
 class CopyEvidence:
     """One copy's score: ``explained`` leaked customers it holds, ``exclusive`` those no other
     copy holds, ``verbatim_rows`` sample rows equal to a registered CSV row, its log-likelihood,
-    posterior, the innocence bound (module docstring) and the evidence in words."""
+    posterior, the innocence bound (module docstring) and the evidence in words;
+    ``fingerprint`` what the sample shows of the copy's canaries, order and formats, and
+    ``fingerprint_loglik`` what each of those adds to the log-likelihood."""
 
     copy: CopyRecord
     explained: int
@@ -343,8 +345,8 @@ def attribute(
         evidence.append(
             CopyEvidence(
                 copies[k],
-                int(explained[j]) + fe.canaries,
-                exclusive + fe.canaries,
+                int(explained[j]),
+                exclusive,
                 verbatim[k],
                 float(loglik[j]),
                 float(post[j]),
@@ -402,7 +404,12 @@ def attribute(
             f"{best.innocence_bound:.3g}; needed posterior >= {config.threshold} and bound <= "
             f"{limit:.3g}"
         )
-        if runner is not None and best.explained - best.exclusive > 0 and best.exclusive == 0:
+        if (
+            runner is not None
+            and best.explained - best.exclusive > 0
+            and best.exclusive == 0
+            and not best.fingerprint.canaries
+        ):
             reason += "; every leaked customer it holds is also in another copy"
         verdict = "undecided"
     if unscored and verdict == "attributed":
