@@ -29,6 +29,7 @@ def test_goals_of_adaptive_families_follow_their_base() -> None:
     assert _goal("adaptive_snooping")[1] == 86400.0
 
 
+@pytest.mark.slow
 def test_tiny_evaluation_writes_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     families = ("bulk", "slow_and_low", "snooping", "peer_deviation", "off_hours", "departing")
     adaptive = ("adaptive_slow_and_low", "adaptive_snooping", "adaptive_bulk")
