@@ -265,8 +265,9 @@ class CustomerIndex:
             code = int(tail[:3]) * 11 + (10 if tail[3] == "X" else int(tail[3]))
         else:
             return None
-        a = int(np.searchsorted(idx.codes, code, side="left"))
-        b = int(np.searchsorted(idx.codes, code, side="right"))
+        key = np.int32(code)  # a Python int would make numpy cast the whole array per call
+        a = int(np.searchsorted(idx.codes, key, side="left"))
+        b = int(np.searchsorted(idx.codes, key, side="right"))
         values, owners = np.asarray(idx.values[a:b]), np.asarray(idx.owners[a:b])
         keep = np.ones(len(values), dtype=bool)
         if m.prefix:
@@ -551,7 +552,8 @@ def match_sample(
     """One :class:`RowMatch` per sample row (module docstring).  ``source``: where the
     customers' names and addresses are read (default: the index's source)."""
     source = source or index.source
-    plans = [_Plan(_people(row)) for row in sample.rows]
+    # names and addresses are only read in rows without identifiers (the rest never use them)
+    plans = [_Plan(_People() if row.keys else _people(row)) for row in sample.rows]
     wanted_keys: set[str] = {k for r in sample.rows for k, _ in r.keys}
     for row, plan in zip(sample.rows, plans, strict=True):
         if not row.keys:
