@@ -142,10 +142,11 @@ class LatinRules:
         # Cheap finders of where the patterns above can match at all (see _addresses): each
         # starts with a literal or a character class, so ``re`` skips ahead without trying the
         # whole pattern at every position.
-        # Tried only where a digit run starts (a match start has a word boundary before it):
-        # the pattern opens with a character class, so ``re`` skips ahead to the next digit,
-        # and the lookbehind drops the other digits of a run at once (2x on digit-dense logs).
-        self._us_digits_re = re.compile(r"\d(?<!\d\d)\d{0,5}[ \t]+(?:[NSEW]\.?[ \t]+)?[A-Z]")
+        # What follows a digit run where a US address can start: the blank right after a digit,
+        # then (optionally a compass letter and) a capital.  It opens with a character class, so
+        # ``re`` skips ahead to the next blank (digits are denser than blanks in logs);
+        # ``_us_matches`` walks back to the start of the run.
+        self._us_after_digits_re = re.compile(r"[ \t](?<=\d[ \t])[ \t]*(?:[NSEW]\.?[ \t]+)?[A-Z]")
         self._us_unit_re = re.compile(r"Apt|Unit|Suite|Flat|Level")
         self._city_zip_anchor_re = re.compile(rf",[ \t]+(?:{states})[ \t]+\d{{5}}")
 
@@ -198,15 +199,20 @@ class LatinRules:
     def _us_matches(self, text: str) -> list[re.Match[str]]:
         """``list(self._us_re.finditer(text))``, trying the pattern only where a match can start.
 
-        A match starts at a word boundary with either a unit word (Apt, Unit, ...) or a digit
-        run; the digit run, or the one after its ``n/`` prefix, is where ``_us_digits_re`` (the
-        pattern up to the first street-name letter) matches at the start of a digit run (a digit
-        after a word character is no boundary, so no match starts inside a longer run).  The
-        starts are a superset of the real ones; trying them in order from the end of the last
-        match is what ``finditer`` does at every position."""
+        A match starts at a word boundary with either a unit word (Apt, Unit, ...) or a run of
+        at most six digits (a digit after a word character is no boundary, so no match starts
+        inside a longer run), or the ``n/`` before such a run; the run is followed by what
+        ``_us_after_digits_re`` finds (blanks, an optional compass letter, the first capital of
+        the street name).  The starts are a superset of the real ones; trying them in order
+        from the end of the last match is what ``finditer`` does at every position."""
         starts: set[int] = set()
-        for m in self._us_digits_re.finditer(text):
-            q = m.start()
+        for m in self._us_after_digits_re.finditer(text):
+            blank = m.start()
+            q = blank - 1  # the run of at most 6 digits (re's \d is str.isdecimal) before it
+            while q > 0 and text[q - 1].isdecimal() and blank - q < 7:
+                q -= 1
+            if blank - q > 6 or (q > 0 and text[q - 1].isdecimal()):
+                continue  # a longer run: no match starts in it
             starts.add(q)
             if q >= 2 and text[q - 1] == "/":  # "12/345 Main St": the match starts at 12
                 starts.update(range(max(0, q - 6), q - 1))
