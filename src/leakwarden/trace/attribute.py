@@ -37,7 +37,11 @@ if any other hypothesis were true: for every other copy ``j``, ``x_kj`` customer
 but not in ``S_j``; if ``j`` were the source those customers came by another route and fell in
 ``S_k`` by chance, each with probability at most ``eps |S_k| / N``, so
 ``P(X >= x_kj)``, ``X ~ Binomial(n, eps |S_k| / N)``; against ``H_0`` the chance is
-``|S_k| / N`` per customer.  The canaries and the row order of ``k`` are evidence of their own
+``|S_k| / N`` per customer.  Two recipients may merge their copies (colluders), so the source
+may also be two other copies ``j1, j2`` together: then ``x`` counts the customers of ``k`` in
+neither, and the pair covering the most of ``k``'s leaked customers is the alternative checked
+(without it the simulator named an innocent third copy of heavily overlapping copies once in 30
+ten-row leaks of two colluders).  The canaries and the row order of ``k`` are evidence of their own
 with their own chance bounds (:mod:`.evidence`); the evidence as a whole arises by chance no more
 often than its least likely part, so against each alternative the bound is the smallest of the
 three.  The largest over the alternatives is the stated bound (``innocence_bound``: the
@@ -85,7 +89,8 @@ class ModelConfig:
     chance that a leaked row is a given canary (strong hit) although the canary's copy is not
     a source of the leak (:mod:`.evidence`); ``order_kept``: the chance a leaker keeps the
     file's row order; ``order_noise``: the chance a neighbouring pair was moved even so;
-    ``reformat_rate``: the chance a leaker changed a formatting (:mod:`.evidence`)."""
+    ``reformat_rate``: the chance a leaker changed a formatting (:mod:`.evidence`);
+    ``colluders``: the innocence bound also considers two other copies merged as the source."""
 
     other_route_rate: float = 0.01
     threshold: float = 0.999999
@@ -94,6 +99,7 @@ class ModelConfig:
     order_kept: float = 0.5
     order_noise: float = 0.02
     reformat_rate: float = 0.5
+    colluders: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.other_route_rate < 1.0:
@@ -378,6 +384,15 @@ def attribute(
                 f"vs {evidence[j].copy.export_id} ({evidence[j].copy.recipient}): {x} customers "
                 f"only in this copy, by another route p <= {tail:.3g}"
             )
+    pair_x, pair = _least_exclusive_vs_pairs(sub, best_j, config.colluders)
+    if pair is not None:
+        tail = binomial_tail(n_plain, min(eps * q, 1.0), pair_x)
+        bounds.append(min(tail, fp_bound))
+        a, b = (evidence[i].copy.export_id for i in pair)
+        best.notes.append(
+            f"vs {a} and {b} merged (colluders): {pair_x} customers in neither, by another "
+            f"route p <= {tail:.3g}"
+        )
     best.notes.extend(_fingerprint_notes(best, config, rows_seen))
     best.innocence_bound = max(bounds)
     limit = 1.0 - config.threshold
@@ -420,6 +435,27 @@ def attribute(
     return Attribution(
         verdict, reason, ranked, none_post, n_units, base_customers, unscored, config
     )
+
+
+def _least_exclusive_vs_pairs(
+    sub: np.ndarray[Any, np.dtype[np.bool_]], best_j: int, colluders: bool
+) -> tuple[int, tuple[int, int] | None]:
+    """The fewest leaked units of copy ``best_j`` outside the union of two other copies, and
+    that pair (None: fewer than two others, or colluders not considered).  Only the copies
+    holding the most of ``best_j``'s units are paired (all of them up to 200)."""
+    others = [j for j in range(sub.shape[1]) if j != best_j]
+    mine = sub[sub[:, best_j]]
+    if not colluders or len(others) < 2 or len(mine) == 0:
+        return len(mine), None
+    cover = mine[:, others].sum(axis=0)
+    keep = [others[i] for i in np.argsort(-cover, kind="stable")[:200].tolist()]
+    a = mine[:, keep].astype(np.int64)
+    both = a.T @ a  # units held by both j1 and j2
+    single = np.diag(both)
+    union = single[:, None] + single[None, :] - both
+    np.fill_diagonal(union, -1)
+    i1, i2 = np.unravel_index(int(np.argmax(union)), union.shape)
+    return len(mine) - int(union[i1, i2]), (keep[int(i1)], keep[int(i2)])
 
 
 def _fingerprint_bound(best: CopyEvidence, config: ModelConfig, rows: int) -> float:
