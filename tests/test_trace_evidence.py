@@ -92,3 +92,18 @@ def test_model_config_refuses_impossible_rates() -> None:
         ModelConfig(order_kept=1.0)
     with pytest.raises(ValueError, match="canary_other_route"):
         ModelConfig(canary_other_route=0.0)
+
+
+def test_two_colluders_do_not_get_a_third_copy_named() -> None:
+    """A and B merge five customers each; C holds all of them (C = A + B).  C explains every
+    leaked customer, so it tops the posterior; only the merged pair explains them as well."""
+    a, b = set(range(1000)), set(range(1000, 2000))
+    copies = _copies([a, b, a | b], canaries=0)
+    leaked = [1, 2, 3, 4, 5, 1001, 1002, 1003, 1004, 1005]
+    m = np.array([[u in s for s in (a, b, a | b)] for u in leaked], dtype=bool)
+    naive = attribute(copies, m, 1_000_000, ModelConfig(colluders=False))
+    assert naive.named is not None and naive.named.copy.export_id == "c2"  # the flaw
+    att = attribute(copies, m, 1_000_000)
+    assert att.copies[0].copy.export_id == "c2" and att.verdict == "undecided"
+    assert att.copies[0].innocence_bound == 1.0
+    assert any("c0 and c1 merged" in n for n in att.copies[0].notes)
