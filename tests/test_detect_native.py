@@ -180,3 +180,14 @@ def test_prechecks_pass_valid_values_and_reject_wrong_check_characters(
     assert not _patterns.precheck_rejects(check, good.encode())
     assert _patterns.precheck_rejects(check, bad.encode())
     assert not _patterns.precheck_rejects(check, good.lower().encode())
+
+
+def test_threads_share_a_detector_with_their_own_scratch() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [doc.data.decode("utf-8") for doc in build_corpus(60_000, seed=11).documents]
+    detector = Detector(use_ner=False)
+    expected = [_key(f) for f in PYTHON.find_many(texts)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda t: _key(detector.find(t)), texts * 3))
+    assert results == expected * 3
