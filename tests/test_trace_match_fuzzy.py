@@ -8,6 +8,8 @@ import pytest
 
 from leakwarden.trace.fuzzy import (
     ADDRESS_OK,
+    address_key,
+    address_numbers,
     address_score,
     block_key,
     city_key,
@@ -114,4 +116,17 @@ def test_city_keys_and_block_keys() -> None:
     assert city_key("Seattle") == ("seattle",)
     assert city_key("") == ()
     assert city_key("不存在市") == ()
-    assert block_key("毛馨霞", "吴忠市") == "na:毛馨霞|吴忠市"
+    numbers = address_numbers(FULL)
+    assert numbers == ("344", "6", "4", "3004")
+    assert address_numbers("1035 Church St, Seattle, WA 02134") == ("1035", "2134")
+    assert address_numbers("ＡＢ路０８号") == ("8",)
+    assert block_key("毛馨霞", "吴忠市", numbers) == "na:毛馨霞|吴忠市|344-6-4-3004"
+    assert address_key("吴忠市", numbers) == "a:吴忠市|344-6-4-3004"
+    # the numbers of the parsed address are the customer side's numbers of the whole address
+    for text in (
+        FULL,
+        "天津市河北区育才北路407号星河嘉园16栋3单元1004室",
+        "1 Main St, Boston, MA 02134",
+    ):
+        parsed = parse_address(text)
+        assert parsed is not None and parsed.numbers == address_numbers(text)

@@ -201,3 +201,22 @@ def test_customer_source_with_other_names(tmp_path: Path) -> None:
     assert CustomerSource.from_json(source.to_json()) == source
     with pytest.raises(ValueError, match="unknown fields"):
         CustomerSource.from_json({"table": "t", "colour": "red"})
+
+
+def test_masked_mobile_and_the_address_without_a_name(company: Company) -> None:
+    p = _zh(company)[7]
+    mob = p["mobile"]
+    got = _match(company, [[f"{mob[:3]}****{mob[7:]}", p["address"], "x"]], ["p", "a", "s"])
+    assert got[0].customer_id == p["id"] and got[0].confidence == 0.95
+
+
+def test_masked_mobile_and_address_with_someone_elses_name_is_only_possible(
+    company: Company,
+) -> None:
+    p = _zh(company)[8]
+    stranger = Values(6060).cn_name()
+    assert all(q["name"] != stranger for q in company.people.values())
+    mob = p["mobile"]
+    got = _match(company, [[stranger, f"{mob[:3]}****{mob[7:]}", p["address"]]], ["n", "p", "a"])
+    assert got[0].customer_id == p["id"] and got[0].confidence == 0.5
+    assert any("conflict" in f for f in got[0].fields)

@@ -17,9 +17,14 @@ trailing ``室`` dropped.  US addresses (``1035 Church St, Seattle, WA 98192``):
 part before the state and ZIP, the remainder the street with the usual suffixes abbreviated,
 plus the ZIP.
 
-Blocking key (:func:`block_key`): ``na:<name form>|<canonical city>``; the customer index holds
-it for every customer (from the name and the city column, or the parsed address), so the
-candidates of a leaked row are the customers with that name in that city (a few at most).
+Blocking key (:func:`block_key`): ``na:<name form>|<canonical city>|<address numbers>``; the
+customer index holds it for every customer (from the name, the city column or the parsed
+address, and the digit runs of the address), so the candidates of a leaked row are the
+customers with that name in that city at an address with the same numbers (one, as a rule):
+confirming a candidate always needs every number equal, so nothing confirmable is lost, and the
+customer details read for confirmation are those few, not every namesake of the city.
+:func:`address_key` (``a:<city>|<numbers>``) is the same without the name, to narrow masked
+values.
 
 Address comparison (:func:`address_score`): 1.0 when the remainders are equal; 0.9 when every
 number (house, building, unit, room, ZIP) is equal and the remainders' ``difflib`` ratio is at
@@ -41,6 +46,8 @@ from leakwarden.detect.normalize import normalize
 __all__ = [
     "ADDRESS_OK",
     "Address",
+    "address_key",
+    "address_numbers",
     "address_score",
     "block_key",
     "city_key",
@@ -85,9 +92,22 @@ def name_form(text: str) -> str | None:
     return None
 
 
-def block_key(name: str, city: str) -> str:
-    """The blocking key of a name form in a canonical city."""
-    return f"na:{name}|{city}"
+def address_numbers(text: str) -> tuple[str, ...]:
+    """The digit runs of an address, leading zeros dropped (house, building, unit, room; a
+    US address's house number and ZIP).  Region names carry no digits, so these are the
+    numbers of :attr:`Address.numbers` for the same address."""
+    return tuple(n.lstrip("0") or "0" for n in _NUMBER.findall(normalize(text)))
+
+
+def block_key(name: str, city: str, numbers: tuple[str, ...]) -> str:
+    """The blocking key of a name form at an address: canonical city and the address's
+    numbers (a confirmed address always has every number equal)."""
+    return f"na:{name}|{city}|{'-'.join(numbers)}"
+
+
+def address_key(city: str, numbers: tuple[str, ...]) -> str:
+    """The key of an address without the name (city and numbers), to narrow masked values."""
+    return f"a:{city}|{'-'.join(numbers)}"
 
 
 @dataclass(frozen=True)
@@ -174,7 +194,7 @@ def _compact(rest: str) -> str:
 def _us_rest(street: str, zipcode: str) -> tuple[str, tuple[str, ...]]:
     words = [_US_WORDS.get(w, w) for w in re.sub(r"[^a-z0-9 ]", " ", street.lower()).split()]
     rest = " ".join(words)
-    return f"{rest} {zipcode}", (*_NUMBER.findall(rest), zipcode)
+    return f"{rest} {zipcode}", address_numbers(f"{rest} {zipcode}")
 
 
 def parse_address(text: str) -> Address | None:
@@ -228,9 +248,7 @@ def parse_address(text: str) -> Address | None:
     rest = _compact(value[pos:])
     if len(rest) < 2:
         return None
-    return Address(
-        tuple(sorted(c for _, c in places)), district, rest, tuple(_NUMBER.findall(rest))
-    )
+    return Address(tuple(sorted(c for _, c in places)), district, rest, address_numbers(rest))
 
 
 def city_key(city: str) -> tuple[str, ...]:

@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 FORMAT = "leakwarden-trace-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: na: keys carry the address numbers, a: keys added
 KEY_NAME = "trace-index"
 MAX_AGE = timedelta(days=7)
 MANIFEST = "manifest.json"

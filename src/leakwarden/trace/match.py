@@ -8,12 +8,13 @@ loaded memory-mapped (:mod:`leakwarden.trace.index`):
 - exact index: every customer identifier (the id card, mobile, e-mail, other phone columns such
   as the demo's ``remark`` when it holds a phone, the payment cards, and with the gateway's
   pseudonym key the pseudonyms exports write for them and the name) in the normal form of
-  :func:`leakwarden.trace.normalize.identifier_keys`, plus two name keys per customer, ``n:``
-  (the name form of :func:`leakwarden.trace.fuzzy.name_form`) and ``na:`` (name form and
-  canonical city, :func:`leakwarden.trace.fuzzy.block_key`), hashed with BLAKE2b keyed by the
-  index key (random per index, or derived from the key ring for a saved index) to an 8-byte
-  integer; one sorted ``uint64`` array plus the owners' customer ids, looked up with
-  ``numpy.searchsorted`` (16 bytes per key; no clear value is held);
+  :func:`leakwarden.trace.normalize.identifier_keys`, plus three keys of name and address per
+  customer, ``n:`` (the name form of :func:`leakwarden.trace.fuzzy.name_form`), ``na:`` (name
+  form, canonical city and the address's numbers, :func:`leakwarden.trace.fuzzy.block_key`)
+  and ``a:`` (city and numbers, :func:`leakwarden.trace.fuzzy.address_key`), hashed with
+  BLAKE2b keyed by the index key (random per index, or derived from the key ring for a saved
+  index) to an 8-byte integer; one sorted ``uint64`` array plus the owners' customer ids,
+  looked up with ``numpy.searchsorted`` (16 bytes per key; no clear value is held);
 - masked index, per kind (mobile, resident ID): the value as an integer, sorted by a code of its
   last four characters, so a mask such as ``138****5678`` is a range lookup on the suffix then a
   vectorised prefix filter.
@@ -25,13 +26,15 @@ is harm done):
    the name confirming; 0.5 when the row's other identifiers belong to nobody or someone else
    and the name does not confirm);
 2. else masked values narrowed to candidates, confirmed by the exact name (the ``n:`` key) or the
-   address (:func:`leakwarden.trace.fuzzy.address_score` >= 0.9); a fuzzy or masked name
+   address (candidates with the address's ``a:`` key, then
+   :func:`leakwarden.trace.fuzzy.address_score` >= 0.9); a fuzzy or masked name
    (``张*``) alone never confirms.  Name and address both: 0.99; the name alone: ``1 - c f``,
    ``c`` the mask's candidates and ``f`` the name's share of the customer base (the chance that
    a stranger's row finds a namesake among them), at most 0.98; the address alone: 0.95, or
    0.5 when the row's name is someone else's.  Several confirmed: ``1 / n``, ambiguous;
 3. else name and address without any identifier: the ``na:`` block gives the customers with
-   that name in the address's city; a candidate counts when its address agrees (equal: 0.95;
+   that name in the address's city at an address with the same numbers; a candidate counts
+   when its address agrees (equal: 0.95;
    every number equal and the rest close: 0.9); several: ambiguous.  A row whose identifiers
    belong to no customer is not matched this way (its phone or ID says it is someone else), and
    a name alone, or a name with a city but no street, is never a match.
@@ -58,6 +61,8 @@ from leakwarden.detect.normalize import normalize
 from leakwarden.trace.fuzzy import (
     ADDRESS_OK,
     Address,
+    address_key,
+    address_numbers,
     address_score,
     block_key,
     city_key,
@@ -372,7 +377,12 @@ class _Builder:
             form = self._name(name) if name else None
             if form:
                 found.append("n:" + form)
-                found += [block_key(form, c) for c in self._cities(city, address)]
+            if address:
+                numbers = address_numbers(address)
+                cities = self._cities(city, address)
+                if form:
+                    found += [block_key(form, c, numbers) for c in cities]
+                found += [address_key(c, numbers) for c in cities]
             for k in found:
                 keys.append(digest(k))
                 who.append(cid)
@@ -483,8 +493,16 @@ class _People:
 
     def block_keys(self) -> list[str]:
         return sorted(
-            {block_key(n, c) for n in self.names for a in self.addresses for c in a.cities}
+            {
+                block_key(n, c, a.numbers)
+                for n in self.names
+                for a in self.addresses
+                for c in a.cities
+            }
         )
+
+    def address_keys(self) -> list[str]:
+        return sorted({address_key(c, a.numbers) for a in self.addresses for c in a.cities})
 
 
 def _people(row: SampleRow) -> _People:
@@ -537,6 +555,7 @@ class _Plan:
     labels: dict[int, set[str]] = field(default_factory=dict)
     masked: list[int] | None = None
     named: list[int] = field(default_factory=list)
+    placed: list[int] = field(default_factory=list)
     name_count: int = 0
     block: list[int] = field(default_factory=list)
 
@@ -559,6 +578,8 @@ def match_sample(
         if not row.keys:
             wanted_keys.update("n:" + n for n in plan.people.names)
             wanted_keys.update(plan.people.block_keys())
+            if row.masked:
+                wanted_keys.update(plan.people.address_keys())
     all_keys = sorted(wanted_keys)
     owners = dict(zip(all_keys, index.lookup(all_keys), strict=True))
     wanted: set[int] = set()
@@ -581,8 +602,10 @@ def match_sample(
                 plan.masked = sorted(set(found) if plan.masked is None else
                                      set(plan.masked) & set(found))  # fmt: skip
         if plan.masked is not None:
+            placed = {cid for k in plan.people.address_keys() for cid in owners.get(k, [])}
             plan.named = sorted(named.intersection(plan.masked))
-            pool = plan.named or plan.masked
+            plan.placed = sorted(placed.intersection(plan.masked))
+            pool = set(plan.named) | set(plan.placed)
             if len(pool) <= MAX_DETAILS:
                 wanted.update(pool)
             continue
@@ -647,7 +670,7 @@ def _masked(row: SampleRow, plan: _Plan, info: dict[int, tuple[str, str]], base:
     cands = plan.masked or []
     if not cands:
         return RowMatch(row.number, None, 0.0, [f"masked {masks}: no customer fits"], 0)
-    pool = plan.named or cands
+    pool = sorted(set(plan.named) | set(plan.placed))  # the exact name, or the address's numbers
     if len(pool) > MAX_DETAILS:
         return RowMatch(
             row.number, None, 0.0, [f"masked {masks}: {len(pool)} candidates, too many"], len(pool)
@@ -717,7 +740,7 @@ def _name_address(row: SampleRow, plan: _Plan, info: dict[int, tuple[str, str]])
             row.number,
             None,
             0.0,
-            [f"name+city: {len(block)} namesake(s) in the city, no address confirmed"],
+            [f"name+address: {len(block)} namesake(s) at these numbers, none confirmed"],
             len(block),
         )
     if len(confirmed) > 1:
