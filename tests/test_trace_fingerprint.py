@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from sqlalchemy import create_engine, text
 from stdnum.cn import ric
 
@@ -33,7 +34,7 @@ from leakwarden.protect.keys import KeyRing, MasterKey
 from leakwarden.store import db
 from leakwarden.trace.canaries import column_kinds, make_canaries
 from leakwarden.trace.fingerprint import FingerprintConfig, fingerprint_rows
-from leakwarden.trace.report import render_html, to_json
+from leakwarden.trace.report import print_tables, render_html, to_json
 from leakwarden.trace.run import run_trace
 from leakwarden.trace.variants import apply_formats, observed_formats
 
@@ -180,6 +181,9 @@ def test_a_canary_names_the_copy_where_shared_customers_cannot(world: World) -> 
     assert len(report["canary_rows"]) == 2
     assert "canary customer(s) of this copy found" in " ".join(top["evidence"])
     assert "Canary rows" in render_html(result)
+    out = io.StringIO()
+    print_tables(result, Console(file=out, width=200))
+    assert "canaries" in out.getvalue() and "2 canary rows" in out.getvalue()
     assert b.export_id in {c["export_id"] for c in report["attribution"]["copies"]}
 
 
