@@ -118,7 +118,9 @@ def evaluate_seed(scenario: Any, seed: int, console: Console) -> dict[str, Any]:
     for a in scored:
         per_day[a.day] = per_day.get(a.day, 0) + 1
     score, family, insider = user_day_labels(result.scores, mal, run.insiders)
+    diagnostics = _diagnostics(result, score, family, run, config, warm)
     return {
+        "diagnostics": diagnostics,
         "seed": seed,
         "events": run.events.num_rows,
         "malicious_events": int(run.malicious.sum()),
@@ -140,6 +142,57 @@ def evaluate_seed(scenario: Any, seed: int, console: Console) -> dict[str, Any]:
         "budget": config.budget,
         "outcomes": outcomes,
         "user_days": (score, family, insider),
+    }
+
+
+def _diagnostics(
+    result: Any, score: Any, family: list[str | None], run: Any, config: Any, warm: dt.date
+) -> dict[str, Any]:
+    """Why insiders are missed: where each malicious actor-day ranks among that day's scores
+    (alerts per day are at most the budget), and who crosses the stream rule's floor."""
+    days = np.asarray(result.scores.column("day").cast(pa.int32()))
+    order = np.lexsort((-score, days))
+    d_sorted = days[order]
+    starts = np.concatenate([[True], d_sorted[1:] != d_sorted[:-1]])
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - first + 1
+    active = dict(zip(*np.unique(days, return_counts=True), strict=True))
+    budget = {d: max(config.min_daily_alerts, int(config.budget * n)) for d, n in active.items()}
+    ranks: dict[str, list[tuple[int, bool]]] = {}
+    for i, f in enumerate(family):
+        if f is not None:
+            ranks.setdefault(f, []).append((int(rank[i]), bool(rank[i] <= budget[days[i]])))
+    fam = dict(
+        zip(
+            run.insiders.column("actor").to_pylist(),
+            run.insiders.column("family").to_pylist(),
+            strict=True,
+        )
+    )
+    emp = run.context.employees
+    dept = dict(
+        zip(
+            emp.column("employee_id").to_pylist(), emp.column("department").to_pylist(), strict=True
+        )
+    )
+    crossings: dict[str, int] = {}
+    feats = result.features.select(["actor", "day", "win_customers_max"]).to_pylist()
+    for r in feats:
+        if r["day"] >= warm and (r["win_customers_max"] or 0) >= config.stream_min_customers:
+            key = fam.get(r["actor"]) or f"benign {dept.get(r['actor'], '?')}"
+            crossings[key] = crossings.get(key, 0) + 1
+    return {
+        "daily_rank": {
+            f: {
+                "actor_days": len(v),
+                "median_rank": float(np.median([r for r, _ in v])),
+                "within_budget_rank": float(np.mean([b for _, b in v])),
+            }
+            for f, v in ranks.items()
+        },
+        "window_crossings": crossings,
+        "median_daily_budget": float(np.median(list(budget.values()))) if budget else None,
     }
 
 
@@ -238,6 +291,19 @@ def detection(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     seeds = [evaluate_seed(scenario, scenario.world.seed + i, console) for i in range(args.seeds)]
     families = [f.name for f in scenario.families]
     rows = _family_rows(seeds, families)
+    for r in rows:
+        per = [s["diagnostics"]["daily_rank"].get(r["family"]) for s in seeds]
+        per = [x for x in per if x]
+        n = sum(x["actor_days"] for x in per)
+        r["malicious_actor_days"] = n
+        r["median_daily_rank"] = float(np.median([x["median_rank"] for x in per])) if per else None
+        r["within_budget_rank"] = (
+            sum(x["within_budget_rank"] * x["actor_days"] for x in per) / n if n else None
+        )
+    crossings: dict[str, int] = {}
+    for s in seeds:
+        for k, v in s["diagnostics"]["window_crossings"].items():
+            crossings[k] = crossings.get(k, 0) + v
     n_alerts = sum(s["alerts_after_warmup"] for s in seeds)
     n_true = sum(s["true_alerts"] for s in seeds)
     return {
@@ -251,6 +317,7 @@ def detection(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "precision_ci": wilson(n_true, n_alerts),
         "alerts_after_warmup": n_alerts,
         "true_alerts": n_true,
+        "window_crossings": dict(sorted(crossings.items(), key=lambda kv: -kv[1])),
         "insiders": [
             {
                 "seed": o.seed,
@@ -530,6 +597,12 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
         )
 
 
+def _budget(det: dict[str, Any]) -> str:
+    vals = [s["diagnostics"]["median_daily_budget"] for s in det["seeds"]]
+    vals = [v for v in vals if v is not None]
+    return f"{np.median(vals):.0f}" if vals else "-"
+
+
 def write_results(result: dict[str, Any], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     js = out / "monitor_eval.json"
@@ -560,6 +633,27 @@ def write_results(result: dict[str, Any], out: Path) -> list[Path]:
             f"Alert precision after the warm-up: {_pct(det['precision'])} "
             f"{_ci(det['precision_ci'], '{:.0f}', 100)} ({det['true_alerts']} true of "
             f"{det['alerts_after_warmup']} alerts).",
+            "",
+            "Why insiders are missed. Alerts per day are at most the budget (median "
+            f"{_budget(det)} a day here); the *daily rank* is where a malicious actor-day's score "
+            "stands among all actors' scores that day (1 = highest), and *in budget* the share of "
+            "malicious actor-days ranked within that day's budget:",
+            "",
+            "| family | malicious actor-days | median daily rank (median of seeds) | in budget |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['family']} | {r['malicious_actor_days']} | "
+            f"{_num(r['median_daily_rank'], '{:.0f}')} | {_pct(r['within_budget_rank'])} |"
+            for r in det["families"]
+        ]
+        lines += [
+            "",
+            "Actor-days after the warm-up whose busiest 5-minute window reached the stream rule's "
+            "floor (`stream_min_customers`), by insider family or benign department (stream "
+            "alerts come first in the budget): "
+            + ", ".join(f"{k} {v}" for k, v in det["window_crossings"].items())
+            + ".",
             "",
             "| seed | staff | days | events | malicious | detector CPU s | events/CPU s | alerts "
             "| max alerts/day | false alerts by rule |",
@@ -629,6 +723,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=["detect", "scale", "dask"],
     )
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
+    p.add_argument(
+        "--merge", action="store_true", help="keep the parts not run from the existing results"
+    )
     p.add_argument("--scale-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--rate-scale", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--worker-out", type=Path, default=None, help=argparse.SUPPRESS)
@@ -652,6 +749,13 @@ def main(argv: list[str] | None = None) -> int:
             "figures pool the seeds (3 seeds: 30 insiders per family).",
         ],
     }
+    previous = args.out / "monitor_eval.json"
+    if args.merge and previous.exists():  # keep the parts not rerun from the last results
+        old = json.loads(previous.read_text(encoding="utf-8"))
+        for part, key in (("detect", "detection"), ("scale", "scale"), ("dask", "dask")):
+            if part not in args.parts and old.get(key):
+                result[key] = old[key]
+                result["notes"].append(f"{key}: kept from the run of {old['machine']['date_utc']}")
     status = 0
     if "detect" in args.parts:
         result["detection"] = detection(args, console)
