@@ -108,9 +108,9 @@ def test_a_bulk_pull_alerts_at_the_crossing_event_and_the_stream_monitor_agrees(
 
 def test_an_actor_with_a_history_of_bulk_jobs_is_held_to_their_own_threshold() -> None:
     w = World(n=20, days=40, seed=9)
-    for d in range(40):  # e5 runs a 3000-customer job every weekday
+    for d in range(40):  # e5 runs a 3000-customer extract every weekday
         if d % 7 < 5:
-            w.events.add("e5", at(d, 2.0), [], rows=3000, customers=3000, channel="batch")
+            w.events.add("e5", at(d, 2.0), w.fresh_customers(3000), channel="batch")
     res = run_monitor(w.table(), w.context(), MonitorConfig())
     late = [a for a in res.alerts if a.actor == "e5" and a.rule == "stream"]
     # alerted while it had no baseline of its own; never once its own 90th percentile counts

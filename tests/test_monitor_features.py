@@ -63,15 +63,17 @@ def test_rows_exports_denied_and_count_only_customers() -> None:
     ev.add("e0", at(0, 9), [1], rows=7)
     ev.add("e0", at(0, 10), [], rows=900, customers=300, channel="export", export_id="x1")
     ev.add("e0", at(0, 11), [2, 3], outcome="denied")  # nothing released
-    ev.add("e0", at(0, 12), [], rows=50, customers=20, ticket="T5")  # count-only, ticketed
+    ev.add("e0", at(0, 12), [], rows=50, customers=20, ticket="T5")  # an aggregate query
     ctx = context(staff(1), tickets=tickets([("T5", "e0", 99, at(-1), None)]))
     r = _rows(build_aggregates(ev.table(), ctx, CFG).actor_day)[("e0", DAY0)]
-    assert (r["events"], r["denied"], r["rows"]) == (4, 1, 957)
+    # rows of records only: 7 + 900 (the aggregate's 50 rows release no customer's record)
+    assert (r["events"], r["denied"], r["rows"]) == (4, 1, 907)
     assert (r["exports"], r["export_rows"]) == (1, 900)
-    # listed 1 + count-only 300 + 20; with a tickets table a stated ticket does not explain
-    # customers it cannot name, so all of 1 + 300 + 20 are unexplained
-    assert r["distinct_customers"] == 321
-    assert r["unexplained_customers"] == 321
+    # listed 1 + the export's 300 counted ones; with a tickets table a stated ticket does not
+    # explain customers it cannot name, so all 301 are unexplained; the aggregate's 20 apart
+    assert r["distinct_customers"] == 301
+    assert r["unexplained_customers"] == 301
+    assert r["aggregate_customers"] == 20
 
 
 def test_off_hours_in_the_configured_time_zone_and_weekends() -> None:
@@ -118,12 +120,13 @@ def test_vip_coworker_and_same_neighbourhood_lookups_count_only_when_unexplained
 
 def test_window_sums_cross_batch_boundaries_and_keep_the_daily_maximum() -> None:
     ev = Events()
-    ev.add("e0", at(0, 10), [], rows=100, customers=100)
-    ev.add("e0", at(0, 10 + 4 / 60), [], rows=100, customers=50)  # +4 min: window 150
-    ev.add("e0", at(0, 10 + 10 / 60), [], rows=500, customers=120)  # +10 min: alone, 120
-    ev.add("e1", at(0, 10 + 1 / 60), [], rows=10, customers=10)
+    ev.add("e0", at(0, 10), list(range(100)))
+    ev.add("e0", at(0, 10 + 4 / 60), [], rows=100, customers=50, channel="export")  # window 150
+    ev.add("e0", at(0, 10 + 10 / 60), list(range(120)), rows=500)  # +10 min: alone, 120
+    ev.add("e0", at(0, 10 + 11 / 60), [], rows=9000, customers=9000)  # an aggregate: not counted
+    ev.add("e1", at(0, 10 + 1 / 60), list(range(10)))
     table = ev.table()
-    batches = [table.slice(0, 1), table.slice(1, 1), table.slice(2, 2)]
+    batches = [table.slice(0, 1), table.slice(1, 1), table.slice(2, 3)]
     agg = build_aggregates(batches, context(staff(2)), CFG)
     r = _rows(agg.actor_day)
     assert r[("e0", DAY0)]["win_customers_max"] == 150
@@ -133,6 +136,7 @@ def test_window_sums_cross_batch_boundaries_and_keep_the_daily_maximum() -> None
     # the staircase of new daily maxima, each with the event that set it
     assert ("e0", 0, 100, 0) in pts and ("e0", 0, 150, 1) in pts
     assert ("e0", 0, 120, 2) not in pts  # 120 is no new maximum after 150
+    assert r[("e0", DAY0)]["aggregate_customers"] == 9000
 
 
 def test_batches_out_of_order_by_more_than_the_window_are_refused() -> None:

@@ -5,8 +5,9 @@ daily alerts by descending score (at least ``min_score``), until the day's budge
 ``max(min_daily_alerts, floor(budget * active actors))`` is spent. An actor gets at most one alert
 per day. Suppression (per actor and rule): after an alert, and after an analyst's disposition
 (:class:`~leakwarden.monitor.config.Disposition`), the actor is not alerted again for
-``suppress_days`` (``benign_days`` after a benign verdict) unless the score reaches twice the
-earlier alert's.
+``suppress_days`` (``benign_days`` after a benign verdict); a verdict or a stream alert gives
+way to a score twice as high, a daily alert does not (its person's growing risk is the open
+case, and the budget is better spent on someone new).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from leakwarden.monitor.features import Aggregates
 from leakwarden.monitor.scoring import CUSUM_ON, Scored
 
 EPOCH = date(1970, 1, 1)
+EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 STREAM_KINDS = ("win_customers_max", "win_rows_max")
 
 
@@ -48,11 +50,13 @@ class _Suppression:
     day: int  # day number of the alert or verdict
     until: int  # day number, inclusive
     score: float
+    escape: bool = True  # a score twice as high breaks through before ``until``
 
 
 class Suppressor:
-    """Per (actor, rule): no new alert until ``until`` unless the score doubles; and for the
-    daily rule, the score an alert already reported is spent: later days are ranked on
+    """Per (actor, rule): no new alert until ``until`` (after an analyst's verdict or a stream
+    alert, unless the score doubles; after a daily alert, not at all); and for the daily rule,
+    the score an alert already reported is spent: later days are ranked on
     ``score - spent * decay ** age`` (the risk ledger's decay), so one incident's carried risk
     does not raise a second alert when the suppression ends."""
 
@@ -68,7 +72,9 @@ class Suppressor:
     def _set(self, actor: str, rule: str, new: _Suppression) -> None:
         old = self.state.get((actor, rule))
         if old is not None and old.until > new.until:
-            new = _Suppression(new.day, old.until, max(new.score, old.score))
+            new = _Suppression(
+                new.day, old.until, max(new.score, old.score), old.escape and new.escape
+            )
         self.state[(actor, rule)] = new
 
     def adjusted(self, actor: str, rule: str, day: int, score: float) -> float:
@@ -79,10 +85,15 @@ class Suppressor:
 
     def allows(self, actor: str, rule: str, day: int, score: float) -> bool:
         s = self.state.get((actor, rule))
-        return s is None or day > s.until or score >= 2 * s.score
+        return s is None or day > s.until or (s.escape and score >= 2 * s.score)
 
     def alerted(self, actor: str, rule: str, day: int, score: float) -> None:
-        self._set(actor, rule, _Suppression(day, day + self.config.suppress_days, score))
+        # a daily alert opens a case: the same person's growing risk is that case, not a new
+        # alert, so the daily rule stays quiet for suppress_days; a bulk pull twice the last
+        # one (stream) still breaks through
+        escape = rule != "daily"
+        until = day + self.config.suppress_days
+        self._set(actor, rule, _Suppression(day, until, score, escape))
 
 
 def select_alerts(
@@ -91,7 +102,7 @@ def select_alerts(
     config: MonitorConfig,
     dispositions: Iterable[Disposition] = (),
 ) -> list[Alert]:
-    crossings = stream_crossings(scored, agg, config.stream_window_seconds * 1000)
+    crossings = stream_crossings(scored, agg, config.stream_window_seconds * 1_000_000)
     samples = _samples(agg)
     sup = Suppressor(config, dispositions)
     alerts: list[Alert] = []
@@ -105,7 +116,7 @@ def select_alerts(
             continue
         budget = max(config.min_daily_alerts, math.floor(config.budget * n_active))
         taken: set[int] = set()
-        for a, ts_ms, seqs, ratio, kind, value in crossings.get(d, []):
+        for a, ts_us, seqs, ratio, kind, value in crossings.get(d, []):
             if len(taken) >= budget:
                 break
             actor = scored.actors[a]
@@ -114,7 +125,7 @@ def select_alerts(
             sup.alerted(actor, "stream", day_no, ratio)
             sup.alerted(actor, "daily", day_no, float(np.nan_to_num(scored.score[a, d])))
             taken.add(a)
-            raised = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+            raised = EPOCH_UTC + timedelta(microseconds=ts_us)
             stream = _stream_reason(scored, a, d, kind, value, config)
             alerts.append(
                 _alert(scored, samples, a, d, "stream", raised, ratio, seqs, config, stream)
@@ -152,8 +163,8 @@ def select_alerts(
 Crossing = tuple[int, int, tuple[int, ...], float, int, float]
 
 
-def stream_crossings(scored: Scored, agg: Aggregates, window_ms: int) -> dict[int, list[Crossing]]:
-    """Per day index: (actor index, crossing time ms, seqs up to it, value / threshold, kind,
+def stream_crossings(scored: Scored, agg: Aggregates, window_us: int) -> dict[int, list[Crossing]]:
+    """Per day index: (actor index, crossing time in µs, seqs up to it, value / threshold, kind,
     value), by time: the first event whose window sum reached the actor's threshold that day
     (kind 0: customers, 1: rows). The seqs are the window's new-maximum events up to it."""
     pts = agg.points
@@ -177,7 +188,7 @@ def stream_crossings(scored: Scored, agg: Aggregates, window_ms: int) -> dict[in
         if key not in first or cand[0] < first[key][0]:
             first[key] = cand
     for (ai, di), (t, s, ratio, k, v) in first.items():
-        mask = (a == ai) & (d == di) & (ts <= t) & (ts > t - window_ms)
+        mask = (a == ai) & (d == di) & (ts <= t) & (ts > t - window_us)
         seqs = tuple(sorted({int(q) for q in seq[mask]}))
         out.setdefault(di, []).append((ai, t, seqs or (s,), ratio, k, v))
     for di in out:

@@ -38,8 +38,13 @@ class MonitorConfig:
     # CUSUM on robust z-scores of the volume features: allowance k and the cap of the sum.
     cusum_k: float = 1.0
     cusum_h: float = 4.0  # only the part of a CUSUM above this enters the score
-    cusum_cap: float = 60.0
-    feature_cap: float = 12.0  # one feature contributes at most this many robust z units
+    cusum_cap: float = 30.0
+    cusum_leak: float = 0.8  # C = max(0, leak * C + z - k): forgets within days when z is low
+    feature_cap: float = 12.0  # CUSUM steps are clipped to this many robust z units
+    # Per-feature evidence: -log10 of the share of peer actor-days at least as high, minus this
+    # allowance (2: rarer than 1 in 100 peer-days); see scoring.tail_surprise.
+    surprise_allow: float = 2.0
+    min_pool: int = 30  # fewer peer actor-days than this: the organisation's pool instead
     leaving_days: int = 60  # the HR signal applies this long before the leaving date (and after)
     leaving_factor: float = 1.5  # evidence multiplier while the HR signal applies
     ticket_grace_days: int = 3  # a ticket explains access up to this long after it closed
@@ -48,7 +53,7 @@ class MonitorConfig:
     stream_factor: float = 3.0  # times the higher of own and peer baseline daily window maxima
     stream_min_customers: int = 1000  # absolute floors of the stream thresholds
     stream_min_rows: int = 5000
-    suppress_days: int = 7  # an alerted actor is not re-alerted this long unless the score doubles
+    suppress_days: int = 14  # an alerted actor is not re-alerted this long (see alerting)
     benign_days: int = 30  # the same after an analyst closed an alert as benign
     max_listed_customers: int = 50  # unexplained customers listed in an alert
     max_listed_events: int = 50  # audit event seqs linked from an alert

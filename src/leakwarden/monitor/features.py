@@ -14,7 +14,10 @@ tables keyed by ``actor`` (string) and ``day`` (date32, local to ``config.timezo
 A customer access is *explained* when an assigned ticket covering that customer was open at the
 time (up to ``ticket_grace_days`` after closing) or a standing relationship links the actor and
 the customer; without a tickets table, a stated ticket explains the event (the gateway checked it).
-Only allowed events count as data taken; refusals are counted apart (``denied``).
+Only allowed events count as data taken; refusals are counted apart (``denied``). Records are
+released by events that list customers and by exports (listed or only counted); any other event
+that only counts customers is an aggregate: its customers go to ``aggregate_customers``, not to
+the distinct, unexplained or window counts, and its rows are not counted.
 
 Partitions holding disjoint sets of actors give aggregates that concatenate
 (:meth:`Aggregates.concat`), which is how the Dask path splits the work.
@@ -34,7 +37,7 @@ from leakwarden.monitor.config import MonitorConfig
 from leakwarden.monitor.events import EVENT_SCHEMA, Context, check_table
 from leakwarden.monitor.window import WindowCarry, WindowEvents, running_records
 
-MS_PER_DAY = 86_400_000
+US_PER_DAY = 86_400_000_000
 EXPORT_CHANNEL = "export"
 
 # counted per actor-day in stage one (sums over events, or distinct customers)
@@ -53,6 +56,7 @@ COUNTS = (
     "neighbour_unexplained",
     "win_customers_max",
     "win_rows_max",
+    "aggregate_customers",
 )
 
 
@@ -93,7 +97,7 @@ class FeatureBuilder:
         self.names: list[str] = []
         self.code_of: dict[str, int] = {}
         self._codes(context.employees.column("employee_id").to_pylist())
-        self.carry = WindowCarry(config.stream_window_seconds * 1000)
+        self.carry = WindowCarry(config.stream_window_seconds * 1_000_000)
         self.sums: list[pa.Table] = []
         self.pairs: list[pa.Table] = []
         self.pair_rows = 0
@@ -125,13 +129,13 @@ class FeatureBuilder:
             return None
         self._codes(str(a) for a in pc.unique(t.column("assignee")).to_pylist())
         value_set = pa.array(self.names, pa.string())
-        grace = np.int64(self.config.ticket_grace_days) * MS_PER_DAY
-        opened = ms_of(t.column("opened"))
+        grace = np.int64(self.config.ticket_grace_days) * US_PER_DAY
+        opened = us_of(t.column("opened"))
         closed_col = t.column("closed")
         closed = np.where(
             np.asarray(pc.is_null(closed_col)),
             np.iinfo(np.int64).max // 2,
-            ms_of(pc.fill_null(closed_col, 0).cast(closed_col.type)) + grace,
+            us_of(pc.fill_null(closed_col, 0).cast(closed_col.type)) + grace,
         )
         return pa.table(
             {
@@ -176,10 +180,10 @@ class FeatureBuilder:
                 raise ValueError(f"{where}: column {name!r} has nulls")
         cfg = self.config
         actor = self._encode(tbl.column("actor").combine_chunks())
-        ts = ms_of(tbl.column("ts"))
-        local = local_ms(tbl.column("ts"), cfg.timezone)
-        day = np.floor_divide(local, MS_PER_DAY)
-        hour = np.floor_divide(local - day * MS_PER_DAY, 3_600_000)
+        ts = us_of(tbl.column("ts"))
+        local = local_us(tbl.column("ts"), cfg.timezone)
+        day = np.floor_divide(local, US_PER_DAY)
+        hour = np.floor_divide(local - day * US_PER_DAY, 3_600_000_000)
         weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
         off = (weekday >= 5) | (hour < cfg.work_start_hour) | (hour >= cfg.work_end_hour)
         allowed = np.asarray(pc.equal(tbl.column("outcome"), "allowed"))
@@ -194,14 +198,16 @@ class FeatureBuilder:
         seq = np.asarray(tbl.column("seq")).astype(np.int64)
         ids = tbl.column("customer_ids").combine_chunks()
         listed = np.asarray(pc.list_value_length(ids)).astype(np.int64)
-        unlisted = np.maximum(customers - listed, 0) * allowed
         has_ticket = np.asarray(pc.is_valid(tbl.column("ticket")))
+        # records released: events that list customers, and exports (listed or only counted);
+        # other count-only events are aggregates (no customer's record leaves)
+        record = (listed > 0) | export
+        unlisted = np.maximum(customers - listed, 0) * allowed
         ticket_explains = self.context.tickets is None
-        unlisted_unexpl = (
-            unlisted * ~(has_ticket & ticket_explains) if ticket_explains else unlisted
-        )
-
-        a = allowed.astype(np.int64)
+        unlisted_unexpl = unlisted * record
+        if ticket_explains:
+            unlisted_unexpl = unlisted_unexpl * ~has_ticket
+        ra = (allowed & record).astype(np.int64)
         self.sums.append(
             _sum_by_day(
                 pa.table(
@@ -210,12 +216,13 @@ class FeatureBuilder:
                         "day": day,
                         "events": np.ones(len(actor), dtype=np.int64),
                         "denied": (~allowed).astype(np.int64),
-                        "rows": rows * a,
+                        "rows": rows * ra,
                         "exports": (export & allowed).astype(np.int64),
                         "export_rows": rows * (export & allowed),
                         "off_hours_events": off.astype(np.int64),
-                        "unlisted": unlisted,
+                        "unlisted": unlisted * record,
                         "unlisted_unexplained": unlisted_unexpl,
+                        "aggregate_customers": unlisted * ~record,
                     }
                 )
             )
@@ -228,7 +235,7 @@ class FeatureBuilder:
                 .rename_columns(["actor", "day", "key", "n"])
             )
         self._add_pairs(ids, actor, day, ts, off, allowed, seq, has_ticket)
-        self._add_window(actor, day, ts, seq, customers * a, rows * a, allowed, where)
+        self._add_window(actor, day, ts, seq, customers * ra, rows * ra, allowed, where)
 
     def _add_pairs(
         self,
@@ -514,7 +521,7 @@ def iter_batches(
 ) -> Iterable[pa.RecordBatch | pa.Table]:
     if isinstance(events, pa.Table):
         check_table(events, EVENT_SCHEMA, "events")
-        ts = ms_of(events.column("ts"))
+        ts = us_of(events.column("ts"))
         if len(ts) > 1 and (np.diff(ts) < 0).any():
             events = events.sort_by([("ts", "ascending"), ("seq", "ascending")])
         for start in range(0, events.num_rows, rows):
@@ -604,26 +611,26 @@ def _concat_or_empty(parts: list[pa.Table], keys: list[str]) -> pa.Table:
     cols = {k: pa.array([], pa.int64()) for k in keys}
     for c in ("events", "denied", "rows", "exports", "export_rows", "off_hours_events"):
         cols[c] = pa.array([], pa.int64())
-    cols["unlisted"] = pa.array([], pa.int64())
-    cols["unlisted_unexplained"] = pa.array([], pa.int64())
+    for c in ("unlisted", "unlisted_unexplained", "aggregate_customers"):
+        cols[c] = pa.array([], pa.int64())
     return pa.table(cols)
 
 
-def ms_of(col: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
-    """Milliseconds since the epoch of a timestamp column (any unit)."""
+def us_of(col: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Microseconds since the epoch of a timestamp column (any unit; ns rounded down)."""
     unit = col.type.unit
     raw = np.asarray(col.cast(pa.timestamp(unit)).cast(pa.int64())).astype(np.int64)
-    div = {"s": None, "ms": 1, "us": 1000, "ns": 1_000_000}[unit]
-    return raw * 1000 if div is None else np.floor_divide(raw, div)
+    mul = {"s": 1_000_000, "ms": 1000, "us": 1}.get(unit)
+    return raw * mul if mul is not None else np.floor_divide(raw, 1000)
 
 
-def local_ms(col: pa.Array | pa.ChunkedArray, tz: str) -> npt.NDArray[np.int64]:
+def local_us(col: pa.Array | pa.ChunkedArray, tz: str) -> npt.NDArray[np.int64]:
     if tz == "UTC":
-        return ms_of(col)
+        return us_of(col)
     local = pc.local_timestamp(col.cast(pa.timestamp(col.type.unit, tz=tz)))
-    return ms_of(local)
+    return us_of(local)
 
 
-def day_of(ts_ms: npt.NDArray[np.int64], tz: str) -> npt.NDArray[np.int64]:
-    col = pa.array(ts_ms, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
-    return np.floor_divide(local_ms(col, tz), MS_PER_DAY)
+def day_of(ts_us: npt.NDArray[np.int64], tz: str) -> npt.NDArray[np.int64]:
+    col = pa.array(ts_us, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return np.floor_divide(local_us(col, tz), US_PER_DAY)

@@ -1,29 +1,40 @@
 """Stage two of the batch detector: baselines, evidence, the risk ledger and stream thresholds.
 
-Per active actor-day and scored feature ``f`` (:data:`SCORED`), with value ``x``:
+Windows: an actor's *own baseline* is their active days in the ``baseline_days`` days ending
+``baseline_lag_days`` before the scored day (recomputed every ``baseline_refresh_days``; unused
+with fewer than ``min_baseline_days`` days). The lag keeps an attacker's recent days out of their
+own baseline, and rank statistics keep out a minority of older ones. Peer groups: department +
+role (:mod:`leakwarden.monitor.peers`).
 
-* own baseline: median ``m`` and MAD of the actor's *active* days in the ``baseline_days`` days
-  ending ``baseline_lag_days`` before the day (refreshed every ``baseline_refresh_days``; not used
-  with fewer than ``min_baseline_days`` active days). The lag keeps an attacker's recent days out
-  of their own baseline; the median keeps out a minority of older ones.
-* peer baseline: median and MAD of the same feature over the actor's peer group (department +
-  role) *that day*; the organisation's when fewer than ``min_peers`` peers were active.
-* robust z against each: ``(x - m) / max(1.4826 MAD, sqrt(m + 1))`` (the square root is the
-  Poisson spread of a count, so a zero-MAD baseline does not turn one access into a huge z).
-* evidence ``e_f = clip(min(z_own, z_peer), 0, feature_cap)`` (``z_peer`` alone without an own
-  baseline): unusual for the person *and* for their peers.
+Per active actor-day and scored feature (:data:`SCORED`), the evidence is a tail measure
+(:func:`tail_surprise`): ``-log10`` of the share of the peer group's actor-days in the same
+window with a value at least as high (the organisation's pool for small groups), scaled down by
+how often the actor themselves reached it in their own baseline; minus ``surprise_allow`` and
+floored at 0. Heavy-tailed, spiky features (exports, window maxima) are judged against how often
+peers do such things, not against a median that is 0, and an attacker's own history can only
+lower their evidence by what their peers' history allows.
 
-Daily evidence ``S = sum_f max(0, e_f - z_allow)``; the risk ledger
-``R_d = sum over the last risk_window_days of S * 0.5 ** (age / risk_half_life_days)``; CUSUMs
-``C = min(cusum_cap, max(0, C + z - cusum_k))`` over active days, where ``z`` is the own z of
-distinct and of unexplained customers against the own *mean* (winsorised at the own 90th
-percentile: a count's median sits below its mean, which would make the sum drift up): growth over
-weeks that no single day shows. Score = ``(R + sum max(0, C - cusum_h)) * leaving``, where
-``leaving`` is ``leaving_factor`` while the HR signal applies, else 1.
+Daily evidence ``S = sum_f evidence_f``; the risk ledger ``R_d = sum over the last
+risk_window_days of S * 0.5 ** (age / risk_half_life_days)``; CUSUMs
+``C = min(cusum_cap, max(0, cusum_leak * C + z - cusum_k))`` over active days, where ``z`` is,
+for distinct and for unexplained customers, the day's excess over the peer group's median that
+day (weekends, holidays and busy days move everyone) against the actor's own *mean* excess
+(winsorised at the own 90th percentile: a count's median sits below its mean, which would make
+the sum drift up), scaled by ``max(1.4826 MAD, sqrt(own mean + 1))``: growth over weeks that no
+single day shows. The leak lets
+the sum fall back within days once behaviour is normal again (a plain CUSUM only loses ``k`` a
+day, so a closed case would sit at the top of the ranking for weeks).
+Score = ``(R + sum max(0, C - cusum_h)) * leaving``, where ``leaving`` is ``leaving_factor``
+while the HR signal applies, else 1.
+
+Reasons show each feature against the own median (lagged window), the peer group's median that
+day and the organisation's median that day (:class:`Scored` ``own``, ``peer``, ``org``).
 
 Stream thresholds per actor-day (:func:`window_thresholds`, shared with the stream monitor):
-``max(floor, stream_factor * q90)`` where ``q90`` is the 90th percentile of the actor's daily
-window maxima in the own-baseline window, or of the peer group's pooled over that window.
+``max(floor, stream_factor * max(own q90, peer q99.9))``: the actor's 90th percentile of daily
+window maxima over the own-baseline window, and the 99.9th percentile of the peer group's
+pooled over that window (a legitimate bulk job that peers run now and then sets the bar; one
+outlier does not).
 """
 
 from __future__ import annotations
@@ -76,7 +87,6 @@ SCORED = (
 )
 CUSUM_ON = ("distinct_customers", "unexplained_customers")
 WINDOW_FEATURES = ("win_customers_max", "win_rows_max")
-Z_ALLOW = 2.0
 RARE_SHARE = 0.05
 MIN_GROUP = 5
 MIN_PEERS = 5
@@ -111,21 +121,23 @@ def score(agg: Aggregates, context: Context, config: MonitorConfig) -> Scored:
     n_a, n_days, n_f = x.shape
     groups = peer_groups(context.employees, pa.array(actors, pa.string())).to_pylist()
 
-    own, own_mad, _, own_mean = _own_baselines(x, config)
-    peer, peer_mad, _, org = _peer_baselines(x, groups)
-    z_own = _z(x, own, own_mad)
-    z_peer = _z(x, peer, peer_mad)
-    e = np.where(np.isnan(z_own), z_peer, np.minimum(z_own, z_peer))
-    e = np.clip(np.nan_to_num(e, nan=0.0), 0.0, config.feature_cap)
+    own, _, _, own_mean = _own_baselines(x, config)
+    peer, _, _, org = _peer_baselines(x, groups)
+    surprise = tail_surprise(x, groups, config)
     leaving = _leaving(context, actors, day0, n_days, config)
     factor = np.where(leaving, config.leaving_factor, 1.0)
-    evidence = np.maximum(e - Z_ALLOW, 0.0)
+    evidence = np.maximum(surprise - config.surprise_allow, 0.0)
     active = ~np.isnan(x[:, :, 0]) if n_f else np.zeros((n_a, n_days), dtype=bool)
     evidence[~active] = 0.0
     daily = evidence.sum(axis=2)
     risk = _risk(daily, config)
     cus_idx = [feats.index(f) for f in CUSUM_ON]
-    z_mean = _z(x[:, :, cus_idx], own_mean[:, :, cus_idx], own_mad[:, :, cus_idx])
+    # excess over the peer group that day (weekends, holidays and busy days move everyone),
+    # against the actor's own usual excess
+    u = x[:, :, cus_idx] - peer[:, :, cus_idx]
+    _, u_mad, _, u_mean = _own_baselines(u, config)
+    scale = np.maximum(1.4826 * u_mad, np.sqrt(np.abs(own_mean[:, :, cus_idx]) + 1.0))
+    z_mean = (u - u_mean) / scale
     z_c = np.where(np.isnan(z_mean), 0.0, z_mean)
     cusum = _cusum(np.clip(z_c, -config.feature_cap, config.feature_cap), active, config)
     total = (risk + np.maximum(cusum - config.cusum_h, 0.0).sum(axis=2)) * factor
@@ -188,28 +200,84 @@ def window_thresholds(
     x: F64, feats: list[str], groups: list[str], config: MonitorConfig, d: int
 ) -> F64:
     """(actor, 2) stream thresholds (customers, rows) for day index ``d`` (may lie past the
-    cube): ``max(floor, stream_factor * q90)`` with the actor's own 90th percentile of daily
-    window maxima over the own-baseline window, or, with too few own days, the peer group's
-    pooled over the same window. Only days before ``d`` are read."""
+    cube): ``max(floor, stream_factor * max(own q90, peer q99.9))`` over the own-baseline window
+    (the own term left out with too few own days). Only days before ``d`` are read."""
     floors = np.array([config.stream_min_customers, config.stream_min_rows], dtype=np.float64)
     n_a = x.shape[0]
     lo, hi = baseline_window(d, config)
+    if hi <= 0:  # warm-up: the days before this refresh block, not yet lagged
+        lo, hi = 0, d - d % max(1, config.baseline_refresh_days)
     base = np.full((n_a, 2), np.nan)
     if hi > 0 and lo < x.shape[1]:
         win = x[:, lo : min(hi, x.shape[1]), :][:, :, [feats.index(f) for f in WINDOW_FEATURES]]
         _, _, q = sorted_stats(win, axis=1, quantile=0.9)
         assert q is not None
         enough = np.sum(~np.isnan(win[:, :, 0]), axis=1) >= config.min_baseline_days
-        base = np.where(enough[:, None], q, np.nan)
+        base = np.where(enough[:, None], q, 0.0)
         g_arr = np.array(groups, dtype=object)
         for g in sorted(set(groups)):
             members = np.flatnonzero(g_arr == g)
             pooled = win[members].reshape(-1, 2)
-            _, _, pq = sorted_stats(pooled, axis=0, quantile=0.9)
+            _, _, pq = sorted_stats(pooled, axis=0, quantile=0.999)
             assert pq is not None
-            fill = members[np.isnan(base[members, 0])]
-            base[fill] = pq
+            base[members] = np.maximum(base[members], np.nan_to_num(pq, nan=0.0))
     out: F64 = np.maximum(floors, config.stream_factor * np.nan_to_num(base, nan=0.0))
+    return out
+
+
+def tail_surprise(x: F64, groups: list[str], config: MonitorConfig) -> F64:
+    """(A, D, F): how rare each value is among the peer group's actor-days of the own-baseline
+    window, ``-log10((1 + n_ge) / (1 + n))`` with ``n_ge`` of the ``n`` pooled values at least as
+    high (past the pool's maximum, plus ``log10(x / max)``, at most 3); the organisation's pool
+    when the group's holds fewer than ``min_pool`` values; the block's own days before any lagged
+    history exists. Then scaled down by the actor's own history: times
+    ``s_own / max s_own`` where ``s_own`` is the same measure over the actor's own baseline days
+    (1 when they never reached the value; small when they often do)."""
+    n_d, n_f = x.shape[1], x.shape[2]
+    out = np.zeros_like(x)
+    step = max(1, config.baseline_refresh_days)
+    g_arr = np.array(groups, dtype=object)
+    members_of = [np.flatnonzero(g_arr == g) for g in sorted(set(groups))]
+    for start in range(0, n_d, step):
+        stop = min(n_d, start + step)
+        lo, hi = baseline_window(start, config)
+        lagged = hi > 0
+        if not lagged and start > 0:  # warm-up: every earlier day, not yet lagged
+            lo, hi = 0, start
+        hist = x[:, lo:hi, :] if hi > 0 else x[:, start:stop, :]
+        cur = x[:, start:stop, :]
+        org_pools = [np.sort(v[~np.isnan(v)]) for v in (hist[:, :, f] for f in range(n_f))]
+        block = np.zeros_like(cur)
+        for members in members_of:
+            for f in range(n_f):
+                pool = hist[members, :, f]
+                pool = np.sort(pool[~np.isnan(pool)])
+                if len(pool) < config.min_pool:
+                    pool = org_pools[f]
+                block[members, :, f] = _surprise(pool, cur[members, :, f])
+        if lagged:
+            n_own = np.sum(~np.isnan(hist[:, :, :1]), axis=1)  # (A, 1)
+            with np.errstate(invalid="ignore"):
+                ge = np.sum(hist[:, :, None, :] >= cur[:, None, :, :], axis=1)  # (A, B, F)
+            s_own = -np.log10((1.0 + ge) / (1.0 + n_own[:, None, :]))
+            s_max = np.log10(1.0 + n_own[:, None, :])
+            enough = (n_own >= config.min_baseline_days)[:, None, :]
+            ratio = np.where(enough, s_own / np.maximum(s_max, 1e-9), 1.0)
+            block = block * ratio
+        out[:, start:stop, :] = block
+    return np.nan_to_num(out, nan=0.0)
+
+
+def _surprise(pool: F64, values: F64) -> F64:
+    n = len(pool)
+    if n == 0:
+        return np.zeros_like(values)
+    v = np.nan_to_num(values, nan=-np.inf)
+    n_ge = n - np.searchsorted(pool, v, side="left")
+    s = -np.log10((1.0 + n_ge) / (1.0 + n))
+    top = max(float(pool[-1]), 1.0)
+    beyond = np.clip(np.log10(np.maximum(v, 1.0) / top), 0.0, 3.0)
+    out: F64 = s + np.where(n_ge == 0, beyond, 0.0)
     return out
 
 
@@ -302,11 +370,6 @@ def _peer_baselines(x: F64, groups: list[str]) -> tuple[F64, F64, F64, F64]:
     return peer, mad, q90, org_m
 
 
-def _z(x: F64, med: F64, mad: F64) -> F64:
-    scale = np.maximum(1.4826 * mad, np.sqrt(np.abs(med) + 1.0))
-    return (x - med) / scale
-
-
 def _risk(daily: F64, config: MonitorConfig) -> F64:
     decay = 0.5 ** (1.0 / config.risk_half_life_days)
     w = config.risk_window_days
@@ -324,7 +387,9 @@ def _cusum(z: F64, active: npt.NDArray[np.bool_], config: MonitorConfig) -> F64:
     out = np.zeros_like(z)
     acc = np.zeros((z.shape[0], z.shape[2]))
     for d in range(z.shape[1]):
-        step = np.minimum(config.cusum_cap, np.maximum(0.0, acc + z[:, d, :] - config.cusum_k))
+        step = np.minimum(
+            config.cusum_cap, np.maximum(0.0, config.cusum_leak * acc + z[:, d, :] - config.cusum_k)
+        )
         acc = np.where(active[:, d, None], step, acc)
         out[:, d, :] = acc
     return out

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leakwarden.monitor.alerting import EPOCH, STREAM_KINDS, alert_id
+from leakwarden.monitor.alerting import EPOCH, EPOCH_UTC, STREAM_KINDS, alert_id
 from leakwarden.monitor.config import Alert, MonitorConfig, MonitorResult, Reason
 from leakwarden.monitor.events import EVENT_SCHEMA, Context, check_table
-from leakwarden.monitor.features import day_of, ms_of
+from leakwarden.monitor.features import day_of, us_of
 from leakwarden.monitor.peers import peer_groups
 from leakwarden.monitor.scoring import (
     baseline_window,
@@ -62,7 +62,7 @@ class StreamMonitor:
             str(g) for g in peer_groups(context.employees, pa.array(self.actors, pa.string()))
         ]
         self.code_of = {a: i for i, a in enumerate(self.actors)}
-        self.carry = WindowCarry(self.config.stream_window_seconds * 1000)
+        self.carry = WindowCarry(self.config.stream_window_seconds * 1_000_000)
         self._thresholds: dict[int, np.ndarray] = {}
         self.alerted: set[tuple[str, int]] = set()
         self.per_day: dict[int, int] = {}
@@ -107,7 +107,7 @@ class StreamMonitor:
             return []
         ev = WindowEvents(
             self._codes(tbl.column("actor").to_pylist()),
-            ms_of(tbl.column("ts")),
+            us_of(tbl.column("ts")),
             np.asarray(tbl.column("seq")).astype(np.int64),
             np.asarray(tbl.column("customers")).astype(np.int64),
             np.asarray(tbl.column("rows")).astype(np.int64),
@@ -132,7 +132,7 @@ class StreamMonitor:
             kind = 0 if hit_c[i] else 1
             value = float((got.customers, got.rows)[kind][i])
             ts = int(got.events.ts[i])
-            window = self.config.stream_window_seconds * 1000
+            window = self.config.stream_window_seconds * 1_000_000
             mine = (
                 (got.events.actor == code) & (got.events.ts <= ts) & (got.events.ts > ts - window)
             )
@@ -142,7 +142,7 @@ class StreamMonitor:
                     alert_id=alert_id(actor, EPOCH + timedelta(days=day), "stream"),
                     actor=actor,
                     day=EPOCH + timedelta(days=day),
-                    raised_at=datetime.fromtimestamp(ts / 1000, tz=UTC),
+                    raised_at=EPOCH_UTC + timedelta(microseconds=ts),
                     score=value / float(thr[i, kind]),
                     rule="stream",
                     reasons=(self._reason(code, day, kind, value, float(thr[i, kind])),),

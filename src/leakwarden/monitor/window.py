@@ -18,7 +18,7 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass
 class WindowEvents:
-    """Parallel arrays of events: actor code, time (ms since the epoch), seq, customers, rows."""
+    """Parallel arrays of events: actor code, time (µs since the epoch), seq, customers, rows."""
 
     actor: I64
     ts: I64
@@ -59,36 +59,36 @@ class WindowSums:
 class WindowCarry:
     """Window sums across batches: keeps each actor's events of the last window."""
 
-    def __init__(self, window_ms: int) -> None:
-        if window_ms <= 0:
-            raise ValueError(f"window must be positive, got {window_ms} ms")
-        self.window_ms = window_ms
+    def __init__(self, window_us: int) -> None:
+        if window_us <= 0:
+            raise ValueError(f"window must be positive, got {window_us} µs")
+        self.window_us = window_us
         self.carry = WindowEvents.empty()
         self.high_ts: int | None = None
 
     def push(self, new: WindowEvents, where: str = "batch") -> WindowSums:
         if len(new) and self.high_ts is not None:
             low = int(new.ts.min())
-            if low <= self.high_ts - self.window_ms:
+            if low <= self.high_ts - self.window_us:
                 raise ValueError(
-                    f"{where}: events out of order: an event at {low} ms comes more than one "
-                    f"window ({self.window_ms} ms) before events already seen ({self.high_ts} ms)"
+                    f"{where}: events out of order: an event at {low} µs comes more than one "
+                    f"window ({self.window_us} µs) before events already seen ({self.high_ts} µs)"
                 )
         both = WindowEvents.concat(self.carry, new)
         is_new = np.concatenate(
             [np.zeros(len(self.carry), dtype=bool), np.ones(len(new), dtype=bool)]
         )
-        sums_c, sums_r, order = window_sums(both, self.window_ms)
+        sums_c, sums_r, order = window_sums(both, self.window_us)
         if len(new):
             top = int(new.ts.max())
             self.high_ts = top if self.high_ts is None else max(self.high_ts, top)
         if self.high_ts is not None:
-            self.carry = both.take(both.ts > self.high_ts - self.window_ms)
+            self.carry = both.take(both.ts > self.high_ts - self.window_us)
         keep = is_new[order]
         return WindowSums(both.take(order[keep]), sums_c[keep], sums_r[keep])
 
 
-def window_sums(ev: WindowEvents, window_ms: int) -> tuple[I64, I64, npt.NDArray[np.intp]]:
+def window_sums(ev: WindowEvents, window_us: int) -> tuple[I64, I64, npt.NDArray[np.intp]]:
     """Sums of customers and rows over ``(ts - window, ts]`` per actor, in (actor, ts, seq)
     order, and that order (indices into ``ev``)."""
     n = len(ev)
@@ -98,12 +98,12 @@ def window_sums(ev: WindowEvents, window_ms: int) -> tuple[I64, I64, npt.NDArray
     order = np.lexsort((ev.seq, ev.ts, ev.actor))
     actor = ev.actor[order]
     ts = ev.ts[order]
-    span = int(ts.max() - ts.min()) + window_ms + 1
+    span = int(ts.max() - ts.min()) + window_us + 1
     _, rank = np.unique(actor, return_inverse=True)
     if int(rank.max()) + 1 > (2**62) // span:
         raise ValueError("window sums: too many actors times too long a span for one batch")
     key = rank.astype(np.int64) * span + (ts - ts.min())
-    left = np.searchsorted(key, key - window_ms, side="right")
+    left = np.searchsorted(key, key - window_us, side="right")
     out = []
     for values in (ev.customers[order], ev.rows[order]):
         cs = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
