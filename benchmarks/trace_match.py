@@ -298,7 +298,7 @@ def write(result: dict[str, Any], out: Path, name: str) -> list[Path]:
         else f"built earlier in {ix['manifest_build_seconds']} s (manifest)"
     )
     lines = [
-        "# trace: matching leaked rows against a real 10-million-customer base",
+        f"# trace: matching leaked rows against a real {p['customers']:,}-customer base",
         "",
         f"Machine: {m['cpu_model']}, {m['logical_cores']} logical cores (usable "
         f"{m['usable_cores']}), load {m['load_average_at_start']} at start (other sessions "
@@ -309,7 +309,7 @@ def write(result: dict[str, Any], out: Path, name: str) -> list[Path]:
         "",
         f"Customer base: {p['customers']:,} demo customers (seed {p['seed']}) in SQLite "
         f"({result['base']}); names and addresses for confirmation are read from it.  Saved "
-        f"index: {ix['keys']:,} keys, {ix['bytes_on_disk'] / 1e9:.2f} GB on disk, {build}; "
+        f"index: {ix['keys']:,} keys, {ix['bytes_on_disk'] / 1e6:,.0f} MB on disk, {build}; "
         f"**loaded in {ix['load_seconds']} s** (memory-mapped, manifest and key checks, "
         "largest-customer-id check against the base).",
         "",
