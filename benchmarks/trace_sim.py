@@ -255,6 +255,8 @@ def write(result: dict[str, Any], out: Path) -> list[Path]:
         "",
     ]
     s = result["speed"]
+    if not s:
+        lines.append("Not run (`--no-speed`).")
     if s:
         pad = s["padded"]
         lines += [
@@ -352,6 +354,9 @@ def fingerprints(
 ) -> int:
     """The fingerprint simulation (module docstring); returns its wrong accusations."""
     from benchmarks import trace_fingerprint_sim as fps
+    from leakwarden.trace.attribute import ModelConfig
+
+    cfg = ModelConfig()
 
     t0 = time.perf_counter()
     result = fps.simulate_fingerprints(
@@ -383,7 +388,9 @@ def fingerprints(
         "",
         f"Base {args.base:,} customers, {args.copies} copies of {args.copy_min:,}-"
         f"{args.copy_max:,} customers, other-route rows {args.other_route}, model threshold "
-        "0.999999, other-route rate 0.01, canary other-route chance 1e-8, order kept 0.5.",
+        f"{cfg.threshold}, other-route rate {cfg.other_route_rate}, canary other-route chance "
+        f"{cfg.canary_other_route:g} per row and canary, order kept {cfg.order_kept}, "
+        f"colluder pairs in the innocence bound: {cfg.colluders}.",
         "",
         *fps.markdown(result, list(args.sizes), params),
     ]
