@@ -39,6 +39,7 @@ import json
 import random
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +371,7 @@ def fingerprints(
         "command": "python -m benchmarks --only trace " + " ".join(argv or sys.argv[1:]),
         "params": {**params, "out": str(args.out)},
         "seconds": round(seconds, 1),
+        "model": asdict(cfg),
         "fingerprints": result,
     }
     args.out.mkdir(parents=True, exist_ok=True)
