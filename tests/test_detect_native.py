@@ -191,3 +191,121 @@ def test_threads_share_a_detector_with_their_own_scratch() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda t: _key(detector.find(t)), texts * 3))
     assert results == expected * 3
+
+
+# --- full checks: where the native check answers, it answers as the validator does ----------
+
+_FULL_CHECKS = {
+    "cn_mobile": ("CHECK_CN_MOBILE_OK", "0123456789+ -.()\t\x1c·8６"),
+    "ip_address": ("CHECK_IP_OK", "0123456789.:abcdef٣"),
+    "mac_address": ("CHECK_MAC_OK", "0123456789abcdefABCDEF:-.gG"),
+    "email": ("CHECK_EMAIL_OK", "ab.-_%+@1Z"),
+    "express_waybill": ("CHECK_WAYBILL_OK", "SFJDYTABZsfx0123456789"),
+}
+
+
+def _values(type_id: str) -> st.SearchStrategy[str]:
+    from leakwarden.detect.types import PI_TYPES
+
+    _, alphabet = _FULL_CHECKS[type_id]
+    shaped = [st.from_regex(p, fullmatch=True) for p in PI_TYPES[type_id].patterns]
+    return st.one_of(st.text(alphabet=alphabet, max_size=30), *shaped)
+
+
+@pytest.mark.parametrize("type_id", sorted(_FULL_CHECKS))
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_full_checks_answer_as_the_validator(type_id: str, data: st.DataObject) -> None:
+    from leakwarden.detect.types import PI_TYPES
+
+    validator = PI_TYPES[type_id].validator
+    assert validator is not None
+    kind = getattr(_patterns, _FULL_CHECKS[type_id][0])
+    value = data.draw(_values(type_id))
+    answer = _patterns.native_answer(kind, value.encode())
+    if answer is not None:
+        assert answer == validator(value), value
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [
+        ("CHECK_CN_MOBILE_OK", "+86 138-0013-8000", True),
+        ("CHECK_CN_MOBILE_OK", "14012345678", False),  # 140 is data-only
+        ("CHECK_CN_MOBILE_OK", "138·0013·8000", None),  # non-ASCII separator: the validator
+        ("CHECK_IP_OK", "192.168.1.1", True),
+        ("CHECK_IP_OK", "0.0.0.0", False),
+        ("CHECK_IP_OK", "10.0.0.300", None),  # not a quad: the validator (ipaddress)
+        ("CHECK_IP_OK", "12:30:45", False),  # a time, not IPv6
+        ("CHECK_MAC_OK", "00:1A:2B:3C:4D:5E", True),
+        ("CHECK_MAC_OK", "ff-ff-ff-ff-ff-ff", False),
+        ("CHECK_EMAIL_OK", "zhang.wei@example.com", True),
+        ("CHECK_EMAIL_OK", "a..b@example.com", False),
+        ("CHECK_WAYBILL_OK", "SF1234567890123", True),
+        ("CHECK_WAYBILL_OK", "RR123456785CN", True),  # UPU S10 with its check digit
+        ("CHECK_WAYBILL_OK", "RR123456784CN", False),
+    ],
+)
+def test_full_checks_on_known_values(kind: str, value: str, expected: bool | None) -> None:
+    assert _patterns.native_answer(getattr(_patterns, kind), value.encode()) is expected
+
+
+def test_cn_mobile_check_on_every_segment_and_prefix() -> None:
+    kind = _patterns.CHECK_CN_MOBILE_OK
+    for head in range(100, 200):
+        for prefix in ("", "+86", "0086", "86", "+86 "):
+            for body in (f"{head}12345678", f"{head}-1234-5678", f"{head}1234567"):
+                value = prefix + body
+                answer = _patterns.native_answer(kind, value.encode())
+                assert answer is not None and answer == v.cn_mobile_ok(value), value
+
+
+def _agrees(kind_name: str, validator: object, values: list[str]) -> int:
+    """How many of ``values`` the native check answered; each answer equals the validator's."""
+    kind = getattr(_patterns, kind_name)
+    answered = 0
+    for value in values:
+        answer = _patterns.native_answer(kind, value.encode())
+        if answer is not None:
+            answered += 1
+            assert answer == validator(value), value  # type: ignore[operator]
+    return answered
+
+
+def test_ip_check_on_octet_edge_cases() -> None:
+    octets = ["0", "00", "01", "1", "9", "10", "99", "100", "199", "200", "249", "250", "255"]
+    octets += ["256", "300", "1000", ""]
+    values = [f"{a}.{b}.1.{a}" for a in octets for b in octets] + ["0.0.0.0", "1.2.3", "1.2.3.4.5"]
+    values += ["1:2:3:4:5:6:7:8", "12:30", "fe80::1", "::", "1.2.3.4:80"]
+    assert _agrees("CHECK_IP_OK", v.ip_address_ok, values) > 100  # quads; the rest deferred
+
+
+def test_waybill_check_on_every_carrier_shape_and_s10_check_digit() -> None:
+    import random
+
+    rng = random.Random(3)
+    values = []
+    for _ in range(40):
+        body = "".join(rng.choice("0123456789") for _ in range(8))
+        values += [f"RR{body}{check}CN" for check in range(10)]
+        values += [f"rr{body}{check}cn" for check in range(2)]
+    digits = "".join(rng.choice("0123456789") for _ in range(20))
+    for n in range(8, 18):
+        values += [f"SF{digits[:n]}", f"YT{digits[:n]}", f"JT{digits[:n]}", digits[:n]]
+        values += [f"JD{letters}{digits[:n]}" for letters in ("", "X", "XY", "XYZ", "WXYZ")]
+    assert _agrees("CHECK_WAYBILL_OK", v.express_waybill_ok, values) == len(values)
+
+
+def test_mac_and_email_checks_on_edge_cases() -> None:
+    macs = ["00:00:00:00:00:00", "FF:FF:FF:FF:FF:FF", "ff-FF-ff-FF-ff-FF", "00:1a:2b:3c:4d:5e"]
+    macs += ["00-1a:2b:3c:4d:5e", "001a.2b3c.4d5e", "0000.0000.0000", "001a.2b3c.4d5", "00:1a:2b"]
+    assert _agrees("CHECK_MAC_OK", v.mac_address_ok, macs) == len(macs)
+    emails = ["a@b.co", "a@b.c", "a@b", "@b.co", ".a@b.co", "a.@b.co", "a..b@c.co", "a@-b.co"]
+    emails += ["a@b-.co", "a@b..co", "a@b.c0", "a@b.co.uk", "x" * 64 + "@b.co", "x" * 65 + "@b.co"]
+    emails += [
+        "a@" + "b" * 63 + ".co",
+        "a@" + "b" * 64 + ".co",
+        "a@b@c.co",
+        "a@" + "b." * 130 + "co",
+    ]
+    assert _agrees("CHECK_EMAIL_OK", v.email_ok, emails) == len(emails)

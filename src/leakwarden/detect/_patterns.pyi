@@ -8,7 +8,14 @@ PRECHECK_LUHN: int
 PRECHECK_USCC: int
 PRECHECK_MOD11_2: int
 
+CHECK_CN_MOBILE_OK: int
+CHECK_IP_OK: int
+CHECK_MAC_OK: int
+CHECK_EMAIL_OK: int
+CHECK_WAYBILL_OK: int
+
 def precheck_rejects(kind: int, value: bytes) -> bool: ...
+def native_answer(kind: int, value: bytes) -> bool | None: ...
 
 class Scratch: ...
 

@@ -7,9 +7,12 @@ C callback collects the hits into an array; delimiters are stripped, hits groupe
 start (longest end first), context words indexed per slot, joiners and context windows checked
 and character offsets computed in C.  Python is called only per candidate that reaches a
 type's ``needs_context`` pattern or its validator (both the engine's own objects, so the cached
-validators are shared).
+validators are shared), and only when the type's native check cannot answer: prechecks (Luhn,
+GB 32100, GB 11643) reject on a wrong check character, full checks (mainland mobile, IPv4 and
+the IPv6 colon rule, MAC, e-mail, waybill) give the validator's answer for ASCII values; every
+check is tested against its validator.
 
-``engine._PythonPatternPass`` is the reference: ``tests/test_detect_native.py`` compares the two
+``engine._python_candidates`` is the reference: ``tests/test_detect_native.py`` compares the two
 on the benchmark corpus and on hypothesis-generated text (same candidates, same scores).
 """
 
@@ -170,9 +173,19 @@ cdef enum:
     CHECK_LUHN = 1
     CHECK_USCC = 2
     CHECK_MOD11_2 = 3
+    CHECK_CN_MOBILE = 4
+    CHECK_IP = 5
+    CHECK_MAC = 6
+    CHECK_EMAIL = 7
+    CHECK_WAYBILL = 8
+    N_CHECKS = 9
 
 PRECHECK_NONE, PRECHECK_LUHN, PRECHECK_USCC, PRECHECK_MOD11_2 = (
     CHECK_NONE, CHECK_LUHN, CHECK_USCC, CHECK_MOD11_2
+)
+# Full checks: the validator's whole answer for ASCII values (see ``_answer``).
+CHECK_CN_MOBILE_OK, CHECK_IP_OK, CHECK_MAC_OK, CHECK_EMAIL_OK, CHECK_WAYBILL_OK = (
+    CHECK_CN_MOBILE, CHECK_IP, CHECK_MAC, CHECK_EMAIL, CHECK_WAYBILL
 )
 cdef const char *_USCC_ALPHABET = b"0123456789ABCDEFGHJKLMNPQRTUWXY"
 
@@ -246,6 +259,264 @@ cdef bint _rejects(int kind, const uint8_t *v, Py_ssize_t n) noexcept nogil:
             return check != 10
         return False
     return False
+
+
+cdef enum:
+    DEFER = 0
+    ACCEPT = 1
+    REJECT = 2
+
+
+cdef inline bint _digit(uint8_t b) noexcept nogil:
+    return 48 <= b <= 57
+
+
+cdef inline bint _hex(uint8_t b) noexcept nogil:
+    return _digit(b) or 97 <= b <= 102 or 65 <= b <= 70
+
+
+cdef inline bint _alpha(uint8_t b) noexcept nogil:
+    return 65 <= b <= 90 or 97 <= b <= 122
+
+
+cdef inline bint _py_space(uint8_t b) noexcept nogil:
+    # ASCII characters re's \s matches in a str pattern (str.isspace)
+    return b == 32 or 9 <= b <= 13 or 0x1C <= b <= 0x1F
+
+
+cdef int _cn_mobile(const uint8_t *v, Py_ssize_t n) noexcept nogil:
+    """validators.cn_mobile_ok: separators dropped, +86/0086/86 dropped, a current segment."""
+    cdef uint8_t buf[64]
+    cdef Py_ssize_t m = 0, i, at = 0
+    cdef uint8_t a, b
+    for i in range(n):
+        if v[i] >= 0x80:
+            return DEFER  # "·", "•" and other whitespace are separators too: Python decides
+        if _py_space(v[i]) or v[i] == 45 or v[i] == 46 or v[i] == 40 or v[i] == 41:
+            continue
+        if m == 64:
+            return REJECT  # far longer than any mobile number with a prefix
+        buf[m] = v[i]
+        m += 1
+    if m >= 3 and buf[0] == 43 and buf[1] == 56 and buf[2] == 54:  # +86
+        at = 3
+    elif m >= 4 and buf[0] == 48 and buf[1] == 48 and buf[2] == 56 and buf[3] == 54:  # 0086
+        at = 4
+    elif m >= 2 and buf[0] == 56 and buf[1] == 54:  # 86
+        at = 2
+    if m - at != 11:
+        return REJECT
+    for i in range(at, m):
+        if not _digit(buf[i]):
+            return REJECT
+    if buf[at] != 49:
+        return REJECT
+    a, b = buf[at + 1], buf[at + 2]
+    if (a == 51 or a == 56  # 13x, 18x
+            or (a == 52 and 53 <= b <= 57)  # 14[5-9]
+            or (a == 53 and b != 52)  # 15[0-35-9]
+            or (a == 54 and (b == 50 or b == 53 or b == 54 or b == 55))  # 16[2567]
+            or (a == 55 and b <= 56)  # 17[0-8]
+            or (a == 57 and b != 52)):  # 19[0-35-9]
+        return ACCEPT
+    return REJECT
+
+
+cdef int _ipv4_octets(const uint8_t *v, Py_ssize_t n) noexcept nogil:
+    """1 when ``v`` is a dotted quad of 0-255 without leading zeros (validators._IPV4)."""
+    cdef Py_ssize_t i = 0, parts = 0, start, length
+    cdef int value
+    while True:
+        start = i
+        value = 0
+        while i < n and _digit(v[i]):
+            value = value * 10 + (v[i] - 48) if i - start < 4 else 1000
+            i += 1
+        length = i - start
+        if length == 0 or length > 3 or value > 255 or (length > 1 and v[start] == 48):
+            return 0
+        parts += 1
+        if parts == 4:
+            return 1 if i == n else 0
+        if i >= n or v[i] != 46:
+            return 0
+        i += 1
+
+
+cdef int _ip(const uint8_t *v, Py_ssize_t n) noexcept nogil:
+    """validators.ip_address_ok for dotted quads and for the colon rule; IPv6 is left to it."""
+    cdef Py_ssize_t i, colons = 0
+    cdef bint dot = False, double = False
+    for i in range(n):
+        if v[i] >= 0x80:
+            return DEFER
+        if v[i] == 58:
+            colons += 1
+            if i + 1 < n and v[i + 1] == 58:
+                double = True
+        elif v[i] == 46:
+            dot = True
+    if colons and not double and colons != 7 and not dot:
+        return REJECT
+    if _ipv4_octets(v, n):
+        if n == 7 and v[0] == 48 and v[2] == 48 and v[4] == 48 and v[6] == 48:
+            return REJECT  # 0.0.0.0
+        return ACCEPT
+    return DEFER
+
+
+cdef int _mac(const uint8_t *v, Py_ssize_t n) noexcept nogil:
+    """validators.mac_address_ok: colon, hyphen or dotted EUI-48, not all 0 or all f."""
+    cdef Py_ssize_t i
+    cdef uint8_t sep
+    cdef int zeros = 0, effs = 0
+    for i in range(n):
+        if v[i] >= 0x80:
+            return DEFER
+    if n == 17:
+        sep = v[2]
+        if sep != 58 and sep != 45:
+            return REJECT
+        for i in range(17):
+            if i % 3 == 2:
+                if v[i] != sep:
+                    return REJECT
+            elif not _hex(v[i]):
+                return REJECT
+    elif n == 14:
+        for i in range(14):
+            if i == 4 or i == 9:
+                if v[i] != 46:
+                    return REJECT
+            elif not _hex(v[i]):
+                return REJECT
+    else:
+        return REJECT
+    for i in range(n):
+        if _hex(v[i]):
+            if v[i] == 48:
+                zeros += 1
+            elif v[i] == 102 or v[i] == 70:
+                effs += 1
+    return REJECT if zeros == 12 or effs == 12 else ACCEPT
+
+
+cdef int _email(const uint8_t *v, Py_ssize_t n) noexcept nogil:
+    """validators.email_ok on ASCII text."""
+    cdef Py_ssize_t at = -1, i, label_start, labels = 0, length
+    for i in range(n):
+        if v[i] >= 0x80:
+            return DEFER
+        if v[i] == 64:
+            at = i
+    if at <= 0 or at > 64 or n > 254:  # no local part, or one over 64 characters
+        return REJECT
+    if v[0] == 46 or v[at - 1] == 46:
+        return REJECT
+    for i in range(at - 1):
+        if v[i] == 46 and v[i + 1] == 46:
+            return REJECT
+    label_start = at + 1
+    i = label_start
+    while True:
+        if i == n or v[i] == 46:
+            length = i - label_start
+            if length == 0 or length > 63:
+                return REJECT
+            if v[label_start] == 45 or v[i - 1] == 45:
+                return REJECT
+            labels += 1
+            if i == n:
+                break
+            label_start = i + 1
+        i += 1
+    if labels < 2 or n - label_start < 2:
+        return REJECT
+    for i in range(label_start, n):
+        if not _alpha(v[i]):
+            return REJECT
+    return ACCEPT
+
+
+cdef int _waybill(const uint8_t *v, Py_ssize_t n) noexcept nogil:
+    """validators.express_waybill_ok on ASCII text (upper-cased as it does)."""
+    cdef uint8_t u[32]
+    cdef Py_ssize_t i, k
+    cdef int total, check
+    cdef int *weights = [8, 6, 4, 2, 3, 5, 9, 7]
+    if n > 32:
+        for i in range(n):
+            if v[i] >= 0x80:
+                return DEFER
+        return REJECT
+    for i in range(n):
+        if v[i] >= 0x80:
+            return DEFER
+        u[i] = _upper(v[i])
+    # UPU S10: two letters, nine digits, two letters; check digit over the first eight digits
+    if n == 13 and _alpha(u[0]) and _alpha(u[1]) and _alpha(u[11]) and _alpha(u[12]):
+        for i in range(2, 11):
+            if not _digit(u[i]):
+                break
+        else:
+            total = 0
+            for i in range(8):
+                total += (u[2 + i] - 48) * weights[i]
+            check = 11 - total % 11
+            if check == 10:
+                check = 0
+            elif check == 11:
+                check = 5
+            return ACCEPT if u[10] - 48 == check else REJECT
+    k = 0  # where the digits start, by carrier prefix
+    if n >= 2 and u[0] == 83 and u[1] == 70:  # SF + 12-13 digits
+        k = 2
+        if not 14 <= n <= 15:
+            return REJECT
+    elif n >= 2 and u[0] == 74 and u[1] == 68:  # JD + 0-3 letters + 11-15 digits
+        k = 2
+        while k < n and k < 5 and 65 <= u[k] <= 90:
+            k += 1
+        if not 11 <= n - k <= 15:
+            return REJECT
+    elif n >= 2 and (u[0] == 89 or u[0] == 74) and u[1] == 84:  # YT/JT + 13 digits
+        k = 2
+        if n != 15:
+            return REJECT
+    elif not 10 <= n <= 15:
+        return REJECT
+    for i in range(k, n):
+        if not _digit(u[i]):
+            return REJECT
+    return ACCEPT
+
+
+cdef int _answer(int kind, const uint8_t *v, Py_ssize_t n) noexcept nogil:
+    """ACCEPT or REJECT when this check knows the validator's answer, else DEFER."""
+    if kind == CHECK_NONE:
+        return DEFER
+    if kind <= CHECK_MOD11_2:
+        return REJECT if _rejects(kind, v, n) else DEFER
+    if kind == CHECK_CN_MOBILE:
+        return _cn_mobile(v, n)
+    if kind == CHECK_IP:
+        return _ip(v, n)
+    if kind == CHECK_MAC:
+        return _mac(v, n)
+    if kind == CHECK_EMAIL:
+        return _email(v, n)
+    if kind == CHECK_WAYBILL:
+        return _waybill(v, n)
+    return DEFER
+
+
+def native_answer(int kind, bytes value):
+    """The native check's answer for ``value`` (UTF-8): True or False when it knows the
+    validator's answer, None when the validator must decide (for the tests)."""
+    if not 0 <= kind < N_CHECKS:
+        raise ValueError(f"unknown check {kind}")
+    cdef int got = _answer(kind, <const uint8_t *>PyBytes_AS_STRING(value), len(value))
+    return None if got == DEFER else got == ACCEPT
 
 
 def precheck_rejects(int kind, bytes value):
@@ -405,7 +676,7 @@ cdef class PatternPass:
         self.validators = []
         for i in range(self.n_rules):
             joiners, needs, validator, score, strong, precheck = rules[i]
-            if precheck not in (PRECHECK_NONE, PRECHECK_LUHN, PRECHECK_USCC, PRECHECK_MOD11_2):
+            if not 0 <= precheck < N_CHECKS:
                 raise ValueError(f"rule {i} has an unknown precheck {precheck}")
             if precheck and validator is None:
                 raise ValueError(f"rule {i} has a precheck but no validator")
@@ -442,7 +713,7 @@ cdef class PatternPass:
     def candidates(self, bytes data, Scratch scratch, double min_score):
         """Candidates in ``data`` (the folded UTF-8 with a newline on each side) as a list of
         ``(rule index, char start, char end, score, strong)`` sorted by byte start then rule,
-        exactly what ``engine._PythonPatternPass.candidates`` returns."""
+        exactly what ``engine._python_candidates`` returns."""
         cdef const uint8_t *d = <const uint8_t *>PyBytes_AS_STRING(data)
         cdef const char *dc = PyBytes_AS_STRING(data)
         cdef int64_t n_data = PyBytes_GET_SIZE(data)
@@ -480,7 +751,7 @@ cdef class PatternPass:
         cdef size_t h
         cdef unsigned int pid
         cdef int64_t frm, to, key, bstart, bend, lo, hi, last_key
-        cdef int mode, rule, slot, cid, length
+        cdef int mode, rule, slot, cid, length, answer
         cdef uint8_t lead
         cdef const uint8_t *jt
         cdef Slot *sl
@@ -564,22 +835,29 @@ cdef class PatternPass:
                     needs = False
                     needs_re = self.needs[rule]
                     validator = self.validators[rule]
-                    if needs_re is not None or validator is not None:
+                    value = None
+                    if needs_re is not None:
                         value = PyUnicode_DecodeUTF8(
                             <const char *>d + bstart, bend - bstart, NULL
                         )
-                        if needs_re is not None:
-                            needs = needs_re.fullmatch(value) is not None
+                        needs = needs_re.fullmatch(value) is not None
                     if needs and not (
                         self._before(&slots[rule], d, bstart - self.before_bytes, bstart)
                         or self._after(&slots[rule], d, bend, bend + self.after_bytes)
                     ):
                         continue
-                    if validator is None or (
-                        not (self.precheck[rule]
-                             and _rejects(self.precheck[rule], d + bstart, bend - bstart))
-                        and validator(value)
-                    ):
+                    # the native check's answer, else the validator's (value decoded for it)
+                    answer = (
+                        _answer(self.precheck[rule], d + bstart, bend - bstart)
+                        if validator is not None else ACCEPT
+                    )
+                    if answer == DEFER:
+                        if value is None:
+                            value = PyUnicode_DecodeUTF8(
+                                <const char *>d + bstart, bend - bstart, NULL
+                            )
+                        answer = ACCEPT if validator(value) else REJECT
+                    if answer == ACCEPT:
                         acc[4 * n_acc] = rule
                         acc[4 * n_acc + 1] = bstart
                         acc[4 * n_acc + 2] = bend

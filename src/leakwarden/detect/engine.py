@@ -252,13 +252,19 @@ def _native_pass(type_ids: tuple[str, ...]) -> Any:
 
 
 def _precheck(validator: Callable[[str], bool] | None, patterns: Any) -> int:
-    """The native precheck (a necessary condition decided on the bytes) of a validator."""
+    """The native check of a validator: a precheck (a necessary condition decided on the
+    bytes) or a full check (the validator's answer for ASCII values; others go to it)."""
     from leakwarden.detect import validators
 
     kinds: dict[Callable[[str], bool], int] = {
         validators.bank_card_ok: patterns.PRECHECK_LUHN,
         validators.cn_uscc_ok: patterns.PRECHECK_USCC,
         validators.cn_resident_id_ok: patterns.PRECHECK_MOD11_2,
+        validators.cn_mobile_ok: patterns.CHECK_CN_MOBILE_OK,
+        validators.ip_address_ok: patterns.CHECK_IP_OK,
+        validators.mac_address_ok: patterns.CHECK_MAC_OK,
+        validators.email_ok: patterns.CHECK_EMAIL_OK,
+        validators.express_waybill_ok: patterns.CHECK_WAYBILL_OK,
     }
     if validator is None:
         return 0
