@@ -372,3 +372,17 @@ def test_canaries_never_hold_a_real_customers_identifiers(company: str) -> None:
     assert [c.person.mobile for c in again[7:]] == [c.person.mobile for c in first[7:]]
     with pytest.raises(ValueError, match="nobody's"):
         make_canaries(header, rows, kinds, 0, 3, Values(5), taken=lambda ps: {0})
+
+
+def test_canary_keys_that_are_not_integers_look_like_the_copys() -> None:
+    header = ["customer", "name", "mobile"]
+    b32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    keys = ["customer:1:" + "".join(b32[(i * 7 + j) % 32] for j in range(26)) for i in range(30)]
+    rows = [[k, "张伟", "13812345678"] for k in keys]
+    made = make_canaries(header, rows, column_kinds(header, rows), 0, 4, Values(3))
+    used = {r[0] for r in rows}
+    for c in made:
+        assert c.key_value is not None and c.key_value not in used
+        prefix, _, body = c.key_value.rpartition(":")
+        assert prefix == "customer:1" and len(body) == 26
+        assert set(body) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")

@@ -98,6 +98,7 @@ _RESIDENT = re.compile(r"\d{17}[\dXx]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
 _PSEUDO = re.compile(r"[a-z][a-z_]*:[0-9]+:[A-Z2-7]{26}")
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _CJK_NAME = re.compile(r"[\u4e00-\u9fff·]{2,5}")
 
 
@@ -178,6 +179,35 @@ def _unused_ints(used: Iterable[str], count: int, rng: np.random.Generator) -> l
     return [str(v) for v in out]
 
 
+def _unused_like(donors: Sequence[str], used: set[str], rng: np.random.Generator) -> list[str]:
+    """Per donor value, one of the same shape (each digit and letter redrawn, case kept) that is
+    not in ``used``; a pseudonym keeps its ``type:version:`` prefix and gets a new base32 body."""
+    upper, lower = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
+    out: list[str] = []
+    for donor in donors:
+        head, sep, body = donor.rpartition(":")
+        b32 = bool(_PSEUDO.fullmatch(donor))
+        for _ in range(100):
+            chars = []
+            for ch in body:
+                if b32:
+                    chars.append(_BASE32[int(rng.integers(0, 32))])
+                elif ch.isdigit():
+                    chars.append(str(int(rng.integers(0, 10))))
+                elif ch in upper:
+                    chars.append(upper[int(rng.integers(0, 26))])
+                elif ch in lower:
+                    chars.append(lower[int(rng.integers(0, 26))])
+                else:
+                    chars.append(ch)
+            value = head + sep + "".join(chars)
+            if value not in used:
+                break
+        used.add(value)
+        out.append(value)
+    return out
+
+
 def _parse_dt(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
@@ -243,11 +273,12 @@ def make_canaries(
             people[i] = values.people(1, en_share=1.0 if latin[i] else 0.0)[0]
     else:
         raise ValueError("canaries: could not draw people whose identifiers are nobody's")
-    key_values = (
-        _unused_ints(groups, count, rng)
-        if key_pos is not None and all(k.isdigit() for k in groups)
-        else [f"{i}" for i in range(count)]
-    )
+    if key_pos is None:
+        key_values = [""] * count
+    elif all(k.isdigit() for k in groups):
+        key_values = _unused_ints(groups, count, rng)
+    else:  # keys that are not integers (pseudonyms, codes): shaped like a donor's, unused
+        key_values = _unused_like([rows[d[0]][key_pos] for d in donors], set(groups), rng)
     unique_cols = [j for j, k in enumerate(kinds) if k == "unique_int" and j != key_pos]
     n_new_rows = sum(len(d) for d in donors)
     fresh = {j: iter(_unused_ints((r[j] for r in rows), n_new_rows, rng)) for j in unique_cols}
