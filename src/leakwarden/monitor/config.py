@@ -40,7 +40,9 @@ class MonitorConfig:
     cusum_h: float = 4.0  # only the part of a CUSUM above this enters the score
     cusum_cap: float = 30.0
     cusum_leak: float = 0.8  # C = max(0, leak * C + z - k): forgets within days when z is low
-    feature_cap: float = 12.0  # CUSUM steps are clipped to this many robust z units
+    # CUSUM inputs are clipped to [-cusum_clip, cusum_clip]: with clip - k < cusum_h no single
+    # day (a campaign export, a busy route) can raise it alone; growth takes several days
+    cusum_clip: float = 3.0
     # Per-feature evidence: -log10 of the share of peer actor-days at least as high, minus this
     # allowance (2: rarer than 1 in 100 peer-days); see scoring.tail_surprise.
     surprise_allow: float = 2.0

@@ -139,7 +139,7 @@ def score(agg: Aggregates, context: Context, config: MonitorConfig) -> Scored:
     scale = np.maximum(1.4826 * u_mad, np.sqrt(np.abs(own_mean[:, :, cus_idx]) + 1.0))
     z_mean = (u - u_mean) / scale
     z_c = np.where(np.isnan(z_mean), 0.0, z_mean)
-    cusum = _cusum(np.clip(z_c, -config.feature_cap, config.feature_cap), active, config)
+    cusum = _cusum(np.clip(z_c, -config.cusum_clip, config.cusum_clip), active, config)
     total = (risk + np.maximum(cusum - config.cusum_h, 0.0).sum(axis=2)) * factor
     total[~active] = np.nan
     thresholds = np.zeros((n_a, n_days, 2))
