@@ -155,7 +155,9 @@ def test_a_canary_names_the_copy_where_shared_customers_cannot(world: World) -> 
     rng = random.Random(4)
     leak = rng.sample(shared, 15)
     plain = _write(world.tmp / "plain.csv", header, leak)
-    with_canaries = leak + canaries[:2]
+    # two Chinese canaries (their mobiles show the copy's phone format; a US number would not)
+    zh = [r for r in canaries if not r[header.index("name")].isascii()]
+    with_canaries = leak + zh[:2]
     rng.shuffle(with_canaries)
     spiked = _write(world.tmp / "spiked.csv", header, with_canaries)
     base = dict(company=db.make_engine(world.company), store=world.store, keys=world.keys)
@@ -169,6 +171,17 @@ def test_a_canary_names_the_copy_where_shared_customers_cannot(world: World) -> 
     assert att.verdict == "attributed", att.reason
     assert att.named is not None and att.named.copy.export_id == a.export_id
     assert att.named.fingerprint.canaries_strong == 2
+    # the canary rows, leaked verbatim, show the copy's phone and digit formats
+    with world.store.connect() as conn:
+        params = json.loads(
+            conn.execute(
+                text("SELECT fingerprint_params FROM exports WHERE id = :x"), {"x": a.export_id}
+            ).scalar_one()
+        )
+    seen = att.named.fingerprint.formats_seen
+    assert seen["phone"] == params["format"]["phone"]
+    assert seen["digits"] == params["format"]["digits"]
+    assert att.named.fingerprint.formats_expected == params["format"]
     assert att.named.innocence_bound <= 1e-6
     # the canaries are not affected customers, nor unexplained rows
     assert {x.customer_id for x in result.affected} == {int(r[0]) for r in leak}
