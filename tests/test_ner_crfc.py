@@ -197,3 +197,11 @@ def test_missing_extension_is_a_clear_error(
         FastCRF(tagger._model, tagger._featurizer)
     # the NumPy reference needs no compiled code
     assert FastCRF(tagger._model, tagger._featurizer, backend="numpy").decode(["张伟"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ALPHABET, max_size=80).map("".join))
+def test_fused_emissions_bit_for_bit(pair: tuple[FastCRF, FastCRF], text: str) -> None:
+    # _crfc.window_ids with the weight table (no ids array) against the NumPy sums
+    compiled, reference = pair
+    assert np.array_equal(compiled.emissions(text), reference.emissions(text))

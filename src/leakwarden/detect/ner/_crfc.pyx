@@ -279,9 +279,12 @@ def window_ids(
     tuple by_bigram,
     const int64_t[::1] dense_k,
     const int64_t[::1] dense_m,
+    const double[:, ::1] table=None,
 ):
     """(9, n) attribute ids from per-character arrays, ``FastCRF.attribute_ids``'s windowed
-    steps in one loop (the NumPy code there is the reference).
+    steps in one loop (the NumPy code there is the reference); with ``table`` (the weight rows
+    of ``emissions``), the (n, L) state scores instead: ``emissions`` of those ids, the same
+    sums in the same order, without the ids array.
 
     ``norm``: normal-form code point of each character; ``cls``, ``mark``, ``gaz``: class,
     marker and gazetteer codes (positions in their alphabets).  ``codes``: ``(pad_l, pad_r,
@@ -316,7 +319,20 @@ def window_ids(
             raise IndexError(f"character {i} has a code outside its alphabet")
         if norm[i] < 0:
             raise IndexError(f"character {i} has a negative code point")
-    out_arr = np.empty((9, n), dtype=np.int64)
+    cdef bint scores = table is not None
+    cdef Py_ssize_t rows = table.shape[0] if scores else 0
+    cdef Py_ssize_t n_labels = table.shape[1] if scores else 0
+    cdef int64_t ids[9]
+    cdef int64_t r
+    cdef bint bad_row = False
+    cdef Py_ssize_t q
+    if scores:
+        emis_arr = np.empty((n, n_labels), dtype=np.float64)
+        out_arr = np.empty((9, 0), dtype=np.int64)
+    else:
+        emis_arr = np.empty((0, 0), dtype=np.float64)
+        out_arr = np.empty((9, n), dtype=np.int64)
+    cdef double[:, ::1] emis = emis_arr
     cdef int64_t[:, ::1] out = out_arr
     t_arr = np.empty(n + 4, dtype=np.int64)
     bg_arr = np.empty(n + 3, dtype=np.int64)
@@ -345,20 +361,38 @@ def window_ids(
             for j in range(3):  # c, l, r: t[i + 2], t[i + 1], t[i + 3]
                 c = t[i + 2] if j == 0 else (t[i + 1] if j == 1 else t[i + 3])
                 if c < bmp:
-                    out[j, i] = dense_uni[j, c]
+                    ids[j] = dense_uni[j, c]
                 else:
                     key = (<int64_t>j << tshift) | c
-                    out[j, i] = uv[_probe(key, &uk[0], &ur[0], ubits, umiss), 0]
-            out[3, i] = bv[bg[i + 1], 0]
-            out[4, i] = bv[bg[i + 2], 1]
-            out[5, i] = bv[bg[i], 2]
-            out[6, i] = bv[bg[i + 3], 3]
-            out[7, i] = dense_k[
+                    ids[j] = uv[_probe(key, &uk[0], &ur[0], ubits, umiss), 0]
+            ids[3] = bv[bg[i + 1], 0]
+            ids[4] = bv[bg[i + 2], 1]
+            ids[5] = bv[bg[i], 2]
+            ids[6] = bv[bg[i + 3], 3]
+            ids[7] = dense_k[
                 (((k[i] * n_cls + k[i + 1]) * n_cls + k[i + 2]) * n_cls + k[i + 3]) * n_cls
                 + k[i + 4]
             ]
-            out[8, i] = dense_m[((mk[i] * n_mark + mk[i + 1]) * n_mark + mk[i + 2]) * n_gaz + gaz[i]]
-    return out_arr
+            ids[8] = dense_m[((mk[i] * n_mark + mk[i + 1]) * n_mark + mk[i + 2]) * n_gaz + gaz[i]]
+            if not scores:
+                for j in range(9):
+                    out[j, i] = ids[j]
+                continue
+            for j in range(9):
+                if ids[j] < 0 or ids[j] >= rows:
+                    bad_row = True
+                    ids[j] = 0
+            # emissions(): row of the first attribute, then the others added in template order
+            r = ids[0]
+            for q in range(n_labels):
+                emis[i, q] = table[r, q]
+            for j in range(1, 9):
+                r = ids[j]
+                for q in range(n_labels):
+                    emis[i, q] = emis[i, q] + table[r, q]
+    if bad_row:
+        raise IndexError(f"an attribute row lies outside the weight table of {rows} rows")
+    return emis_arr if scores else out_arr
 
 
 def char_codes(

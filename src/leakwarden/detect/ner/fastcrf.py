@@ -368,9 +368,8 @@ class FastCRF:
             ids[beyond] = self.lookup((template << _TEMPLATE_SHIFT) | cps[beyond])
         return ids
 
-    def attribute_ids(self, text: str) -> IntArray:
-        """(9, n) model attribute ids of the nine attributes of every character of ``text``
-        (``len(attributes)``, a zero row, where the model lacks the attribute)."""
+    def _char_arrays(self, text: str) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """(normal form, class code, marker code, gazetteer code) of every character."""
         if self._c is not None:
             cps, norm, cls, mark = self._c.char_codes(
                 text, self._norm_tab, self._cls_idx_tab, self._mark_idx_tab
@@ -392,20 +391,24 @@ class FastCRF:
                 mark[hits] = self._mark_code[ord("y")]
                 mark[hits + 1] = self._mark_code[ord("z")]
         gaz_marks = np.frombuffer(self._gazetteer_bytes(text, cps), dtype=np.uint8)
-        gaz = self._gaz_code[gaz_marks]
+        return norm, cls, mark, self._gaz_code[gaz_marks]
+
+    def _window_args(self) -> tuple[Any, ...]:
+        return (
+            self._window_codes,
+            self._dense_uni_table,
+            self._by_key.parts(),
+            self._by_bigram.parts(),
+            self._dense_k,
+            self._dense_m,
+        )
+
+    def attribute_ids(self, text: str) -> IntArray:
+        """(9, n) model attribute ids of the nine attributes of every character of ``text``
+        (``len(attributes)``, a zero row, where the model lacks the attribute)."""
+        norm, cls, mark, gaz = self._char_arrays(text)
         if self._c is not None:
-            out: IntArray = self._c.window_ids(
-                norm,
-                cls,
-                mark,
-                gaz,
-                self._window_codes,
-                self._dense_uni_table,
-                self._by_key.parts(),
-                self._by_bigram.parts(),
-                self._dense_k,
-                self._dense_m,
-            )
+            out: IntArray = self._c.window_ids(norm, cls, mark, gaz, *self._window_args())
         else:
             out = self._window_ids(norm, cls, mark, gaz)
         nul = np.flatnonzero(norm == 0)
@@ -464,6 +467,13 @@ class FastCRF:
 
     def emissions(self, text: str) -> FloatArray:
         """(n, L) state scores of ``text``: crfsuite's, summed in the same order."""
+        if self._c is not None and "\x00" not in text:
+            # ids and sums in one compiled loop (NULs need _nul_attributes between the two)
+            norm, cls, mark, gaz = self._char_arrays(text)
+            fused: FloatArray = self._c.window_ids(
+                norm, cls, mark, gaz, *self._window_args(), self._table
+            )
+            return fused
         idx = self.attribute_ids(text)
         if self._c is not None:
             out: FloatArray = self._c.emissions(idx, self._table)
