@@ -399,3 +399,10 @@ def test_canary_keys_that_are_not_integers_look_like_the_copys() -> None:
         prefix, _, body = c.key_value.rpartition(":")
         assert prefix == "customer:1" and len(body) == 26
         assert set(body) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+
+def test_a_copy_whose_dates_nobody_drawn_could_have_reached_is_refused() -> None:
+    header = ["id", "name", "mobile", "created_at"]
+    rows = [[str(i), "张伟", "13812345678", "1930-01-01 10:00:00"] for i in range(1, 30)]
+    with pytest.raises(ValueError, match="18 by the copy's last date-time 1930"):
+        make_canaries(header, rows, column_kinds(header, rows), 0, 2, Values(1))

@@ -259,18 +259,23 @@ def make_canaries(
     used_stamps = {j: {v for _, v in times[j]} for j in dt_cols}
     births = sorted((b, i) for i, b in enumerate(_row_births(rows, kinds)) if b is not None)
     latest = min((t[-1][0] for t in times.values() if t), default=None)
-    for i, person in enumerate(people):
+
+    def old_enough(person: Person, latin: bool) -> Person:
         # nobody in the data became a customer (or ordered) before 18: a canary too young for
         # every date-time of the copy is drawn again
-        while latest is not None and _adult_from(person.birth_date) > latest:
-            person = values.people(1, en_share=1.0 if latin[i] else 0.0)[0]
-        people[i] = person
+        for _ in range(200):
+            if latest is None or _adult_from(person.birth_date) <= latest:
+                return person
+            person = values.people(1, en_share=1.0 if latin else 0.0)[0]
+        raise ValueError(f"canaries: nobody drawn was 18 by the copy's last date-time {latest}")
+
+    people = [old_enough(p, lt) for p, lt in zip(people, latin, strict=True)]
     for _ in range(8):
         clash = taken(people) if taken is not None else set()
         if not clash:
             break
         for i in sorted(clash):
-            people[i] = values.people(1, en_share=1.0 if latin[i] else 0.0)[0]
+            people[i] = old_enough(values.people(1, en_share=1.0 if latin[i] else 0.0)[0], latin[i])
     else:
         raise ValueError("canaries: could not draw people whose identifiers are nobody's")
     if key_pos is None:
