@@ -309,3 +309,28 @@ def test_mac_and_email_checks_on_edge_cases() -> None:
         "a@" + "b." * 130 + "co",
     ]
     assert _agrees("CHECK_EMAIL_OK", v.email_ok, emails) == len(emails)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0xFFFF), max_size=40))
+def test_folded_bytes_decode_to_fold_for_matching(text: str) -> None:
+    from leakwarden.detect.engine import _fold
+    from leakwarden.detect.normalize import fold_for_matching
+
+    data, exact = _fold(text)
+    assert data[:1] == b"\n" and data[-1:] == b"\n"
+    surrogate = any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+    assert exact is not surrogate
+    if exact:
+        assert data[1:-1].decode("utf-8") == fold_for_matching(text)
+    else:
+        assert len(data[1:-1].decode("utf-8")) == len(text)  # "?" for each surrogate
+
+
+def test_text_with_a_lone_surrogate_is_folded_again_for_the_tagger() -> None:
+    from leakwarden.detect.engine import _fold, default_detector
+
+    data, exact = _fold("张伟\ud800手机13812345678")
+    assert not exact and data == "\n张伟?手机13812345678\n".encode()
+    found = default_detector().find("收件人张伟\ud800，手机13812345678")
+    assert ("cn_mobile", "13812345678") in [(f.type, f.text) for f in found]

@@ -425,9 +425,18 @@ class Detector:
         (its CRF decodes the segments of many texts together: fewer, larger array operations).
         The findings are the same as text by text."""
         compiled = bool(self._compiled.expressions)
-        chosen = [_resolve(self._pattern_candidates(t)) if compiled and t else [] for t in texts]
+        folded = [_fold(t) for t in texts]
+        chosen = [
+            _resolve(self._pattern_candidates(data)) if compiled and t else []
+            for t, (data, _) in zip(texts, folded, strict=True)
+        ]
         if self._tagger is not None:
-            norms = [fold_for_matching(t) for t in texts]
+            # fold_for_matching(t), from the folded UTF-8 already made (a lone surrogate was
+            # replaced there, so such a text is folded again as a str)
+            norms = [
+                t if t.isascii() else data[1:-1].decode("utf-8") if exact else fold_for_matching(t)
+                for t, (data, exact) in zip(texts, folded, strict=True)
+            ]
             tagged = self._tagger.tag_many(norms)
             chosen = [
                 self._merge_tagged(norm, c, found)
@@ -440,8 +449,8 @@ class Detector:
 
     # --- pattern candidates ------------------------------------------------------------------
 
-    def _pattern_candidates(self, text: str) -> list[_Candidate]:
-        data = b"\n" + fold_utf8(text.encode("utf-8", "replace")) + b"\n"
+    def _pattern_candidates(self, data: bytes) -> list[_Candidate]:
+        """Candidates in ``data``: a text's folded UTF-8 with a newline on each side."""
         if self._backend == "native":
             rows = self._pass.candidates(data, self._scratch(), self.min_score)
         else:
@@ -619,6 +628,16 @@ def _python_candidates(
             continue
         out.append((order, to_char[bstart], to_char[bend], score, rule.strong and not needs))
     return out
+
+
+def _fold(text: str) -> tuple[bytes, bool]:
+    """(the folded UTF-8 of ``text`` with a newline sentinel on each side, whether it is exactly
+    ``fold_for_matching(text)``'s UTF-8: not when a lone surrogate had to be replaced)."""
+    try:
+        raw, exact = text.encode("utf-8"), True
+    except UnicodeEncodeError:
+        raw, exact = text.encode("utf-8", "replace"), False
+    return b"\n" + fold_utf8(raw) + b"\n", exact
 
 
 @cache

@@ -1,5 +1,7 @@
 """Types of the compiled CRF loops (source: _crfc.pyx)."""
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -37,7 +39,8 @@ def window_ids(
     by_bigram: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], int, npt.NDArray[np.int64]],
     dense_k: npt.NDArray[np.int64],
     dense_m: npt.NDArray[np.int64],
-) -> npt.NDArray[np.int64]: ...
+    table: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[Any]: ...
 def char_codes(
     text: str,
     norm_tab: npt.NDArray[np.int64],
