@@ -406,3 +406,21 @@ def test_a_copy_whose_dates_nobody_drawn_could_have_reached_is_refused() -> None
     rows = [[str(i), "张伟", "13812345678", "1930-01-01 10:00:00"] for i in range(1, 30)]
     with pytest.raises(ValueError, match="18 by the copy's last date-time 1930"):
         make_canaries(header, rows, column_kinds(header, rows), 0, 2, Values(1))
+
+
+def test_a_copy_that_cannot_be_fingerprinted_is_not_released(world: World) -> None:
+    from leakwarden.gateway.exports import ExportRefused
+
+    # a company where every canary drawn clashes with a real customer (a test double)
+    world.svc._taken_identifiers = lambda people: {0}  # type: ignore[method-assign]
+    view = world.svc.request(ANALYST, f"SELECT {COLUMNS} FROM customers WHERE id <= 200",
+                             "analytics", None, "A", timedelta(hours=1))  # fmt: skip
+    world.svc.approve(view.id, DIRECTOR, "test")
+    with pytest.raises(ExportRefused) as exc:
+        world.svc.execute(view.id, ANALYST)
+    assert exc.value.rule == "fingerprint" and "nobody's" in exc.value.message
+    shown = world.svc.show(view.id)
+    assert shown.status == "approved" and shown.export_id is None  # may be run again
+    assert not list(world.tmp.glob("out/*.lwx"))  # no file written
+    last = world.events()[-1]
+    assert last.action == "gateway.export.execute" and last.outcome == "denied"

@@ -731,7 +731,14 @@ class ExportService:
                 )
         data_key = self.keys.current(self.key_name)
         export_id = "xp_" + secrets.token_hex(8)
-        fp = self._fingerprint(req, rewritten, result, data_key, export_id)
+        try:
+            fp = self._fingerprint(req, rewritten, result, data_key, export_id)
+        except ValueError as exc:
+            # no copy leaves unfingerprinted (it could not be traced)
+            self._refuse(
+                principal, "execute", req, 409, "fingerprint", f"cannot fingerprint: {exc}"
+            )
+            raise AssertionError("unreachable") from None
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(result.header)
