@@ -50,10 +50,10 @@ def _mix(ids: np.ndarray, key: int) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def _ascents(values: np.ndarray) -> tuple[int, int]:
-    if len(values) < 2:
-        return 0, 0
-    return int((values[1:] > values[:-1]).sum()), len(values) - 1
+def _ascents(values: np.ndarray) -> tuple[int, int, int]:
+    from leakwarden.trace.variants import order_stats
+
+    return order_stats(values.tolist())
 
 
 def simulate_fingerprints(args: argparse.Namespace, copies_of: Any) -> dict[str, Any]:
@@ -186,7 +186,7 @@ def _attribute_one(
     for k in range(len(arrays)):
         e = evidence(canaries_strong=len(canaries.get(k, ())))
         if with_order:
-            e.ascents, e.pairs = _ascents(_mix(ids[m[:, k]] + (1 << 40), keys[k]))
+            e.ascents, e.pairs, e.run = _ascents(_mix(ids[m[:, k]] + (1 << 40), keys[k]))
             e.has_order = True
         if e.canaries or e.has_order:
             fps[f"c{k}"] = e

@@ -107,3 +107,48 @@ def test_two_colluders_do_not_get_a_third_copy_named() -> None:
     assert att.copies[0].copy.export_id == "c2" and att.verdict == "undecided"
     assert att.copies[0].innocence_bound == 1.0
     assert any("c0 and c1 merged" in n for n in att.copies[0].notes)
+
+
+def test_order_statistics_and_the_run_bound_by_hand() -> None:
+    from leakwarden.trace.evidence import run_bound, run_loglik
+    from leakwarden.trace.variants import order_stats
+
+    # 5 < 7 > 1 < 2 < 3 < 9 > 4: ascents 4 of 6 pairs, longest run 1,2,3,9 = 4
+    assert order_stats([5, 7, 1, 2, 3, 9, 4]) == (4, 6, 4)
+    assert order_stats([]) == (0, 0, 0) and order_stats([3]) == (0, 0, 1)
+    # a run of 4 among 7: at most (7 - 4 + 1) / 4! = 4 / 24
+    assert run_bound(4, 7) == pytest.approx(4 / 24)
+    assert run_bound(3, 7) == pytest.approx(5 / 6)  # (7 - 3 + 1) / 3!
+    assert run_bound(2, 7) == 1.0  # 6 / 2 > 1
+    # likelihood ratio of a run of 10 among 20: kept 0.5 against 20 * (11 / 10!)
+    assert run_loglik(10, 20, 0.5) == pytest.approx(math.log(0.5) - math.log(20 * 11 / 3628800))
+
+
+def test_a_copy_concatenated_with_another_is_named_by_its_run() -> None:
+    """Two colluders paste their files one after the other: each copy's rows form one
+    ascending stretch among rows in no order of that copy's key."""
+    same = set(range(10_000))
+    copies = _copies([same, set(same), set(same)], canaries=0)
+    m = np.ones((60, 3), dtype=bool)
+    fps = {
+        # c0's 40 rows in its order, then 20 of c1's (random under c0's key)
+        "c0": FingerprintEvidence(ascents=49, pairs=59, run=41, has_order=True),
+        "c1": FingerprintEvidence(ascents=40, pairs=59, run=20, has_order=True),
+        "c2": FingerprintEvidence(ascents=30, pairs=59, run=4, has_order=True),
+    }
+    att = attribute(copies, m, 1_000_000, fingerprints=fps, sample_rows=60)
+    assert att.verdict == "attributed" and att.named is not None
+    assert att.named.copy.export_id == "c0"
+    # bound: a run of 41 among 60 customers, (60 - 41 + 1) / 41!
+    assert att.named.innocence_bound == pytest.approx(20 / math.factorial(41), rel=1e-6)
+    # without the run, the ascents alone say nothing of a half-ordered sample
+    flat = {k: FingerprintEvidence(ascents=e.ascents, pairs=e.pairs, has_order=True)
+            for k, e in fps.items()}  # fmt: skip
+    assert attribute(copies, m, 1_000_000, fingerprints=flat).verdict == "undecided"
+    # equal halves: both colluders' runs are as telling, and the single-source model names
+    # neither (a limit: it has no hypothesis "these two together"), nor the innocent c2
+    fps["c0"] = FingerprintEvidence(ascents=45, pairs=59, run=30, has_order=True)
+    fps["c1"] = FingerprintEvidence(ascents=45, pairs=59, run=30, has_order=True)
+    even = attribute(copies, m, 1_000_000, fingerprints=fps, sample_rows=60)
+    assert even.verdict == "undecided"
+    assert {even.copies[0].copy.export_id, even.copies[1].copy.export_id} == {"c0", "c1"}

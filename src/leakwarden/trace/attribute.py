@@ -70,6 +70,8 @@ from leakwarden.trace.evidence import (
     format_loglik,
     order_bound,
     order_loglik,
+    run_bound,
+    run_loglik,
 )
 
 if TYPE_CHECKING:
@@ -329,9 +331,7 @@ def attribute(
                     math.log(own + config.canary_other_route) - strong_c
                 ) + e.canaries_weak * (math.log(own + 1.0 / IDENTIFIER_SPACE) - weak_c)
             if e.has_order and e.pairs:
-                part["order"] = order_loglik(
-                    e.ascents, e.pairs, config.order_kept, config.order_noise
-                )
+                part["order"] = _order_part(e, config)
             if e.formats_seen and e.formats_expected:
                 part["formats"] = format_loglik(
                     e.formats_seen, e.formats_expected, config.reformat_rate
@@ -470,8 +470,16 @@ def _fingerprint_bound(best: CopyEvidence, config: ModelConfig, rows: int) -> fl
         rate = min(best.copy.canaries / IDENTIFIER_SPACE, 1.0)
         out = min(out, binomial_tail(rows, rate, e.canaries_weak))
     if e.has_order and e.pairs:
-        out = min(out, order_bound(e.ascents, e.pairs))
+        out = min(out, order_bound(e.ascents, e.pairs), run_bound(e.run, e.pairs + 1))
     return out
+
+
+def _order_part(e: FingerprintEvidence, config: ModelConfig) -> float:
+    """The order's log-likelihood ratio: the larger of the ascents and the run models', less
+    log 2 for taking the larger (:mod:`.evidence`)."""
+    whole = order_loglik(e.ascents, e.pairs, config.order_kept, config.order_noise)
+    run = run_loglik(e.run, e.pairs + 1, config.order_kept)
+    return max(whole, run) - math.log(2.0)
 
 
 def _fingerprint_notes(best: CopyEvidence, config: ModelConfig, rows: int) -> list[str]:
@@ -487,7 +495,9 @@ def _fingerprint_notes(best: CopyEvidence, config: ModelConfig, rows: int) -> li
     if e.has_order and e.pairs:
         notes.append(
             f"row order: {e.ascents} of {e.pairs} neighbouring customers in this copy's keyed "
-            f"order (chance p <= {order_bound(e.ascents, e.pairs):.3g}); log-likelihood "
+            f"order, the longest run {e.run} (chance p <= "
+            f"{min(order_bound(e.ascents, e.pairs), run_bound(e.run, e.pairs + 1)):.3g}); "
+            f"log-likelihood "
             f"{ll.get('order', 0.0):+.1f}"
         )
     if e.formats_seen and e.formats_expected:

@@ -26,6 +26,15 @@ registry), what a leaked sample shows (:class:`FingerprintEvidence`, filled by
   ``log(rho Bin(a; p, 1-eta) + (1-rho) Bin(a; p, 1/2)) - log Bin(a; p, 1/2)``.  Bound:
   ``P(A >= a)``, ``A ~ Binomial(p, 1/2)`` (adjacent ascents of a random order have a smaller
   variance than this binomial, so the tail is conservative where it matters).
+  A leak may hold the copy's rows as one stretch among others (two colluders concatenating
+  their files, rows pasted around it): then the *longest ascending run* ``L`` of the ``m``
+  leaked customers in ``k`` tells.  In a random order a given ``L`` consecutive customers ascend
+  with probability ``1 / L!``, so some run of ``L`` has probability at most
+  ``r = (m - L + 1) / L!`` (union over its starts): the run bound.  As a likelihood ratio the
+  event "a run of ``L``" has ``rho`` against at most ``m r`` (the factor ``m`` pays for ``L``
+  being read off the data), so the order's log-likelihood ratio is the larger of the two
+  models' less ``log 2`` (the price of taking the larger), and its bound the smaller of the
+  two bounds.
 - **formats**: the formats (:func:`~leakwarden.trace.variants.observed_formats`) of the sample
   rows that only ``k`` explains (rows of customers no other copy holds, and ``k``'s canaries:
   under another hypothesis they came by another route, in a format independent of ``k``'s), per
@@ -41,7 +50,14 @@ from dataclasses import dataclass, field
 
 from leakwarden.trace.variants import STYLES
 
-__all__ = ["FingerprintEvidence", "format_loglik", "order_bound", "order_loglik"]
+__all__ = [
+    "FingerprintEvidence",
+    "format_loglik",
+    "order_bound",
+    "order_loglik",
+    "run_bound",
+    "run_loglik",
+]
 
 
 @dataclass
@@ -52,6 +68,7 @@ class FingerprintEvidence:
     canaries_weak: int = 0
     ascents: int = 0
     pairs: int = 0
+    run: int = 0
     has_order: bool = False
     formats_seen: dict[str, str] = field(default_factory=dict)
     formats_expected: dict[str, str] = field(default_factory=dict)
@@ -93,6 +110,20 @@ def order_bound(ascents: int, pairs: int) -> float:
     if pairs <= 0:
         return 1.0
     return binomial_tail(pairs, 0.5, ascents)
+
+
+def run_bound(run: int, customers: int) -> float:
+    """``min(1, (m - L + 1) / L!)``: chance of an ascending run of ``run`` among ``customers``
+    in a random order (union bound)."""
+    if run < 2 or customers < run:
+        return 1.0
+    return min(1.0, math.exp(math.log(customers - run + 1) - math.lgamma(run + 1)))
+
+
+def run_loglik(run: int, customers: int, kept: float) -> float:
+    """Log-likelihood ratio of "a run of ``run``" (module docstring): ``log(kept / (m r))``."""
+    r = run_bound(run, customers)
+    return math.log(kept) - math.log(min(1.0, customers * r)) if r < 1.0 else 0.0
 
 
 def format_loglik(seen: dict[str, str], expected: dict[str, str], reformat: float) -> float:

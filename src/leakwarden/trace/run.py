@@ -189,7 +189,7 @@ def fingerprint_evidence(
             name, version = label.rsplit(":", 1)
             key = copy_key(keys, name, int(version), c.export_id)
             seq = [affected[u].customer_id for u in first if m[u, k]]
-            e.ascents, e.pairs = ascents(key, seq)
+            e.ascents, e.pairs, e.run = ascents(key, seq)
             e.has_order = True
         e.formats_expected = params_formats(params)
         if e.formats_expected:

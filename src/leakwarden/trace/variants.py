@@ -16,8 +16,9 @@ parameters are recorded with the copy (``exports.fingerprint_params``), never th
   the keyed hash; masked and pseudonymised cells keep their form (full-width digits apart).
 
 Reading back (trace): :func:`ascents` counts, for one copy, how many neighbouring leaked
-customers are in that copy's keyed order; :func:`observed_formats` reads the formats of sample
-rows.  The likelihoods they give are in :mod:`leakwarden.trace.attribute`.
+customers are in that copy's keyed order, and the longest run of them that is;
+:func:`observed_formats` reads the formats of sample rows.  The likelihoods they give are in
+:mod:`leakwarden.trace.evidence`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "keep_in_subset",
     "observed_formats",
     "order_rank",
+    "order_stats",
     "order_value",
 ]
 
@@ -147,12 +149,20 @@ def apply_formats(rows: Sequence[list[str]], kinds: Sequence[str], formats: dict
 # ------------------------------------------------------------------------------ reading back
 
 
-def ascents(key: bytes, customer_ids: Sequence[int]) -> tuple[int, int]:
-    """(ascending neighbouring pairs, pairs) of ``customer_ids`` (in sample order, each once)
-    under the copy's keyed order."""
-    vals = [order_value(key, str(c)) for c in customer_ids]
-    pairs = max(len(vals) - 1, 0)
-    return sum(1 for a, b in pairwise(vals) if a < b), pairs
+def ascents(key: bytes, customer_ids: Sequence[int]) -> tuple[int, int, int]:
+    """(ascending neighbouring pairs, pairs, longest ascending run) of ``customer_ids`` (in
+    sample order, each once) under the copy's keyed order."""
+    return order_stats([order_value(key, str(c)) for c in customer_ids])
+
+
+def order_stats(values: Sequence[int]) -> tuple[int, int, int]:
+    """(ascending neighbouring pairs, pairs, longest ascending run in elements) of ``values``."""
+    up = [a < b for a, b in pairwise(values)]
+    longest = run = 1 if values else 0
+    for step in up:
+        run = run + 1 if step else 1
+        longest = max(longest, run)
+    return sum(up), len(up), longest
 
 
 _FULL_DIGIT = re.compile(r"[０-９]")
