@@ -478,3 +478,49 @@ def test_today_is_recomputed_after_local_midnight() -> None:
     assert not v.cn_resident_id_ok("110105200101010013")  # born after the cached "today"
     v._today_until[:] = [None, -1.0]
     assert v.cn_resident_id_ok("110105200101010013")
+
+
+def test_north_american_national_phone_agrees_with_phonenumbers() -> None:
+    """The national fast path of ``phone_ok`` (10 digits, or 11 starting with 1) answers as
+    ``phonenumbers.parse(text, "US")`` + ``is_valid_number`` on NANP-shaped numbers with every
+    leading digit, separators and parentheses, and on 9-12 digit noise (which keeps the slow
+    path)."""
+    import random
+
+    import phonenumbers
+
+    def reference(text: str) -> bool:
+        try:
+            number = phonenumbers.parse(text, "US")
+        except phonenumbers.NumberParseException:
+            return False
+        return phonenumbers.is_valid_number(number) and not (
+            number.country_code == 86 and v.cn_mobile_ok(str(number.national_number))
+        )
+
+    rng = random.Random(7)
+    valid = 0
+    for _ in range(4000):
+        n = rng.choice((9, 10, 10, 10, 11, 11, 11, 12))
+        digits = "".join(str(rng.randrange(10)) for _ in range(n))
+        if n == 11 and rng.random() < 0.8:
+            digits = "1" + digits[1:]
+        if rng.random() < 0.5:  # a plausible area code and exchange
+            at = n - 10
+            digits = digits[:at] + str(rng.randint(2, 9)) + digits[at + 1 : at + 3]
+            digits += str(rng.randint(2, 9)) + digits[at + 4 :]
+            digits = digits[:n]
+        style = rng.randrange(4)
+        if style == 0 or len(digits) < 10:
+            text = digits
+        elif style == 1:
+            head = digits[:-10]
+            text = f"{head} {digits[-10:-7]}-{digits[-7:-4]}-{digits[-4:]}".strip()
+        elif style == 2:
+            text = f"{digits[:-10]} ({digits[-10:-7]}) {digits[-7:-4]}-{digits[-4:]}".strip()
+        else:
+            text = f"{digits[:-10]}.{digits[-10:-7]}.{digits[-7:-4]}.{digits[-4:]}".lstrip(".")
+        expected = reference(text)
+        assert v.phone_ok(text) == expected, text
+        valid += expected
+    assert valid > 300

@@ -204,6 +204,13 @@ def phone_ok(value: str) -> bool:
             if _nsn_kind(code, nsn) is None:
                 return False
             return not (code == 86 and cn_mobile_ok(str(int(nsn))))
+    if not text.startswith("+") and text.isascii():
+        digits = text.translate(_PHONE_PUNCTUATION)
+        if digits.isdigit() and (
+            (len(digits) == 11 and digits[0] == "1") or (len(digits) == 10 and digits[0] > "1")
+        ):
+            parsed = _parse_north_american(digits)
+            return parsed is not None and _nsn_kind(*parsed) is not None
     import phonenumbers
 
     region = None if text.startswith("+") else "US"
@@ -238,6 +245,24 @@ def _parse_international(digits: str) -> tuple[int, str] | None:
     else:
         return None
     return _after_country_code(code, nsn)
+
+
+def _parse_north_american(digits: str) -> tuple[int, str] | None:
+    """``phonenumbers.parse(digits, "US")`` for 10 digits not starting with 0 or 1, or 11
+    starting with 1, as (country code, national significant number): the 11-digit form is too
+    long for the US, so parse takes its 1 as the calling code (and strips a national prefix
+    from the rest); the 10-digit form has no calling code.  The tests compare the two."""
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.phonenumberutil import _maybe_strip_national_prefix_carrier_code
+
+    if len(digits) == 11:
+        metadata = PhoneMetadata.metadata_for_region("US")
+        if metadata is None:
+            return None
+        return _after_country_code(
+            1, _maybe_strip_national_prefix_carrier_code(digits[1:], metadata)[1]
+        )
+    return _after_country_code(1, digits)
 
 
 def _after_country_code(code: int, nsn: str) -> tuple[int, str] | None:
