@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from leakwarden.monitor.alerting import day_end
 from leakwarden.monitor.detector import (
@@ -163,3 +164,23 @@ def test_a_leaving_employee_is_weighted_up() -> None:
     assert score_of(hr, "e4") == 1.5 * score_of(base, "e4") > 0
     alert = [a for a in hr.alerts if a.actor == "e4"]
     assert alert and any(r.feature == "leaving" for r in alert[0].reasons)
+
+
+@pytest.mark.parametrize("cut_day", [3, 30])
+def test_a_day_is_scored_without_looking_at_later_days(cut_day: int) -> None:
+    """run_monitor over a history equals scoring each day as it ends: cutting the input at a
+    day (in the first week, or later) leaves the days before it (scores, alerts) as they were."""
+    w = World(n=25, days=44, seed=8)
+    w.snoop("e2", 1, 20)  # in the first days, before any history
+    w.snoop("e3", 12, 20)  # in the first weeks, before any lagged baseline
+    w.snoop("e6", 33, 40)  # after the cut: must not change what came before
+    table = w.table()
+    cfg = MonitorConfig(budget=0.05, surprise_allow=1.0)  # so early days carry evidence
+    full = run_monitor(table, w.context(), cfg)
+    cut_at = pa.scalar(at(cut_day, 0))
+    cut = run_monitor(table.filter(pc.less(table.column("ts"), cut_at)), w.context(), cfg)
+    end = DAY0 + timedelta(days=cut_day)
+    before = pc.less(full.scores.column("day"), pa.scalar(end, pa.date32()))
+    key = [("actor", "ascending"), ("day", "ascending")]
+    assert full.scores.filter(before).sort_by(key).equals(cut.scores.sort_by(key))
+    assert [a for a in full.alerts if a.day < end] == cut.alerts

@@ -2,7 +2,7 @@
 judged against (employees, tickets, relationships, customers).
 
 Everything in :mod:`leakwarden.monitor` reads these shapes, whether the rows come from the audit
-ledger (:func:`events_from_ledger`, added beside this contract) or from the scenario simulator.
+ledger (:func:`leakwarden.monitor.ledger_events.events_from_ledger`) or from the scenario simulator.
 One row of :data:`EVENT_SCHEMA` is one audit event; it names customers by internal id, never by a
 personal-information value.
 

@@ -229,11 +229,12 @@ def tail_surprise(x: F64, groups: list[str], config: MonitorConfig) -> F64:
     """(A, D, F): how rare each value is among the peer group's actor-days of the own-baseline
     window, ``-log10((1 + n_ge) / (1 + n))`` with ``n_ge`` of the ``n`` pooled values at least as
     high (past the pool's maximum, plus ``log10(x / max)``, at most 3); the organisation's pool
-    when the group's holds fewer than ``min_pool`` values; the block's own days before any lagged
-    history exists. Then scaled down by the actor's own history: times
+    when the group's holds fewer than ``min_pool`` values. Before any lagged history exists (the
+    warm-up), the pool is every earlier day, and in the first block the days up to the scored
+    one: never a later day. Then scaled down by the actor's own history: times
     ``s_own / max s_own`` where ``s_own`` is the same measure over the actor's own baseline days
     (1 when they never reached the value; small when they often do)."""
-    n_d, n_f = x.shape[1], x.shape[2]
+    n_d = x.shape[1]
     out = np.zeros_like(x)
     step = max(1, config.baseline_refresh_days)
     g_arr = np.array(groups, dtype=object)
@@ -241,31 +242,45 @@ def tail_surprise(x: F64, groups: list[str], config: MonitorConfig) -> F64:
     for start in range(0, n_d, step):
         stop = min(n_d, start + step)
         lo, hi = baseline_window(start, config)
-        lagged = hi > 0
-        if not lagged and start > 0:  # warm-up: every earlier day, not yet lagged
-            lo, hi = 0, start
-        hist = x[:, lo:hi, :] if hi > 0 else x[:, start:stop, :]
-        cur = x[:, start:stop, :]
-        org_pools = [np.sort(v[~np.isnan(v)]) for v in (hist[:, :, f] for f in range(n_f))]
-        block = np.zeros_like(cur)
-        for members in members_of:
-            for f in range(n_f):
-                pool = hist[members, :, f]
-                pool = np.sort(pool[~np.isnan(pool)])
-                if len(pool) < config.min_pool:
-                    pool = org_pools[f]
-                block[members, :, f] = _surprise(pool, cur[members, :, f])
-        if lagged:
-            n_own = np.sum(~np.isnan(hist[:, :, :1]), axis=1)  # (A, 1)
-            with np.errstate(invalid="ignore"):
-                ge = np.sum(hist[:, :, None, :] >= cur[:, None, :, :], axis=1)  # (A, B, F)
-            s_own = -np.log10((1.0 + ge) / (1.0 + n_own[:, None, :]))
-            s_max = np.log10(1.0 + n_own[:, None, :])
-            enough = (n_own >= config.min_baseline_days)[:, None, :]
-            ratio = np.where(enough, s_own / np.maximum(s_max, 1e-9), 1.0)
-            block = block * ratio
-        out[:, start:stop, :] = block
+        if hi > 0:
+            out[:, start:stop, :] = _block_surprise(
+                x[:, lo:hi, :], x[:, start:stop, :], members_of, config, own=True
+            )
+        elif start > 0:  # warm-up: every earlier day, not yet lagged
+            out[:, start:stop, :] = _block_surprise(
+                x[:, :start, :], x[:, start:stop, :], members_of, config, own=False
+            )
+        else:  # the very first days: each against the days up to itself
+            for d in range(start, stop):
+                out[:, d : d + 1, :] = _block_surprise(
+                    x[:, : d + 1, :], x[:, d : d + 1, :], members_of, config, own=False
+                )
     return np.nan_to_num(out, nan=0.0)
+
+
+def _block_surprise(
+    hist: F64, cur: F64, members_of: list[npt.NDArray[np.intp]], config: MonitorConfig, own: bool
+) -> F64:
+    n_f = hist.shape[2]
+    org_pools = [np.sort(v[~np.isnan(v)]) for v in (hist[:, :, f] for f in range(n_f))]
+    block = np.zeros_like(cur)
+    for members in members_of:
+        for f in range(n_f):
+            pool = hist[members, :, f]
+            pool = np.sort(pool[~np.isnan(pool)])
+            if len(pool) < config.min_pool:
+                pool = org_pools[f]
+            block[members, :, f] = _surprise(pool, cur[members, :, f])
+    if own:
+        n_own = np.sum(~np.isnan(hist[:, :, :1]), axis=1)  # (A, 1)
+        with np.errstate(invalid="ignore"):
+            ge = np.sum(hist[:, :, None, :] >= cur[:, None, :, :], axis=1)  # (A, B, F)
+        s_own = -np.log10((1.0 + ge) / (1.0 + n_own[:, None, :]))
+        s_max = np.log10(1.0 + n_own[:, None, :])
+        enough = (n_own >= config.min_baseline_days)[:, None, :]
+        ratio = np.where(enough, s_own / np.maximum(s_max, 1e-9), 1.0)
+        block = block * ratio
+    return block
 
 
 def _surprise(pool: F64, values: F64) -> F64:
