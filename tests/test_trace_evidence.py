@@ -120,6 +120,10 @@ def test_order_statistics_and_the_run_bound_by_hand() -> None:
     assert run_bound(4, 7) == pytest.approx(4 / 24)
     assert run_bound(3, 7) == pytest.approx(5 / 6)  # (7 - 3 + 1) / 3!
     assert run_bound(2, 7) == 1.0  # 6 / 2 > 1
+    # long runs stay finite: log(0.5) - log(1000 * 501 / 500!), 500! ~ 10^1134
+    big = math.log(0.5) - (math.log(1000 * 501) - math.lgamma(501))
+    assert run_loglik(500, 1000, 0.5) == pytest.approx(big)
+    assert run_bound(500, 1000) == 0.0  # underflows: below any threshold
     # likelihood ratio of a run of 10 among 20: kept 0.5 against 20 * (11 / 10!)
     assert run_loglik(10, 20, 0.5) == pytest.approx(math.log(0.5) - math.log(20 * 11 / 3628800))
 

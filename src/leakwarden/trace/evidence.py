@@ -112,18 +112,25 @@ def order_bound(ascents: int, pairs: int) -> float:
     return binomial_tail(pairs, 0.5, ascents)
 
 
+def _log_run_bound(run: int, customers: int) -> float:
+    if run < 2 or customers < run:
+        return 0.0
+    return min(0.0, math.log(customers - run + 1) - math.lgamma(run + 1))
+
+
 def run_bound(run: int, customers: int) -> float:
     """``min(1, (m - L + 1) / L!)``: chance of an ascending run of ``run`` among ``customers``
     in a random order (union bound)."""
-    if run < 2 or customers < run:
-        return 1.0
-    return min(1.0, math.exp(math.log(customers - run + 1) - math.lgamma(run + 1)))
+    return math.exp(_log_run_bound(run, customers))
 
 
 def run_loglik(run: int, customers: int, kept: float) -> float:
-    """Log-likelihood ratio of "a run of ``run``" (module docstring): ``log(kept / (m r))``."""
-    r = run_bound(run, customers)
-    return math.log(kept) - math.log(min(1.0, customers * r)) if r < 1.0 else 0.0
+    """Log-likelihood ratio of "a run of ``run``" (module docstring): ``log(kept / (m r))``,
+    in log space (``L!`` overflows floats beyond 170)."""
+    log_r = _log_run_bound(run, customers)
+    if log_r >= 0.0:
+        return 0.0
+    return math.log(kept) - min(0.0, math.log(customers) + log_r)
 
 
 def format_loglik(seen: dict[str, str], expected: dict[str, str], reformat: float) -> float:
