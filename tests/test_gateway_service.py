@@ -406,6 +406,41 @@ def test_record_routes_run_on_the_event_loop_not_the_thread_pool(world: World) -
     assert seen == [True]
 
 
+def test_lookups_arriving_together_share_one_audit_transaction(world: World) -> None:
+    """Group commit on the event loop: lookups that reach their audit in the same turn are
+    written by one append_many (one fsync), and each answer carries its own event's index."""
+    import asyncio
+
+    import httpx
+
+    ledger = Ledger.open(world.store)
+    batches: list[int] = []
+    real = ledger.append_many
+
+    def append_many(events: Any) -> Any:
+        events = list(events)
+        batches.append(len(events))
+        return real(events)
+
+    ledger.append_many = append_many  # type: ignore[method-assign]
+    app = create_app(world.settings(), decide=_allow_all(Treatment.CLEAR), ledger=ledger)
+    h = {**world.token(_analyst(world)), "X-Purpose": "analytics"}
+    ids = [11, 12, 13, 14, 15]
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await asyncio.gather(*(client.get(f"/customers/{i}", headers=h) for i in ids))
+
+    answers = asyncio.run(run())
+    assert [r.status_code for r in answers] == [200] * 5
+    assert sum(batches) == 5 and len(batches) < 5  # shared transactions
+    for cid, r in zip(ids, answers, strict=True):
+        text, _ = ledger.leaf(r.json()["audit_index"])  # the answer's own event
+        assert json.loads(text)["leakwarden"]["customer_ids"] == [str(cid)]
+    ledger.close()
+
+
 def test_openapi_describes_the_record_endpoints(world: World) -> None:
     doc = world.client().get("/openapi.json").json()
     assert {"/customers/{customer_id}", "/customers", "/orders/{order_id}",

@@ -16,6 +16,11 @@ Every request goes through the same steps, in this order, and stops at the first
 6. the audit event, written to the ledger before anything is returned; if the write fails the
    request fails with :class:`AuditUnavailable` and nothing is released.
 
+:meth:`RecordService.run_deferred` runs a request on an event loop with its audit events held
+back and then committed together with those of the other requests that reached their audit in
+the same turn of the loop (one transaction, one fsync for all), before the request's answer or
+refusal is returned: the HTTP routes use it (:mod:`.app`).
+
 Refusals in 1-5 are audited as well (outcome ``denied``), before the refusal is returned.  Audit
 events hold ids, counts, column names and policy ids, never a value (no phone, no waybill
 number: the route template names the endpoint).
@@ -23,7 +28,11 @@ number: the route template names the endpoint).
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -56,6 +65,10 @@ __all__ = [
 
 Decide = Callable[[AccessRequest], Decision]
 Value = str | int | bool | None
+
+# Set by RecordService.run_deferred while it runs a request: audit events go here instead of to
+# the ledger, and run_deferred commits them before the request returns.
+_held: ContextVar[list[AuditEvent] | None] = ContextVar("leakwarden_held_audit", default=None)
 
 
 class Refused(Exception):
@@ -140,6 +153,47 @@ class RecordService:
         self.relay = relay
         self._mask = build_operator("mask")
         self._mask_full = build_operator("mask:full")
+        self._groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopGroupCommit] = (
+            weakref.WeakKeyDictionary()
+        )
+        # How many requests the HTTP app is serving (set by .app); without it, those inside
+        # run_deferred.  The group commit writes on the loop only when its batch is all of them.
+        self.requests_in_flight: Callable[[], int] | None = None
+
+    # -------------------------------------------------------------------- on an event loop
+
+    async def run_deferred(self, request: Callable[..., Released], *args: Any) -> Released:
+        """``request(*args)`` (an endpoint method) run here, on the event loop, with its audit
+        events committed afterwards in a group commit with the other requests of this loop turn
+        (:class:`_LoopGroupCommit`); the answer, or the refusal, is returned only once they are
+        durable.  If they cannot be written: :class:`AuditUnavailable`, nothing released."""
+        loop = asyncio.get_running_loop()
+        group = self._groups.get(loop)
+        if group is None:
+            group = self._groups[loop] = _LoopGroupCommit(
+                self.ledger, loop, self.requests_in_flight
+            )
+        held: list[AuditEvent] = []
+        group.active += 1
+        try:
+            token = _held.set(held)
+            try:
+                released: Released | None = request(*args)
+                failure: BaseException | None = None
+            except Exception as exc:  # a refusal or a failure: raised once its audit is written
+                released, failure = None, exc
+            finally:
+                _held.reset(token)
+            if held:
+                indexes = await group.commit(held)
+                if released is not None:
+                    released.audit_index = indexes[-1]
+        finally:
+            group.active -= 1
+        if failure is not None:
+            raise failure
+        assert released is not None and held, "a released request always has its audit event"
+        return released
 
     # -------------------------------------------------------------------- endpoints
 
@@ -555,8 +609,100 @@ class RecordService:
                 source_ip=ctx.source_ip,
                 extra=more,
             )
+            held = _held.get()
+            if held is not None:
+                held.append(event)  # committed by run_deferred before anything is returned
+                return -1
             return self.ledger.append(event).index
         except AuditWriteError as exc:
             raise AuditUnavailable(f"audit ledger unavailable: {exc}") from None
         except Exception as exc:
             raise AuditUnavailable(f"audit ledger unavailable: {type(exc).__name__}") from None
+
+
+class _LoopGroupCommit:
+    """Group commit of the record routes' audit events on one event loop.
+
+    The events of the requests that reach their audit point in the same turn of the loop form
+    a batch, written in one transaction (``append_many``: one fsync) at the start of the next
+    turn.  When the batch holds every request in progress (``in_flight``: all HTTP requests
+    the app is serving), it is written right there, on the loop (a lone request pays no
+    thread hand-off; nothing else was waiting).  Otherwise it goes
+    to a writer thread, so the loop goes on serving the other requests meanwhile; their batches
+    queue up and the writer takes all that are waiting in its next transaction.  Each request
+    learns its outcome through its future, set on the loop once the transaction committed (or
+    failed: every request of it then fails closed)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        loop: asyncio.AbstractEventLoop,
+        in_flight: Callable[[], int] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.loop = loop
+        self.in_flight = in_flight
+        self.active = 0  # requests of this loop inside run_deferred
+        self.pending: list[_Held] = []  # reached their audit point in this turn
+        self.scheduled = False
+        self._lock = threading.Lock()  # guards queue and writing (loop thread and writer)
+        self.queue: list[_Held] = []
+        self.writing = False
+
+    def commit(self, events: list[AuditEvent]) -> asyncio.Future[list[int]]:
+        done: asyncio.Future[list[int]] = self.loop.create_future()
+        self.pending.append((events, done))
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._flush)
+        return done
+
+    def _flush(self) -> None:
+        self.scheduled = False
+        batch, self.pending = self.pending, []
+        with self._lock:
+            busy = self.in_flight() if self.in_flight is not None else self.active
+            alone = not self.writing and not self.queue and busy <= len(batch)
+            if not alone:
+                self.queue.extend(batch)
+                if self.writing:
+                    return
+                self.writing = True
+        if alone:
+            _settle(batch, *self._write(batch))
+            return
+        self.loop.run_in_executor(None, self._writer)
+
+    def _write(self, batch: list[_Held]) -> tuple[list[int] | None, Exception | None]:
+        try:
+            receipts = self.ledger.append_many([e for events, _ in batch for e in events])
+            return [r.index for r in receipts], None
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, AuditWriteError) else type(exc).__name__
+            return None, AuditUnavailable(f"audit ledger unavailable: {reason}")
+
+    def _writer(self) -> None:
+        """In a worker thread: write what has queued up, until nothing has."""
+        while True:
+            with self._lock:
+                batch, self.queue = self.queue, []
+                if not batch:
+                    self.writing = False
+                    return
+            indexes, error = self._write(batch)
+            self.loop.call_soon_threadsafe(_settle, batch, indexes, error)
+
+
+_Held = tuple[list[AuditEvent], "asyncio.Future[list[int]]"]
+
+
+def _settle(batch: list[_Held], indexes: list[int] | None, error: Exception | None) -> None:
+    """On the loop: each request of a written batch gets its events' indexes, or the error."""
+    pos = 0
+    for events, done in batch:
+        if not done.done():
+            if error is not None or indexes is None:
+                done.set_exception(error or AuditUnavailable("audit ledger unavailable"))
+            else:
+                done.set_result(indexes[pos : pos + len(events)])
+        pos += len(events)
