@@ -441,6 +441,33 @@ def test_lookups_arriving_together_share_one_audit_transaction(world: World) -> 
     ledger.close()
 
 
+def test_lookups_arriving_together_all_fail_closed_when_their_batch_is_not_written(
+    world: World,
+) -> None:
+    import asyncio
+
+    import httpx
+
+    class FailingLedger:
+        def append_many(self, events: Any) -> Any:
+            raise AuditWriteError("disk full (test)")
+
+    app = create_app(world.settings(), decide=_allow_all(Treatment.CLEAR), ledger=FailingLedger())  # type: ignore[arg-type]
+    h = {**world.token(_analyst(world)), "X-Purpose": "analytics"}
+    ids = [21, 22, 23, 24]
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await asyncio.gather(*(client.get(f"/customers/{i}", headers=h) for i in ids))
+
+    answers = asyncio.run(run())
+    assert [r.status_code for r in answers] == [503] * 4
+    for cid, r in zip(ids, answers, strict=True):
+        assert "disk full" in r.json()["detail"]
+        assert _customer(world, cid).mobile not in r.text
+
+
 def test_openapi_describes_the_record_endpoints(world: World) -> None:
     doc = world.client().get("/openapi.json").json()
     assert {"/customers/{customer_id}", "/customers", "/orders/{order_id}",
