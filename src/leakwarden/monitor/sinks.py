@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
-
-import httpx
 
 from leakwarden import __version__
 from leakwarden.audit.events import format_timestamp
@@ -161,7 +161,8 @@ class SiemSink:
 
 
 class WebhookSink:
-    """POSTs each alert's document to ``url`` (see the module docstring for retries)."""
+    """POSTs each alert's document to ``url`` (see the module docstring for retries); the
+    standard library's HTTP client, so the webhook adds no dependency."""
 
     name = "webhook"
 
@@ -173,7 +174,6 @@ class WebhookSink:
         backoff: float = 0.5,
         timeout: float = 10.0,
         headers: dict[str, str] | None = None,
-        client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -183,25 +183,33 @@ class WebhookSink:
         self.url = url
         self.retries = retries
         self.backoff = backoff
-        self.headers = headers or {}
-        self.client = client or httpx.Client(timeout=timeout)
+        self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.sleep = sleep
 
+    def _post(self, body: bytes) -> tuple[int, str]:
+        req = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return int(resp.status), ""
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), exc.read(200).decode("utf-8", "replace")
+
     def send(self, alert: Alert) -> Delivery:
-        body = alert_doc(alert)
+        body = json.dumps(alert_doc(alert)).encode()
         error: str | None = None
         attempts = 0
         for attempt in range(self.retries + 1):
             attempts = attempt + 1
             try:
-                resp = self.client.post(self.url, json=body, headers=self.headers)
-            except httpx.HTTPError as exc:
+                status, text = self._post(body)
+            except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections
                 error = f"{type(exc).__name__}: {exc}"
             else:
-                if resp.status_code < 300:
+                if status < 300:
                     return Delivery(alert.alert_id, self.name, attempts, True)
-                error = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                if resp.status_code < 500 and resp.status_code != 429:
+                error = f"HTTP {status}: {text}"
+                if status < 500 and status != 429:
                     break
             if attempt < self.retries:
                 self.sleep(self.backoff * 2**attempt)
