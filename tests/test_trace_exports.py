@@ -79,7 +79,11 @@ def test_a_leak_of_a_real_pseudonymised_export_is_traced_to_it(tmp_path: Path) -
                     "billing", "partner: C")  # fmt: skip
         rows_a = _rows(a, keys)
         assert rows_a[0] == ["id", "mobile", "city"]
-        leaked = random.Random(3).sample(rows_a[1:], 20)
+        # the copy holds a canary too (60 customers, density 1 %: one), with an id above the
+        # query's 1..60 (the only unused ones); this leak is of real customers only
+        real_a = [r for r in rows_a[1:] if int(r[0]) <= 60]
+        (canary_a,) = [r for r in rows_a[1:] if int(r[0]) > 60]
+        leaked = random.Random(3).sample(real_a, 20)
         # the leaker drops the id column, renames and reorders the rest
         path = tmp_path / "leak_a.csv"
         with path.open("w", encoding="utf-8", newline="") as fh:
@@ -98,6 +102,17 @@ def test_a_leak_of_a_real_pseudonymised_export_is_traced_to_it(tmp_path: Path) -
         # without the pseudonym key nothing matches, and nobody is named
         blind = run_trace(path, company=company_engine, store=engine, keys=keys)
         assert blind.affected == [] and blind.attribution.named is None
+        # ... but the copy's canary, registered by the pseudonyms the copy wrote for it, is found
+        # without the key and names the copy on its own
+        spiked = tmp_path / "leak_a_canary.csv"
+        with spiked.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["城市", "联系方式"])
+            w.writerows([[r[2], r[1]] for r in [*leaked, canary_a]])
+        by_canary = run_trace(spiked, company=company_engine, store=engine, keys=keys)
+        assert by_canary.affected == [] and len(by_canary.canary_hits) == 1
+        assert by_canary.attribution.named is not None
+        assert by_canary.attribution.named.copy.export_id == a.export_id
 
         # the billing copy: masked names and resident IDs, leaked verbatim
         rows_c = _rows(c, keys)
