@@ -166,6 +166,8 @@ class ScanProblemRow(Base):
 # Other capabilities keep their tables in their own modules on the same Base; importing them here
 # puts every table in ``Base.metadata``, which the migrations and their tests compare against.
 from leakwarden.store import audit_tables as _audit_tables  # noqa: E402,F401
+from leakwarden.store import canary_tables as _canary_tables  # noqa: E402,F401
 from leakwarden.store import export_tables as _export_tables  # noqa: E402,F401
 from leakwarden.store import gateway_tables as _gateway_tables  # noqa: E402,F401
+from leakwarden.store import monitor_tables as _monitor_tables  # noqa: E402,F401
 from leakwarden.store import protect_tables as _protect_tables  # noqa: E402,F401
