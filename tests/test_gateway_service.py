@@ -468,6 +468,20 @@ def test_lookups_arriving_together_all_fail_closed_when_their_batch_is_not_writt
         assert _customer(world, cid).mobile not in r.text
 
 
+def test_run_deferred_releases_nothing_that_was_not_audited(world: World) -> None:
+    import asyncio
+
+    from leakwarden.gateway.records import AuditUnavailable, Released
+
+    service = create_app(world.settings()).state.service
+
+    def unaudited() -> Released:  # a (buggy) request that never wrote its audit event
+        return Released("customers", [{"id": 1}], {}, [], "", "", -1)
+
+    with pytest.raises(AuditUnavailable, match="no audit event"):
+        asyncio.run(service.run_deferred(unaudited))
+
+
 def test_openapi_describes_the_record_endpoints(world: World) -> None:
     doc = world.client().get("/openapi.json").json()
     assert {"/customers/{customer_id}", "/customers", "/orders/{order_id}",

@@ -192,7 +192,8 @@ class RecordService:
             group.active -= 1
         if failure is not None:
             raise failure
-        assert released is not None and held, "a released request always has its audit event"
+        if released is None or not held:  # never release what was not audited
+            raise AuditUnavailable("the request recorded no audit event; nothing released")
         return released
 
     # -------------------------------------------------------------------- endpoints
