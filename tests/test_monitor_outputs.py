@@ -53,8 +53,8 @@ def _alert(actor: str = "e1", rule: str = "daily", score: float = 12.5) -> Alert
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Engine]:
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def store(db_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(db_url)
     db.upgrade(engine)
     try:
         yield engine
@@ -62,8 +62,8 @@ def store(tmp_path: Path) -> Iterator[Engine]:
         engine.dispose()
 
 
-def test_migration_0007_builds_the_monitor_models_and_downgrades(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+def test_migration_0007_builds_the_monitor_models_and_downgrades(db_url: str) -> None:
+    url = db_url
     db.upgrade(url)
     engine = db.make_engine(url)
     try:
