@@ -6,6 +6,7 @@ digits, lone surrogates)."""
 
 from __future__ import annotations
 
+import datetime
 import pickle
 
 import pytest
@@ -334,3 +335,65 @@ def test_text_with_a_lone_surrogate_is_folded_again_for_the_tagger() -> None:
     assert not exact and data == "\n张伟?手机13812345678\n".encode()
     found = default_detector().find("收件人张伟\ud800，手机13812345678")
     assert ("cn_mobile", "13812345678") in [(f.type, f.text) for f in found]
+
+
+def _resident_facts() -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    day = v.today()
+    regions = tuple(sorted(int(c) for c in v.region_codes()))
+    permits = tuple(sorted(int(c) for c in v.PERMIT_REGIONS))
+    return day.year * 10000 + day.month * 100 + day.day, regions, permits
+
+
+def _resident_ids() -> st.SearchStrategy[str]:
+    """18-character numbers with real, permit, 市辖区 and random region codes, birth dates
+    around every boundary (1899/1900, Feb 29, today), and the right or a wrong check char."""
+    from stdnum.cn import ric
+
+    regions = sorted(v.region_codes())
+    region = st.one_of(
+        st.sampled_from(regions),
+        st.sampled_from(sorted(v.PERMIT_REGIONS)),
+        st.sampled_from(regions).map(lambda c: c[:4] + "01"),
+        st.from_regex(r"[0-9]{6}", fullmatch=True),
+    )
+    today = v.today()
+    born = st.one_of(
+        st.dates().map(lambda d: d.strftime("%Y%m%d").zfill(8)),
+        st.sampled_from(["18991231", "19000101", "20000229", "19000229", "20010229"]),
+        st.just(today.strftime("%Y%m%d")),
+        st.just((today + datetime.timedelta(days=40)).strftime("%Y%m%d")),  # the future
+        st.from_regex(r"[0-9]{8}", fullmatch=True),
+    )
+    body = st.tuples(region, born, st.from_regex(r"[0-9]{3}", fullmatch=True)).map("".join)
+    return st.one_of(
+        body.map(lambda b: b + ric.calc_check_digit(b + "0")),
+        body.map(lambda b: b + ric.calc_check_digit(b + "0").lower()),
+        st.tuples(body, st.sampled_from("0123456789Xx")).map("".join),
+        st.text(alphabet="0123456789Xx ", min_size=15, max_size=19),
+    )
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_resident_ids())
+def test_resident_id_check_answers_as_the_validator(value: str) -> None:
+    today, regions, permits = _resident_facts()
+    kind = _patterns.CHECK_RESIDENT_ID_OK
+    answer = _patterns.native_answer(kind, value.encode(), today, regions, permits)
+    if answer is not None:
+        assert answer == v.cn_resident_id_ok(value), value
+
+
+def test_resident_id_check_on_known_numbers() -> None:
+    today, regions, permits = _resident_facts()
+    kind = _patterns.CHECK_RESIDENT_ID_OK
+
+    def answer(value: str, day: int = today) -> bool | None:
+        return _patterns.native_answer(kind, value.encode(), day, regions, permits)
+
+    assert answer("11010519491231002X") is True
+    assert answer("11010519491231002x") is True
+    assert answer("110105194912310021") is False  # wrong check digit
+    assert answer("110105200101010013") is True
+    assert answer("110105200101010013", day=20000101) is False  # born after "today"
+    assert answer("110105200101010013", day=0) is None  # no date: the validator decides
+    assert answer("110105194912310") is None  # 15-digit legacy: the validator decides

@@ -466,15 +466,15 @@ class TestBirthDates:
 
 
 def test_today_is_recomputed_after_local_midnight() -> None:
-    assert v._today() == datetime.date.today()
+    assert v.today() == datetime.date.today()
     tomorrow = datetime.date.today() + datetime.timedelta(days=1)
     assert v._today_until[1] == datetime.datetime.combine(tomorrow, datetime.time()).timestamp()
     # a stale entry (valid until a moment ago) is replaced on the next call
     v._today_until[:] = [datetime.date(2000, 1, 1), time.time() - 1]
-    assert v._today() == datetime.date.today()
+    assert v.today() == datetime.date.today()
     # an entry still valid is answered without reading the clock's date again
     v._today_until[:] = [datetime.date(2000, 1, 1), time.time() + 3600]
-    assert v._today() == datetime.date(2000, 1, 1)
+    assert v.today() == datetime.date(2000, 1, 1)
     assert not v.cn_resident_id_ok("110105200101010013")  # born after the cached "today"
     v._today_until[:] = [None, -1.0]
     assert v.cn_resident_id_ok("110105200101010013")

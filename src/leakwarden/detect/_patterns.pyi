@@ -13,9 +13,16 @@ CHECK_IP_OK: int
 CHECK_MAC_OK: int
 CHECK_EMAIL_OK: int
 CHECK_WAYBILL_OK: int
+CHECK_RESIDENT_ID_OK: int
 
 def precheck_rejects(kind: int, value: bytes) -> bool: ...
-def native_answer(kind: int, value: bytes) -> bool | None: ...
+def native_answer(
+    kind: int,
+    value: bytes,
+    today: int = 0,
+    regions: tuple[int, ...] = (),
+    permits: tuple[int, ...] = (),
+) -> bool | None: ...
 
 class Scratch: ...
 
@@ -33,8 +40,10 @@ class PatternPass:
         ],
         windows: tuple[int, int, int],
         boost: float,
+        regions: tuple[int, ...] = (),
+        permits: tuple[int, ...] = (),
     ) -> None: ...
     def scratch(self) -> Scratch: ...
     def candidates(
-        self, data: bytes, scratch: Scratch, min_score: float
+        self, data: bytes, scratch: Scratch, min_score: float, today: int = 0
     ) -> list[tuple[int, int, int, float, bool]]: ...

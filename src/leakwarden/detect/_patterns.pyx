@@ -8,13 +8,16 @@ start (longest end first), context words indexed per slot, joiners and context w
 and character offsets computed in C.  Python is called only per candidate that reaches a
 type's ``needs_context`` pattern or its validator (both the engine's own objects, so the cached
 validators are shared), and only when the type's native check cannot answer: prechecks (Luhn,
-GB 32100, GB 11643) reject on a wrong check character, full checks (mainland mobile, IPv4 and
-the IPv6 colon rule, MAC, e-mail, waybill) give the validator's answer for ASCII values; every
-check is tested against its validator.
+GB 32100) reject on a wrong check character, full checks (18-character resident IDs with
+their region codes and birth dates, mainland mobile, IPv4 and the IPv6 colon rule, MAC,
+e-mail, waybill) give the validator's answer for ASCII values; every check is tested against
+its validator.
 
 ``engine._python_candidates`` is the reference: ``tests/test_detect_native.py`` compares the two
 on the benchmark corpus and on hypothesis-generated text (same candidates, same scores).
 """
+
+import array
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -178,7 +181,8 @@ cdef enum:
     CHECK_MAC = 6
     CHECK_EMAIL = 7
     CHECK_WAYBILL = 8
-    N_CHECKS = 9
+    CHECK_RESIDENT_ID = 9
+    N_CHECKS = 10
 
 PRECHECK_NONE, PRECHECK_LUHN, PRECHECK_USCC, PRECHECK_MOD11_2 = (
     CHECK_NONE, CHECK_LUHN, CHECK_USCC, CHECK_MOD11_2
@@ -187,6 +191,7 @@ PRECHECK_NONE, PRECHECK_LUHN, PRECHECK_USCC, PRECHECK_MOD11_2 = (
 CHECK_CN_MOBILE_OK, CHECK_IP_OK, CHECK_MAC_OK, CHECK_EMAIL_OK, CHECK_WAYBILL_OK = (
     CHECK_CN_MOBILE, CHECK_IP, CHECK_MAC, CHECK_EMAIL, CHECK_WAYBILL
 )
+CHECK_RESIDENT_ID_OK = CHECK_RESIDENT_ID
 cdef const char *_USCC_ALPHABET = b"0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
@@ -491,10 +496,71 @@ cdef int _waybill(const uint8_t *v, Py_ssize_t n) noexcept nogil:
     return ACCEPT
 
 
-cdef int _answer(int kind, const uint8_t *v, Py_ssize_t n) noexcept nogil:
+cdef struct Facts:
+    int64_t today  # local date as YYYYMMDD; 0: unknown (date-dependent checks defer)
+    const int64_t *regions  # sorted GB/T 2260 codes (validators._region_codes)
+    Py_ssize_t n_regions
+    const int64_t *permits  # 港澳台 residence-permit codes (validators._PERMIT_REGIONS)
+    Py_ssize_t n_permits
+
+
+cdef bint _has(const int64_t *a, Py_ssize_t n, int64_t x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < n and a[lo] == x
+
+
+cdef int _resident_id(const uint8_t *v, Py_ssize_t n, const Facts *facts) noexcept nogil:
+    """validators.cn_resident_id_ok for 18 ASCII characters: MOD 11-2, a real birth date from
+    1900 to today, a region code in use (or 市辖区 xx01 of one, or a residence-permit code)."""
+    cdef Py_ssize_t i
+    cdef int64_t year, month, day, code, days
+    if _rejects(CHECK_MOD11_2, v, n):
+        return REJECT
+    if n != 18 or facts.today <= 0:
+        return DEFER  # 15-digit legacy numbers and the rest: the validator
+    for i in range(18):
+        if v[i] >= 0x80:
+            return DEFER
+    for i in range(17):
+        if not _digit(v[i]):
+            return REJECT
+    if not (_digit(v[17]) or v[17] == 88 or v[17] == 120):
+        return REJECT  # the check character is a digit or X
+    year = (v[6] - 48) * 1000 + (v[7] - 48) * 100 + (v[8] - 48) * 10 + (v[9] - 48)
+    month = (v[10] - 48) * 10 + (v[11] - 48)
+    day = (v[12] - 48) * 10 + (v[13] - 48)
+    if year < 1900 or not 1 <= month <= 12 or day < 1:
+        return REJECT
+    if month == 2:
+        days = 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
+    elif month == 4 or month == 6 or month == 9 or month == 11:
+        days = 30
+    else:
+        days = 31
+    if day > days or year * 10000 + month * 100 + day > facts.today:
+        return REJECT
+    code = 0
+    for i in range(6):
+        code = code * 10 + (v[i] - 48)
+    if (_has(facts.regions, facts.n_regions, code)
+            or _has(facts.permits, facts.n_permits, code)
+            or (code % 100 == 1 and _has(facts.regions, facts.n_regions, code - 1))):
+        return ACCEPT
+    return REJECT
+
+
+cdef int _answer(int kind, const uint8_t *v, Py_ssize_t n, const Facts *facts) noexcept nogil:
     """ACCEPT or REJECT when this check knows the validator's answer, else DEFER."""
     if kind == CHECK_NONE:
         return DEFER
+    if kind == CHECK_RESIDENT_ID:
+        return _resident_id(v, n, facts)
     if kind <= CHECK_MOD11_2:
         return REJECT if _rejects(kind, v, n) else DEFER
     if kind == CHECK_CN_MOBILE:
@@ -510,13 +576,32 @@ cdef int _answer(int kind, const uint8_t *v, Py_ssize_t n) noexcept nogil:
     return DEFER
 
 
-def native_answer(int kind, bytes value):
+def native_answer(int kind, bytes value, int64_t today=0, tuple regions=(), tuple permits=()):
     """The native check's answer for ``value`` (UTF-8): True or False when it knows the
-    validator's answer, None when the validator must decide (for the tests)."""
+    validator's answer, None when the validator must decide (for the tests).  ``today``
+    (YYYYMMDD), ``regions`` and ``permits`` (sorted codes) as ``PatternPass`` has them."""
     if not 0 <= kind < N_CHECKS:
         raise ValueError(f"unknown check {kind}")
-    cdef int got = _answer(kind, <const uint8_t *>PyBytes_AS_STRING(value), len(value))
+    cdef Facts facts
+    region_arr = _sorted_codes(regions, "regions")
+    permit_arr = _sorted_codes(permits, "permits")
+    cdef const int64_t[::1] r = region_arr
+    cdef const int64_t[::1] p = permit_arr
+    facts.today = today
+    facts.regions, facts.n_regions = &r[0], len(regions)
+    facts.permits, facts.n_permits = &p[0], len(permits)
+    cdef int got = _answer(kind, <const uint8_t *>PyBytes_AS_STRING(value), len(value), &facts)
     return None if got == DEFER else got == ACCEPT
+
+
+def _sorted_codes(tuple codes, str what):
+    """An int64 array of ``codes`` (one extra slot so it is never empty); they must ascend."""
+    out = array.array("q", codes)
+    for i in range(1, len(out)):
+        if out[i - 1] >= out[i]:
+            raise ValueError(f"{what} must be sorted and distinct")
+    out.append(-1)
+    return out
 
 
 def precheck_rejects(int kind, bytes value):
@@ -564,6 +649,10 @@ cdef class PatternPass:
     cdef list validators  # per rule: callable or None
     cdef int64_t before_bytes, after_bytes, anti_bytes
     cdef double boost
+    cdef object _regions, _permits  # int64 arrays behind Facts
+    cdef const int64_t *regions
+    cdef const int64_t *permits
+    cdef Py_ssize_t n_regions, n_permits
 
     def __cinit__(self):
         self.db = NULL
@@ -589,12 +678,15 @@ cdef class PatternPass:
         list rules,
         tuple windows,
         double boost,
+        tuple regions=(),
+        tuple permits=(),
     ):
         """``expressions``/``flags``: UTF-8 bytes and Hyperscan flags, patterns first, then
         context words (ids are positions).  ``rules``: per rule, ``(joiners: bytes, needs:
         re.Pattern | None, validator: callable | None, score: float, strong: bool, precheck:
         int)``; joiners only for alnum-bounded types; ``precheck`` a ``PRECHECK_*`` kind (a
-        necessary condition of that validator).  ``windows``: the engine's ``(_BEFORE_BYTES,
+        necessary condition of that validator).  ``regions``/``permits``: the sorted codes the
+        resident-ID check needs (validators._region_codes and _PERMIT_REGIONS).  ``windows``: the engine's ``(_BEFORE_BYTES,
         _AFTER_BYTES, _ANTI_BYTES)``; ``boost``: its ``CONTEXT_BOOST``."""
         cdef Py_ssize_t n = len(expressions), i, k, total
         cdef const char **exprs = NULL
@@ -617,6 +709,12 @@ cdef class PatternPass:
         self.n_rules = len(rules)
         self.before_bytes, self.after_bytes, self.anti_bytes = windows
         self.boost = boost
+        self._regions = _sorted_codes(regions, "regions")
+        self._permits = _sorted_codes(permits, "permits")
+        cdef const int64_t[::1] rv = self._regions
+        cdef const int64_t[::1] pv = self._permits
+        self.regions, self.n_regions = &rv[0], len(regions)
+        self.permits, self.n_permits = &pv[0], len(permits)
         try:
             exprs = <const char **>malloc(n * sizeof(char *))
             cflags = <unsigned int *>malloc(n * sizeof(unsigned int))
@@ -710,10 +808,11 @@ cdef class PatternPass:
             raise MemoryError("Hyperscan could not allocate scratch space")
         return s
 
-    def candidates(self, bytes data, Scratch scratch, double min_score):
+    def candidates(self, bytes data, Scratch scratch, double min_score, int64_t today=0):
         """Candidates in ``data`` (the folded UTF-8 with a newline on each side) as a list of
         ``(rule index, char start, char end, score, strong)`` sorted by byte start then rule,
-        exactly what ``engine._python_candidates`` returns."""
+        exactly what ``engine._python_candidates`` returns.  ``today``: the local date as
+        YYYYMMDD for the birth-date check of resident IDs (0: left to the validator)."""
         cdef const uint8_t *d = <const uint8_t *>PyBytes_AS_STRING(data)
         cdef const char *dc = PyBytes_AS_STRING(data)
         cdef int64_t n_data = PyBytes_GET_SIZE(data)
@@ -733,12 +832,13 @@ cdef class PatternPass:
                 raise RuntimeError(f"Hyperscan scan failed with code {rc}")
             if buf.n == 0:
                 return []
-            return self._candidates(d, n_data, buf.items, buf.n, min_score)
+            return self._candidates(d, n_data, buf.items, buf.n, min_score, today)
         finally:
             free(buf.items)
 
     cdef list _candidates(
-        self, const uint8_t *d, int64_t n_data, Hit *hits, size_t n_hits, double min_score
+        self, const uint8_t *d, int64_t n_data, Hit *hits, size_t n_hits, double min_score,
+        int64_t today,
     ):
         cdef int n_slots = 2 * self.n_rules
         cdef Slot *slots = NULL
@@ -759,6 +859,10 @@ cdef class PatternPass:
         cdef bint needs, has_context, accepted_key
         cdef double score
         cdef list out = []
+        cdef Facts facts
+        facts.today = today
+        facts.regions, facts.n_regions = self.regions, self.n_regions
+        facts.permits, facts.n_permits = self.permits, self.n_permits
         try:
             slots = <Slot *>malloc(n_slots * sizeof(Slot))
             groups = <int64_t *>malloc(2 * n_hits * sizeof(int64_t))
@@ -848,7 +952,7 @@ cdef class PatternPass:
                         continue
                     # the native check's answer, else the validator's (value decoded for it)
                     answer = (
-                        _answer(self.precheck[rule], d + bstart, bend - bstart)
+                        _answer(self.precheck[rule], d + bstart, bend - bstart, &facts)
                         if validator is not None else ACCEPT
                     )
                     if answer == DEFER:

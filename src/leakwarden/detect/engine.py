@@ -52,6 +52,7 @@ from typing import Any, Literal, Protocol
 from leakwarden.detect.model import Finding, PIType
 from leakwarden.detect.normalize import fold_for_matching, fold_utf8
 from leakwarden.detect.types import PI_TYPES
+from leakwarden.detect.validators import today as validators_today
 
 __all__ = [
     "CONTEXT_BOOST",
@@ -214,6 +215,8 @@ def _python_database(type_ids: tuple[str, ...]) -> Any:
 @lru_cache(maxsize=16)
 def _native_pass(type_ids: tuple[str, ...]) -> Any:
     """The native pattern pass (``leakwarden.detect._patterns``) of ``_compile(type_ids)``."""
+    from leakwarden.detect import validators
+
     compiled = _compile(type_ids)
     try:
         from leakwarden.detect import _patterns
@@ -244,6 +247,8 @@ def _native_pass(type_ids: tuple[str, ...]) -> Any:
             rules,
             (_BEFORE_BYTES, _AFTER_BYTES, _ANTI_BYTES),
             CONTEXT_BOOST,
+            tuple(sorted(int(code) for code in validators.region_codes())),
+            tuple(sorted(int(code) for code in validators.PERMIT_REGIONS)),
         )
     except ValueError as exc:
         raise ValueError(
@@ -259,7 +264,7 @@ def _precheck(validator: Callable[[str], bool] | None, patterns: Any) -> int:
     kinds: dict[Callable[[str], bool], int] = {
         validators.bank_card_ok: patterns.PRECHECK_LUHN,
         validators.cn_uscc_ok: patterns.PRECHECK_USCC,
-        validators.cn_resident_id_ok: patterns.PRECHECK_MOD11_2,
+        validators.cn_resident_id_ok: patterns.CHECK_RESIDENT_ID_OK,
         validators.cn_mobile_ok: patterns.CHECK_CN_MOBILE_OK,
         validators.ip_address_ok: patterns.CHECK_IP_OK,
         validators.mac_address_ok: patterns.CHECK_MAC_OK,
@@ -452,7 +457,13 @@ class Detector:
     def _pattern_candidates(self, data: bytes) -> list[_Candidate]:
         """Candidates in ``data``: a text's folded UTF-8 with a newline on each side."""
         if self._backend == "native":
-            rows = self._pass.candidates(data, self._scratch(), self.min_score)
+            today = validators_today()
+            rows = self._pass.candidates(
+                data,
+                self._scratch(),
+                self.min_score,
+                today.year * 10000 + today.month * 100 + today.day,
+            )
         else:
             rows = _python_candidates(self._compiled, data, self._scratch(), self.min_score)
         rules = self._compiled.rules

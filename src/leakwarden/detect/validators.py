@@ -18,6 +18,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 __all__ = [
+    "PERMIT_REGIONS",
     "bank_card_ok",
     "birth_date_ok",
     "cn_hk_macau_permit_ok",
@@ -38,6 +39,8 @@ __all__ = [
     "parse_birth_date",
     "phone_ok",
     "region_code_ok",
+    "region_codes",
+    "today",
     "us_ssn_ok",
 ]
 
@@ -73,7 +76,7 @@ _DAY_MONTH_YEAR = re.compile(r"(\d{1,2})\s+([a-z]+)\.?,?\s+(\d{4})")
 # --- Chinese resident identity numbers (GB 11643-1999) ------------------------------------
 
 # 港澳台居民居住证 (2018) numbers are resident-ID-shaped with these region codes.
-_PERMIT_REGIONS = frozenset({"810000", "820000", "830000"})
+PERMIT_REGIONS = frozenset({"810000", "820000", "830000"})
 
 
 @lru_cache(maxsize=1)
@@ -96,13 +99,18 @@ def _region_codes() -> frozenset[str]:
     return frozenset(codes)
 
 
+def region_codes() -> frozenset[str]:
+    """The GB/T 2260 codes ``region_code_ok`` accepts as they are (besides 市辖区 and permits)."""
+    return _region_codes()
+
+
 def region_code_ok(code: str) -> bool:
     """A GB/T 2260 administrative-division code ever in use (python-stdnum's table, all years),
     a city's 市辖区 ``xxxx01`` when the city exists, or a 港澳台 residence-permit code."""
     codes = _region_codes()
     return (
         code in codes
-        or code in _PERMIT_REGIONS
+        or code in PERMIT_REGIONS
         or (code.endswith("01") and code[:4] + "00" in codes)
     )
 
@@ -117,7 +125,7 @@ def _real_date(year: int, month: int, day: int) -> datetime.date | None:
 _today_until: list[Any] = [None, -1.0]  # [local date, timestamp of the next local midnight]
 
 
-def _today() -> datetime.date:
+def today() -> datetime.date:
     """``datetime.date.today()``, computed again only after local midnight (today() reads the
     clock and the time zone: ~20 µs, paid by every birth date and resident ID checked)."""
     now = time.time()
@@ -131,7 +139,7 @@ def _today() -> datetime.date:
 
 
 def _plausible_birth(day: datetime.date | None) -> bool:
-    return day is not None and day.year >= _MIN_BIRTH_YEAR and day <= _today()
+    return day is not None and day.year >= _MIN_BIRTH_YEAR and day <= today()
 
 
 def cn_resident_id_ok(value: str) -> bool:
