@@ -220,3 +220,9 @@ def test_masked_mobile_and_address_with_someone_elses_name_is_only_possible(
     got = _match(company, [[stranger, f"{mob[:3]}****{mob[7:]}", p["address"]]], ["n", "p", "a"])
     assert got[0].customer_id == p["id"] and got[0].confidence == 0.5
     assert any("conflict" in f for f in got[0].fields)
+
+
+def test_a_masked_card_narrows_nothing_and_name_and_address_decide(company: Company) -> None:
+    p = _zh(company)[9]
+    got = _match(company, [[p["name"], "6222********1234", p["address"]]], ["n", "card", "a"])
+    assert got[0].customer_id == p["id"] and got[0].confidence == 0.95

@@ -34,13 +34,17 @@ is harm done):
    0.5 when the row's name is someone else's.  Several confirmed: ``1 / n``, ambiguous;
 3. else name and address without any identifier: the ``na:`` block gives the customers with
    that name in the address's city at an address with the same numbers; a candidate counts
-   when its address agrees (equal: 0.95;
-   every number equal and the rest close: 0.9); several: ambiguous.  A row whose identifiers
+   when its address agrees (equal: 0.95; every number equal and the rest close: 0.9);
+   several: ambiguous.  A row whose identifiers
    belong to no customer is not matched this way (its phone or ID says it is someone else), and
    a name alone, or a name with a city but no street, is never a match.
 
 Rows with no customer are *unexplained* (foreign rows).  Customer details for confirmation
-(name, address) are read from the company database for the candidates only, in batches.
+(name, address) are read from the company database for the candidates only, in batches; the
+``n:``/``na:``/``a:`` keys keep those candidates to the one or two customers a row can be, so
+a 10,000-row leak reads a few thousand customers, not every namesake or every customer a mask
+fits (benchmarks/trace_match.py measures it against ten million customers).  Masked values of
+other kinds (cards) or lengths narrow nothing; such a row is matched on name and address.
 """
 
 from __future__ import annotations
