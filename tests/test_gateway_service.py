@@ -489,6 +489,11 @@ def test_openapi_describes_the_record_endpoints(world: World) -> None:
     schema = doc["components"]["schemas"]["RecordsOut"]
     assert schema["properties"]["treatments"]["description"]
     assert "429" in doc["paths"]["/customers/{customer_id}"]["get"]["responses"]
+    order = doc["paths"]["/orders/{order_id}"]["get"]
+    params = {(p["name"], p["in"]) for p in order["parameters"]}
+    documented = {("order_id", "path"), ("authorization", "header"), ("x-purpose", "header"),
+                  ("x-ticket", "header"), ("purpose", "query"), ("ticket", "query")}  # fmt: skip
+    assert documented <= params
 
 
 def test_jwt_bearer_mode_maps_claim_to_employee(world: World) -> None:

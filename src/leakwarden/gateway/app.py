@@ -167,17 +167,36 @@ def caller_context(
 Caller = Annotated[CallContext, Depends(caller_context)]
 
 
-async def _caller_inline(
-    request: Request,
-    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
-    x_purpose: Annotated[str | None, Header(description="Why the data is needed.")] = None,
-    x_ticket: Annotated[str | None, Header(description="The work ticket number.")] = None,
-    purpose: Annotated[str | None, Query(description="Alternative to X-Purpose.")] = None,
-    ticket: Annotated[str | None, Query(description="Alternative to X-Ticket.")] = None,
-) -> CallContext:
+async def _caller_inline(request: Request) -> CallContext:
     """:func:`caller_context` run on the event loop, for the record routes (see
-    :func:`create_app`): FastAPI would run the plain function in its thread pool."""
-    return caller_context(request, authorization, x_purpose, x_ticket, purpose, ticket)
+    :func:`create_app`; FastAPI would run the plain function in its thread pool).  It reads the
+    headers and parameters itself: FastAPI's validation of five optional strings cost about a
+    fifth of a lookup's CPU.  :data:`_CALLER_PARAMETERS` documents them in the OpenAPI."""
+    h, q = request.headers, request.query_params
+    return caller_context(
+        request,
+        h.get("authorization"),
+        h.get("x-purpose"),
+        h.get("x-ticket"),
+        q.get("purpose"),
+        q.get("ticket"),
+    )
+
+
+# What caller_context's parameters say in the OpenAPI, for the routes on _caller_inline.
+_CALLER_PARAMETERS: dict[str, Any] = {
+    "parameters": [
+        {"name": name, "in": where, "required": False, "schema": {"type": "string"},
+         "description": text}
+        for name, where, text in (
+            ("authorization", "header", "Bearer <token>"),
+            ("x-purpose", "header", "Why the data is needed."),
+            ("x-ticket", "header", "The work ticket number."),
+            ("purpose", "query", "Alternative to X-Purpose."),
+            ("ticket", "query", "Alternative to X-Ticket."),
+        )
+    ]
+}  # fmt: skip
 
 
 InlineCaller = Annotated[CallContext, Depends(_caller_inline)]
@@ -315,6 +334,7 @@ def create_app(
     @app.get(
         "/customers/{customer_id}",
         tags=["records"],
+        openapi_extra=_CALLER_PARAMETERS,
         summary="One customer by id, fields treated per policy.",
     )
     async def get_customer(customer_id: int, ctx: InlineCaller) -> RecordsOut:
@@ -323,6 +343,7 @@ def create_app(
     @app.get(
         "/customers",
         tags=["records"],
+        openapi_extra=_CALLER_PARAMETERS,
         summary="Customers by mobile number (the ticket's customer only, for ticket purposes).",
     )
     async def find_customers(
@@ -331,13 +352,19 @@ def create_app(
     ) -> RecordsOut:
         return _records(await service.run_deferred(service.customers_by_phone, ctx, phone))
 
-    @app.get("/orders/{order_id}", tags=["records"], summary="One order, fields per policy.")
+    @app.get(
+        "/orders/{order_id}",
+        tags=["records"],
+        openapi_extra=_CALLER_PARAMETERS,
+        summary="One order, fields per policy.",
+    )
     async def get_order(order_id: int, ctx: InlineCaller) -> RecordsOut:
         return _records(await service.run_deferred(service.order, ctx, order_id))
 
     @app.post(
         "/waybills/{waybill_no}/print",
         tags=["records"],
+        openapi_extra=_CALLER_PARAMETERS,
         summary="A privacy waybill label (masked recipient, relay number).",
     )
     async def print_waybill(waybill_no: str, ctx: InlineCaller) -> WaybillOut:
