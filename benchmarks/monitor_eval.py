@@ -700,12 +700,27 @@ def write_results(result: dict[str, Any], out: Path) -> list[Path]:
     return [js, md]
 
 
+def _detector_changes() -> list[str]:
+    """Files of ``src/leakwarden/monitor`` that differ from the commit (``git status``)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src/leakwarden/monitor"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.machine import describe
 
     p = argparse.ArgumentParser(prog="python -m benchmarks --only monitor")
     p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (default: packaged)")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--employees", type=int, default=None, help="override world.employees")
     p.add_argument("--days", type=int, default=None, help="override world.days")
     p.add_argument("--quick", action="store_true", help="a small company and a 10M-event day")
@@ -745,10 +760,17 @@ def main(argv: list[str] | None = None) -> int:
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "notes": [
             "The machine has 2 cores shared with other helpers' jobs; wall times are indicative.",
-            "Each seed's company has `count` insiders per family (default 10); the families' "
-            "figures pool the seeds (3 seeds: 30 insiders per family).",
+            "Each seed's company has `count` insiders per family (default 4, 36 insiders in 5,000 "
+            "staff); the families' figures pool the seeds (8 seeds: 32 insiders per family).",
         ],
     }
+    dirty = _detector_changes()
+    if dirty:
+        result["notes"].append(
+            "The detector's files had uncommitted changes when this ran (the shared checkout): "
+            + ", ".join(dirty)
+        )
+    result["detector_uncommitted"] = dirty
     previous = args.out / "monitor_eval.json"
     if args.merge and previous.exists():  # keep the parts not rerun from the last results
         old = json.loads(previous.read_text(encoding="utf-8"))
