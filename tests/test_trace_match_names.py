@@ -226,3 +226,14 @@ def test_a_masked_card_narrows_nothing_and_name_and_address_decide(company: Comp
     p = _zh(company)[9]
     got = _match(company, [[p["name"], "6222********1234", p["address"]]], ["n", "card", "a"])
     assert got[0].customer_id == p["id"] and got[0].confidence == 0.95
+
+
+def test_members_of_a_name_sorted_or_not() -> None:
+    import numpy as np
+
+    from leakwarden.trace.match import _members
+
+    cands = np.array([3, 7, 9, 20], dtype=np.int64)
+    assert _members(cands, np.array([1, 3, 9, 15, 20], dtype=np.int64)) == [3, 9, 20]
+    assert _members(cands, np.array([20, 3, 1], dtype=np.int64)) == [3, 20]  # any order
+    assert _members(cands, np.array([21], dtype=np.int64)) == []

@@ -203,6 +203,8 @@ def parse_address(text: str) -> Address | None:
     if len(value) < 6:
         return None
     if value.isascii():
+        if "," not in value:
+            return None  # a US address has its city between commas
         m = _US.match(value)
         if m is None:
             return None

@@ -189,6 +189,7 @@ class CustomerIndex:
         if key is not None and len(key) < 16:
             raise ValueError("index key: at least 16 bytes")
         self._key = key if key is not None else secrets.token_bytes(32)
+        self._hasher = hashlib.blake2b(key=self._key, digest_size=8)  # copied per key: cheaper
         self.key_id = key_id
         self.hashes: U64 = np.zeros(0, dtype=np.uint64)
         self.owners: I64 = np.zeros(0, dtype=np.int64)
@@ -200,9 +201,9 @@ class CustomerIndex:
         self.ids = _MaskIndex.build([], [], [])
 
     def digest(self, key: str) -> int:
-        return int.from_bytes(
-            hashlib.blake2b(key.encode(), key=self._key, digest_size=8).digest(), "little"
-        )
+        h = self._hasher.copy()
+        h.update(key.encode())
+        return int.from_bytes(h.digest(), "little")
 
     def key_check(self) -> str:
         """A one-way check value of the index key (to tell a saved index's key is the same)."""
@@ -249,16 +250,20 @@ class CustomerIndex:
 
     def lookup(self, keys: Sequence[str]) -> list[list[int]]:
         """The customer ids holding each key (usually one; [] when none)."""
+        owners = np.asarray(self.owners)  # a plain view: memmap indexing costs per call
+        return [
+            [int(owners[a])] if b == a + 1 else sorted(set(owners[a:b].tolist()))
+            for a, b in self.ranges(keys)
+        ]
+
+    def ranges(self, keys: Sequence[str]) -> list[tuple[int, int]]:
+        """Where each key's owners are in :attr:`owners` (``owners[a:b]``; empty: nobody)."""
         if not keys:
             return []
         q = np.asarray([self.digest(k) for k in keys], dtype=np.uint64)
         lo = np.searchsorted(self.hashes, q, side="left")
         hi = np.searchsorted(self.hashes, q, side="right")
-        owners = self.owners
-        return [
-            [int(owners[a])] if b == a + 1 else sorted(set(owners[a:b].tolist()))
-            for a, b in zip(lo.tolist(), hi.tolist(), strict=True)
-        ]
+        return list(zip(lo.tolist(), hi.tolist(), strict=True))
 
     def masked_candidates(self, m: Masked) -> list[int] | None:
         """Customers whose mobile / resident ID fits the mask (prefix, suffix, length); None
@@ -277,7 +282,7 @@ class CustomerIndex:
         key = np.int32(code)  # a Python int would make numpy cast the whole array per call
         a = int(np.searchsorted(idx.codes, key, side="left"))
         b = int(np.searchsorted(idx.codes, key, side="right"))
-        values, owners = np.asarray(idx.values[a:b]), np.asarray(idx.owners[a:b])
+        values, owners = np.asarray(idx.values)[a:b], np.asarray(idx.owners)[a:b]
         keep = np.ones(len(values), dtype=bool)
         if m.prefix:
             keep &= values // 10 ** (width - len(m.prefix)) == int(m.prefix)
@@ -564,6 +569,16 @@ class _Plan:
     block: list[int] = field(default_factory=list)
 
 
+def _members(cands: I64, owners: I64) -> list[int]:
+    """The candidates among ``owners`` (a name's customers, thousands for a common name)."""
+    if len(owners) > 1 and not bool(np.all(owners[1:] >= owners[:-1])):
+        return cands[np.isin(cands, owners)].tolist()  # type: ignore[no-any-return]
+    at = np.searchsorted(owners, cands)  # ids in build order: sorted as a rule
+    found = at < len(owners)
+    found[found] = owners[at[found]] == cands[found]
+    return cands[found].tolist()  # type: ignore[no-any-return]
+
+
 def match_sample(
     sample: Sample,
     index: CustomerIndex,
@@ -580,12 +595,16 @@ def match_sample(
     wanted_keys: set[str] = {k for r in sample.rows for k, _ in r.keys}
     for row, plan in zip(sample.rows, plans, strict=True):
         if not row.keys:
-            wanted_keys.update("n:" + n for n in plan.people.names)
             wanted_keys.update(plan.people.block_keys())
             if row.masked:
+                wanted_keys.update("n:" + n for n in plan.people.names)
                 wanted_keys.update(plan.people.address_keys())
     all_keys = sorted(wanted_keys)
-    owners = dict(zip(all_keys, index.lookup(all_keys), strict=True))
+    names = [k for k in all_keys if k.startswith("n:")]  # common names: thousands of owners
+    others = [k for k in all_keys if not k.startswith("n:")]
+    owners = dict(zip(others, index.lookup(others), strict=True))
+    name_ranges = dict(zip(names, index.ranges(names), strict=True))
+    all_owners = np.asarray(index.owners)
     wanted: set[int] = set()
     for row, plan in zip(sample.rows, plans, strict=True):
         for key, name in dict(row.keys).items():  # each distinct identifier once
@@ -595,11 +614,6 @@ def match_sample(
         if plan.hits:
             wanted.update(plan.hits)
             continue
-        named: set[int] = set()
-        for form in plan.people.names:
-            got = owners.get("n:" + form, [])
-            named.update(got)
-            plan.name_count = max(plan.name_count, len(got))
         for m, _ in row.masked:
             found = index.masked_candidates(m)
             if found is not None:
@@ -607,7 +621,14 @@ def match_sample(
                                      set(plan.masked) & set(found))  # fmt: skip
         if plan.masked is not None:
             placed = {cid for k in plan.people.address_keys() for cid in owners.get(k, [])}
-            plan.named = sorted(named.intersection(plan.masked))
+            named: set[int] = set()
+            cands = np.asarray(plan.masked, dtype=np.int64)
+            for form in plan.people.names:
+                a, b = name_ranges.get("n:" + form, (0, 0))
+                plan.name_count = max(plan.name_count, b - a)
+                if b > a and len(cands):
+                    named.update(_members(cands, all_owners[a:b]))
+            plan.named = sorted(named)
             plan.placed = sorted(placed.intersection(plan.masked))
             pool = set(plan.named) | set(plan.placed)
             if len(pool) <= MAX_DETAILS:
