@@ -9,7 +9,14 @@ import numpy as np
 
 from leakwarden.monitor.config import MonitorConfig
 from leakwarden.monitor.features import build_aggregates
-from leakwarden.monitor.scoring import _cusum, _risk, baseline_window, score, sorted_stats
+from leakwarden.monitor.scoring import (
+    _cusum,
+    _moving_z,
+    _risk,
+    baseline_window,
+    score,
+    sorted_stats,
+)
 from monitor_world import World
 
 
@@ -47,6 +54,15 @@ def test_cusum_accumulates_excess_over_k_only_on_active_days_and_leaks() -> None
     z2 = np.array([[[4.0], [4.0], [4.0]]])
     # 3, 6 -> 5 (cap), 5 + 3 -> 5
     np.testing.assert_allclose(_cusum(z2, np.ones((1, 3), dtype=bool), plain)[0, :, 0], [3, 5, 5])
+
+
+def test_moving_z_sums_the_recent_active_days_over_the_root_of_their_number() -> None:
+    z = np.array([[[2.0], [2.0], [5.0], [2.0], [-1.0]]])
+    active = np.array([[True, True, False, True, True]])
+    # window of 3 calendar days: day0 2/1; day1 4/sqrt2; day2 inactive: 0;
+    # day3 (days 1-3, 2 active) 4/sqrt2; day4 (days 2-4, 2 active) 1/sqrt2
+    r2 = np.sqrt(2.0)
+    np.testing.assert_allclose(_moving_z(z, active, 3)[0, :, 0], [2, 4 / r2, 0, 4 / r2, 1 / r2])
 
 
 def test_baseline_window_is_lagged_and_fixed_within_a_refresh_block() -> None:

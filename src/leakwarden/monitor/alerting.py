@@ -254,6 +254,21 @@ def reasons_for(scored: Scored, a: int, d: int) -> list[Reason]:
                     detail="cumulative excess over the own baseline (growth over days)",
                 )
             )
+    for k, f in enumerate(CUSUM_ON):
+        g = float(scored.growth[a, d, k]) - scored.growth_allow
+        if g > 0:
+            j = idx[f]
+            out.append(
+                Reason(
+                    feature=f"growth_{f}",
+                    value=float(scored.growth[a, d, k]),
+                    own=_f(scored.own[a, d, j]),
+                    peer=_f(scored.peer[a, d, j]),
+                    org=_f(scored.org[d, j]),
+                    contribution=g,
+                    detail="moving-sum z of the daily excess over the recent days",
+                )
+            )
     carried = float(scored.risk[a, d] - scored.evidence[a, d].sum())
     if carried >= 0.5:
         out.append(

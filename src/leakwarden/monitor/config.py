@@ -43,6 +43,10 @@ class MonitorConfig:
     # CUSUM inputs are clipped to [-cusum_clip, cusum_clip]: with clip - k < cusum_h no single
     # day (a campaign export, a busy route) can raise it alone; growth takes several days
     cusum_clip: float = 3.0
+    # Moving-sum z of the same clipped inputs over growth_days: its part above growth_allow
+    # enters the score (a steady excess over weeks; scoring._moving_z).
+    growth_days: int = 14
+    growth_allow: float = 3.0
     # Per-feature evidence: -log10 of the share of peer actor-days at least as high, minus this
     # allowance (2: rarer than 1 in 100 peer-days); see scoring.tail_surprise.
     surprise_allow: float = 2.0
