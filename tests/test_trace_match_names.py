@@ -201,6 +201,8 @@ def test_customer_source_with_other_names(tmp_path: Path) -> None:
     assert CustomerSource.from_json(source.to_json()) == source
     with pytest.raises(ValueError, match="unknown fields"):
         CustomerSource.from_json({"table": "t", "colour": "red"})
+    with pytest.raises(ValueError, match="an object of fields, not list"):
+        CustomerSource.from_json(["customers"])  # type: ignore[arg-type]
 
 
 def test_masked_mobile_and_the_address_without_a_name(company: Company) -> None:

@@ -121,7 +121,9 @@ class CustomerSource:
     def from_json(cls, doc: dict[str, Any]) -> CustomerSource:
         """The source :meth:`to_json` wrote; ValueError naming an unknown or missing field."""
         names = set(cls.__dataclass_fields__)
-        if not isinstance(doc, dict) or set(doc) - names:
+        if not isinstance(doc, dict):
+            raise ValueError(f"customer source: an object of fields, not {type(doc).__name__}")
+        if set(doc) - names:
             raise ValueError(f"customer source: unknown fields {sorted(set(doc) - names)}")
         values = dict(doc)
         if "phones" in values:
