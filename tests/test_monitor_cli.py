@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from leakwarden.monitor.command import monitor_app
 from leakwarden.monitor.detector import MonitorConfig, run_monitor
 from leakwarden.monitor.distributed import partition_of, run_monitor_dask, write_partitions
-from monitor_world import World
+from monitor_world import World, employees, staff
 
 
 def _snooper(tmp_path: Path) -> tuple[Path, Path]:
@@ -112,3 +112,48 @@ def test_dask_local_cluster_gives_the_single_process_result(tmp_path: Path) -> N
     assert dist.alerts == single.alerts
     key = [("actor", "ascending"), ("day", "ascending")]
     assert dist.scores.sort_by(key).equals(single.scores.sort_by(key))
+
+
+def test_run_reads_the_audit_ledger_by_default(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from leakwarden.audit.events import AuditEvent
+    from leakwarden.audit.ledger import Ledger
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    events = [
+        AuditEvent(
+            action="gateway.export",
+            outcome="success",
+            actor="alice",
+            timestamp=start + timedelta(seconds=i),
+            event_id=f"ev{i}",
+            rows=600,
+            customers=600,
+            customer_ids=[str(c) for c in range(i * 600, (i + 1) * 600)],
+            export_id="x1",
+        )
+        for i in range(3)  # 1800 customers within a minute: over the 1000 floor
+    ]
+    with Ledger.open(url) as ledger:
+        ledger.append_many(events)
+    ctx_dir = tmp_path / "context"
+    ctx_dir.mkdir()
+    people = [
+        *staff(3, prefix="bob"),
+        {"employee_id": "alice", "department": "cs", "role": "agent"},
+    ]
+    pq.write_table(employees(people), ctx_dir / "employees.parquet")
+    runner = CliRunner()
+    res = runner.invoke(monitor_app, ["run", "--context", str(ctx_dir), "--url", url])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(monitor_app, ["alerts", "list", "--json", "--url", url])
+    [doc] = [json.loads(line) for line in res.output.splitlines()]
+    assert (doc["user"]["id"], doc["rule"]["name"]) == ("alice", "stream")
+    assert doc["@timestamp"] == "2026-03-02T10:00:01.000000Z"  # the second export crossed
+    assert doc["leakwarden"]["monitor"]["events"] == [0, 1]
+    res = runner.invoke(
+        monitor_app, ["run", "--context", str(ctx_dir), "--url", url, "--since", "#x"]
+    )
+    assert res.exit_code == 2 and "#INDEX needs digits" in res.output
