@@ -4,6 +4,12 @@
 2. ``column_scan``: column classification of big CSV files, and of PostgreSQL tables when
    ``--pg-url`` (or ``LEAKWARDEN_BENCH_PG_URL``) names a database the benchmark may fill.
 
+Other parts run alone with ``--only NAME`` and their own defaults: ``audit`` (ledger appends,
+proofs, verification), ``protect`` and ``operators`` (de-identification), ``gateway`` (added
+latency), ``trace`` (attribution and fingerprint simulator), ``trace-match`` (leaked rows per
+second against a real 10M-customer base) and ``monitor`` (insider families at the alert budget,
+the scale day, Dask).
+
 ``--only detect`` or ``--only columns`` runs one.  The exit status is 1 when the detection bar
 (50x Presidio, 0.99 precision and recall on validated types) is not met, after everything ran.
 """
@@ -70,7 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("detect", "columns", "audit", "protect", "operators", "gateway", "trace"),
+        choices=(
+            "detect",
+            "columns",
+            "audit",
+            "protect",
+            "operators",
+            "gateway",
+            "trace",
+            "trace-match",
+            "monitor",
+        ),
         default=None,
     )
     parser.add_argument(
@@ -91,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import trace_sim
 
         return trace_sim.main(["--out", str(args.out)])
+    if args.only == "trace-match":  # trace: leaked rows/s against a real 10M-customer base
+        from benchmarks import trace_match
+
+        return trace_match.main(["--out", str(args.out)])
+    if args.only == "monitor":  # monitor: per-family recall at the alert budget, scale day, Dask
+        from benchmarks import monitor_eval
+
+        return monitor_eval.main(["--out", str(args.out)])
     if args.only == "operators":  # protect operators per second (mask, HMAC, FF1, vault)
         from benchmarks import protect_operators
 

@@ -24,6 +24,8 @@ COMMANDS = (
     "query",
     "export",
     "trace",
+    "trace-index",
+    "monitor",
 )
 
 

@@ -15,11 +15,12 @@ from leakwarden.audit.command import audit_app
 from leakwarden.gateway.command import query_command, serve_command, token_app
 from leakwarden.gateway.export_command import export_app
 from leakwarden.gateway.policy_command import policy_app
+from leakwarden.monitor.command import monitor_app
 from leakwarden.protect.command import protect_command, reveal_command
 from leakwarden.protect.keys_command import keys_app
 from leakwarden.protect.waybill import waybill_app
 from leakwarden.scan.command import inventory_app, scan_command
-from leakwarden.trace.command import trace_command
+from leakwarden.trace.command import trace_command, trace_index_app
 
 app = typer.Typer(
     name="leakwarden",
@@ -132,6 +133,8 @@ app.add_typer(policy_app, name="policy")
 app.command("query")(query_command)
 app.add_typer(export_app, name="export")
 app.command("trace")(trace_command)
+app.add_typer(trace_index_app, name="trace-index")
+app.add_typer(monitor_app, name="monitor")
 
 
 def main() -> None:
