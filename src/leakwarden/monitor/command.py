@@ -77,9 +77,41 @@ def read_context(folder: Path) -> Context:
         _fail(f"--context {folder}: {exc}")
 
 
+def _context(folder: Path | None, company_url: str | None) -> Context:
+    """The context from exactly one of ``--context`` and ``--company-url``."""
+    if folder is not None and company_url is not None:
+        _fail("give one of --context FOLDER and --company-url URL, not both")
+    if folder is not None:
+        return read_context(folder)
+    if company_url is None:
+        _fail("give --context FOLDER or --company-url URL (where employees and tickets are)")
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from leakwarden.monitor.company_context import context_from_company
+
+    try:
+        engine = create_engine(company_url)
+    except (SQLAlchemyError, ValueError) as exc:
+        _fail(f"--company-url: {exc}")
+    try:
+        return context_from_company(engine)
+    except (SQLAlchemyError, ValueError) as exc:
+        _fail(f"--company-url: {exc}")
+    finally:
+        engine.dispose()
+
+
 @monitor_app.command("run")
 def run(
-    context_dir: Path = typer.Option(..., "--context", help="Folder of context Parquet files."),
+    context_dir: Path | None = typer.Option(
+        None, "--context", help="Folder of context Parquet files (or --company-url)."
+    ),
+    company_url: str | None = typer.Option(
+        None,
+        "--company-url",
+        help="Read employees, tickets and customers from this company database (demo schema).",
+    ),
     events: Path | None = typer.Option(
         None, "--events", help="Parquet file or folder of events (default: the audit ledger)."
     ),
@@ -107,7 +139,7 @@ def run(
             sinks.append(SiemSink(siem, siem_format))
     except ValueError as exc:
         _fail(str(exc))
-    context = read_context(context_dir)
+    context = _context(context_dir, company_url)
     engine = _store(url)
     try:
         store = AlertStore(engine)
