@@ -86,6 +86,9 @@ def test_demo_protects_gates_and_audits(tmp_path: Path) -> None:
         assert not clear & {row[column] for row in after}, column
 
     assert "refused (403)" in result.output  # the ticket does not concern the other customer
+    # the monitor scores one day for each actor in the ledger: the demo's protect run, the agent
+    # (two requests) and the marketer
+    assert "monitor: 3 person-days scored" in " ".join(result.output.split())
     with Ledger.open(store) as ledger:
         assert ledger.size() >= 4  # protect, three gateway requests
         keys = out / "keys"

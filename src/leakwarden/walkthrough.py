@@ -182,13 +182,14 @@ def run_demo(
 def _after_discovery(
     out: Path, company_url: str, files_root: Path, store_url: str, console: Console
 ) -> int:
-    """Protect, gateway and audit steps (``walkthrough_steps``), every one audited."""
+    """Protect, gateway, monitor and audit steps (``walkthrough_steps``), every one audited."""
     from leakwarden.audit.events import AuditEvent
     from leakwarden.audit.ledger import AuditWriteError
     from leakwarden.walkthrough_steps import (
         audit_step,
         demo_keys,
         gateway_step,
+        monitor_step,
         open_ledger,
         protect_step,
     )
@@ -217,6 +218,9 @@ def _after_discovery(
         if code:
             return code
         code = gateway_step(company_url, store_url, ledger, console)
+        if code:
+            return code
+        code = monitor_step(company_url, store_url, ledger, console)
         if code:
             return code
         return audit_step(out, ledger, keys, console)
