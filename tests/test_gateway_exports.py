@@ -454,6 +454,7 @@ def test_http_routes_request_approve_execute(world: World) -> None:
     # and the canary guard the operational endpoints check contacts with, on the same ledger
     assert isinstance(app.state.canary_guard, CanaryGuard)
     assert app.state.canary_guard.ledger is world.ledger
+    assert app.state.service.canary_guard is app.state.canary_guard  # the phone lookup asks it
     assert "/exports/{request_id}/approve" in app.openapi()["paths"]
     tokens = TokenStore(db.make_engine(world.store))
 

@@ -683,3 +683,37 @@ def test_bytes_per_day_counts_the_released_records_and_gives_429(world: World) -
     assert 0 < int(r.headers["Retry-After"]) <= 86461  # a day after the minute ends
     assert "records" not in r.json()
     engine.dispose()
+
+
+def test_a_canary_phone_at_the_phone_lookup_is_checked_and_refused(world: World) -> None:
+    """The record service asks the canary guard about the phone before searching: a canary's
+    number gets the unknown-number answer (the guard audits the alert itself); a real customer's
+    number is searched as before. The guard here is a recording double: the real one is tested
+    with fingerprinted copies in test_trace_fingerprint."""
+    t = _cs_ticket(world)
+    cust = _customer(world, t.customer_id)
+    canary_phone = "19999999998"
+    asked: list[tuple[list[str], str, str | None]] = []
+
+    class Guard:
+        def check(
+            self, values: list[str], *, actor: str, purpose: str | None, route: str
+        ) -> list[str]:
+            asked.append((list(values), actor, purpose))
+            return [v for v in values if v == canary_phone]
+
+    c = world.client()
+    c.app.state.service.canary_guard = Guard()  # type: ignore[attr-defined]
+    h = {**world.token(t.assigned_employee_id), "X-Purpose": "customer_service",
+         "X-Ticket": str(t.id)}  # fmt: skip
+    r = c.get("/customers", params={"phone": canary_phone}, headers=h)
+    unknown = c.get("/customers", params={"phone": "19999999999"}, headers=h)
+    assert r.status_code == unknown.status_code == 404 and r.json() == unknown.json()
+    ok = c.get("/customers", params={"phone": cust.mobile}, headers=h)
+    assert ok.status_code == 200 and [x["id"] for x in ok.json()["records"]] == [t.customer_id]
+    who = str(t.assigned_employee_id)
+    assert asked == [
+        ([canary_phone], who, "customer_service"),
+        (["19999999999"], who, "customer_service"),
+        ([cust.mobile], who, "customer_service"),
+    ]

@@ -387,6 +387,7 @@ def create_app(
 
         app.include_router(export_router)
         install_exports(app, keys, exports)
+        service.canary_guard = app.state.canary_guard
     return app
 
 

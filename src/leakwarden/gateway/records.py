@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from leakwarden.audit.ledger import Ledger
+    from leakwarden.gateway.canary_guard import CanaryGuard
     from leakwarden.protect.waybill import RelayRegistry
 
 __all__ = [
@@ -159,6 +160,9 @@ class RecordService:
         # How many requests the HTTP app is serving (set by .app); without it, those inside
         # run_deferred.  The group commit writes on the loop only when its batch is all of them.
         self.requests_in_flight: Callable[[], int] | None = None
+        # Contact values of export canaries (set by exports.install_exports through .app): a
+        # canary's phone brought into an operational lookup is audited as an alert and refused.
+        self.canary_guard: CanaryGuard | None = None
 
     # -------------------------------------------------------------------- on an event loop
 
@@ -222,6 +226,12 @@ class RecordService:
             self.refuse(ctx, "read", "customers", route, 400, "phone: give at least 7 digits")
         if digits.startswith("86") and len(digits) == 13:
             digits = digits[2:]
+        if self.canary_guard is not None and self.canary_guard.check(
+            [phone], actor=ctx.principal.person_id, purpose=ctx.purpose, route=route
+        ):
+            # a canary's number belongs to no customer: the same answer as any unknown number,
+            # so the caller learns nothing; the guard has already audited the alert
+            self.refuse(ctx, "read", "customers", route, 404, "no customer with that phone")
         limit = self.settings.max_phone_matches
         with self.company.connect() as conn:
             rows = [
