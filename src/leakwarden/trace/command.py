@@ -93,6 +93,27 @@ def _company(url: str | None) -> Engine:
         _fail(str(exc))
 
 
+def _fail_clearly(exc: Exception) -> NoReturn:
+    """The errors a trace command expects (index, sample, key ring, store, database) as one line
+    and exit 2; anything else is raised again."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from leakwarden.protect.keys import KeyRingError
+    from leakwarden.store import db
+    from leakwarden.trace.index import IndexFileError
+    from leakwarden.trace.normalize import SampleError
+
+    if isinstance(exc, IndexFileError):
+        _fail(f"index: {exc}")
+    if isinstance(exc, KeyRingError):
+        _fail(f"key ring: {exc}")
+    if isinstance(exc, SampleError | db.StoreError):
+        _fail(str(exc))
+    if isinstance(exc, SQLAlchemyError):
+        _fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    raise exc
+
+
 def trace_command(
     file: Annotated[
         Path, typer.Argument(help="The leaked sample (CSV/TSV/JSON/JSONL/XLSX/Parquet/text).")
@@ -143,11 +164,10 @@ def trace_command(
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from leakwarden.fileio import write_atomic
-    from leakwarden.protect.keys import KeyRingError
     from leakwarden.protect.keys_command import open_key_ring
     from leakwarden.store import db
     from leakwarden.trace.attribute import ModelConfig
-    from leakwarden.trace.index import IndexFileError, load_index
+    from leakwarden.trace.index import load_index
     from leakwarden.trace.normalize import SampleError
     from leakwarden.trace.report import print_tables, render_html, to_json, write_customers_csv
     from leakwarden.trace.run import run_trace
@@ -214,20 +234,8 @@ def trace_command(
                 pseudonym_keys=pseudonym_keys,
                 status=lambda msg: progress.update(task, description=msg),
             )
-    except IndexFileError as exc:
-        _fail(f"index: {exc}")
-    except SampleError as exc:
-        _fail(str(exc))
-    except KeyRingError as exc:
-        _fail(f"key ring: {exc}")
-    except db.StoreError as exc:
-        _fail(str(exc))
     except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if isinstance(exc, SQLAlchemyError):
-            _fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-        raise
+        _fail_clearly(exc)
     finally:
         company.dispose()
         store.dispose()
@@ -279,10 +287,8 @@ def index_build(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    from leakwarden.protect.keys import KeyRingError
     from leakwarden.protect.keys_command import open_key_ring
-    from leakwarden.store import db
-    from leakwarden.trace.index import IndexFileError, timed_build
+    from leakwarden.trace.index import timed_build
 
     pseudonym_keys = _pseudonym_keys(pseudonym_key_env)
     if out.exists() and not replace:
@@ -305,18 +311,8 @@ def index_build(
                 replace=replace,
                 progress=lambda n: progress.update(task, description=f"{n:,} customers read"),
             )
-    except IndexFileError as exc:
-        _fail(str(exc))
-    except KeyRingError as exc:
-        _fail(f"key ring: {exc}")
-    except db.StoreError as exc:
-        _fail(str(exc))
     except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if isinstance(exc, SQLAlchemyError):
-            _fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-        raise
+        _fail_clearly(exc)
     finally:
         company.dispose()
     typer.echo(
