@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from leakwarden.commandline import fail as _fail
+
 if TYPE_CHECKING:
     from leakwarden.audit.ledger import Ledger
 
@@ -29,11 +31,6 @@ _URL = typer.Option(
 _DIR = typer.Option(
     Path("leakwarden-checkpoints"), "--checkpoints", help="Folder of published checkpoints."
 )
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _open(url: str | None) -> Ledger:

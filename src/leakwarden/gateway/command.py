@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from leakwarden.commandline import fail as _fail
+from leakwarden.commandline import open_store as _store
+
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    pass
 
 __all__ = ["query_command", "serve_command", "token_app"]
 
@@ -35,22 +38,6 @@ _COMPANY = typer.Option(
     help="The customer database (default: $LEAKWARDEN_GATEWAY_COMPANY_URL or the demo company, "
     "sqlite:///leakwarden-demo/company.db).",
 )
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _store(url: str | None) -> Engine:
-    from leakwarden.store import db
-
-    try:
-        engine = db.make_engine(url)
-        db.upgrade(engine)
-    except db.StoreError as exc:
-        _fail(str(exc))
-    return engine
 
 
 @token_app.command("issue")

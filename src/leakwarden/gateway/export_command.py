@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
+
+from leakwarden.commandline import fail as _fail
 
 __all__ = ["export_app"]
 
@@ -38,11 +40,6 @@ _TOKEN = typer.Option(
     help="API token (or $LEAKWARDEN_TOKEN, which keeps it off the command line).",
 )
 _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _http_client(url: str, timeout: float) -> Any:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from leakwarden.commandline import fail as _fail
 from leakwarden.gateway.catalog import Catalog
 from leakwarden.gateway.decision import ACTIONS, AccessRequest, Principal
 from leakwarden.gateway.policy import (
@@ -31,11 +32,6 @@ policy_app = typer.Typer(
 _POLICIES = typer.Argument(
     None, help="Policy directory (*.cedar, one *.cedarschema, tests/*.json); default: shipped."
 )
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _engine(directory: Path | None) -> PolicyEngine:

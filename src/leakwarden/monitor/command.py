@@ -19,13 +19,15 @@ import sys
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from leakwarden.commandline import fail as _fail
+from leakwarden.commandline import open_store as _store
+
 if TYPE_CHECKING:
     import pyarrow as pa
-    from sqlalchemy.engine import Engine
 
     from leakwarden.monitor.events import Context
 
@@ -36,22 +38,6 @@ monitor_app.add_typer(alerts_app, name="alerts")
 _URL = typer.Option(
     None, "--url", help="Store URL (default: $LEAKWARDEN_DB_URL or ./leakwarden.db)"
 )
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
-
-
-def _store(url: str | None) -> Engine:
-    from leakwarden.store import db
-
-    try:
-        engine = db.make_engine(url)
-        db.upgrade(engine)
-    except db.StoreError as exc:
-        _fail(str(exc))
-    return engine
 
 
 def read_context(folder: Path) -> Context:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from leakwarden.commandline import fail as _fail
 from leakwarden.protect.keys_command import MasterEnv, MasterFile, PassphraseEnv
 
 if TYPE_CHECKING:
@@ -33,11 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["trace_app", "trace_command", "trace_index_app"]
 
 DEFAULT_COMPANY_URL = "sqlite:///leakwarden-demo/company.db"
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
 
 
 CompanyUrl = Annotated[
