@@ -16,9 +16,22 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from leakwarden.gateway.app import create_app
+from leakwarden.gateway.decision import AccessRequest, Decision, Treatment
 from leakwarden.gateway.identity import TokenStore
 from leakwarden.gateway.settings import GatewaySettings
 from leakwarden.store import db
+
+CONTACT = frozenset({"name", "mobile", "email", "address", "id_card", "birth_date"})
+
+
+def customers_contact_masked(request: AccessRequest) -> Decision:
+    """A stand-in for the policy engine: every column clear but the customers' personal ones
+    (:data:`CONTACT`), which are masked."""
+    treatments = {
+        c: Treatment.MASKED if request.table == "customers" and c in CONTACT else Treatment.CLEAR
+        for c in request.columns
+    }
+    return Decision(True, "test: contact masked", ["test.masked"], treatments)
 
 
 @dataclass

@@ -14,10 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from gateway_world import GatewayWorld, gateway_world
+from gateway_world import GatewayWorld, customers_contact_masked, gateway_world
 from leakwarden.demo.build import build_company
 from leakwarden.gateway.app import create_app
-from leakwarden.gateway.decision import AccessRequest, Decision, Treatment
 from leakwarden.gateway.query_aggregate import OverlapGuard
 from leakwarden.gateway.settings import QuotaLimits
 
@@ -32,18 +31,9 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _decide(request: AccessRequest) -> Decision:
-    masked = {"name", "mobile", "email", "address", "id_card", "birth_date"}
-    treatments = {
-        c: Treatment.MASKED if request.table == "customers" and c in masked else Treatment.CLEAR
-        for c in request.columns
-    }
-    return Decision(True, "test: contact masked", ["test.masked"], treatments)
-
-
 class World(GatewayWorld):
     def client(self, k: int = 10) -> TestClient:  # type: ignore[override]
-        app = create_app(self.settings(quota=SMALL), decide=_decide)
+        app = create_app(self.settings(quota=SMALL), decide=customers_contact_masked)
         app.state.queries.aggregates = OverlapGuard(k)
         return TestClient(app)
 

@@ -18,11 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from gateway_world import GatewayWorld, gateway_world
+from gateway_world import GatewayWorld, customers_contact_masked, gateway_world
 from leakwarden.audit.ledger import AuditWriteError, Ledger
 from leakwarden.demo.build import build_company
 from leakwarden.gateway.app import create_app
-from leakwarden.gateway.decision import AccessRequest, Decision, Treatment
 from leakwarden.gateway.identity import TokenStore
 from leakwarden.gateway.quota import QuotaExceeded, SqlQuota
 from leakwarden.gateway.settings import QuotaLimits
@@ -39,19 +38,9 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _segment_clear(request: AccessRequest) -> Decision:
-    """Every column clear but the customers' personal ones, which are masked."""
-    masked = {"name", "mobile", "email", "address", "id_card", "birth_date"}
-    treatments = {
-        c: Treatment.MASKED if request.table == "customers" and c in masked else Treatment.CLEAR
-        for c in request.columns
-    }
-    return Decision(True, "test: contact masked", ["test.masked"], treatments)
-
-
 class World(GatewayWorld):
     def app(self, limits: QuotaLimits = BIG, chunk: int = 3, **kw: Any) -> Any:
-        app = create_app(self.settings(quota=limits), decide=_segment_clear, **kw)
+        app = create_app(self.settings(quota=limits), decide=customers_contact_masked, **kw)
         app.state.queries.chunk_rows = chunk
         return app
 
