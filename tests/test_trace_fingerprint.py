@@ -270,6 +270,40 @@ def test_a_canary_contact_used_at_the_gateway_is_an_alert(world: World) -> None:
     assert kept == [sends[0]]
 
 
+def test_a_message_to_a_canary_reported_by_the_provider_hook_is_an_alert(world: World) -> None:
+    """POST /canaries/contacts (an SMS or mail provider's hook): a canary's number is an alert
+    naming its copy; any other number gets the same answer and no event (no oracle, no value)."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from leakwarden.gateway.exports import _principal, export_router
+
+    a = world.export(f"SELECT {COLUMNS} FROM customers WHERE id <= 200", "analytics", "A")
+    rows = world.rows(a)
+    header, body = rows[0], rows[1:]
+    canary = _canary_rows(world, body, header)[0]
+    real = next(r for r in body if r not in _canary_rows(world, body, header))
+    app = FastAPI()
+    app.include_router(export_router)
+    app.state.canary_guard = CanaryGuard(world.store, world.keys, world.ledger)
+    app.dependency_overrides[_principal] = lambda: Principal(
+        "sms-gateway", "messaging", "it", kind="service"
+    )
+    client = TestClient(app)
+    before = len(world.events())
+    seen = client.post(
+        "/canaries/contacts", json={"contact": real[header.index("mobile")], "channel": "sms"}
+    )
+    assert seen.status_code == 202 and len(world.events()) == before
+    mobile = canary[header.index("mobile")]
+    hit = client.post("/canaries/contacts", json={"contact": mobile, "channel": "sms"})
+    assert hit.status_code == 202 and hit.json() == seen.json()
+    [event] = world.events()[before:]
+    assert event.action == "gateway.canary.contact" and event.export_id == a.export_id
+    assert event.actor == "sms-gateway" and event.purpose == "canary-contact:sms"
+    assert mobile not in event.model_dump_json()
+
+
 def test_a_pseudonymised_copy_with_canaries_is_traced_by_them(world: World) -> None:
     """Analytics exports under the shipped policies carry pseudonyms: the canaries' pseudonyms
     are registered, so a pseudonymised canary row is a strong hit on its own."""

@@ -1155,6 +1155,11 @@ class ExecuteIn(BaseModel):
     sql: str | None = Field(default=None, description="Optional: must match the approved query.")
 
 
+class ContactSeenIn(BaseModel):
+    contact: str = Field(description="The phone number or e-mail address that was contacted.")
+    channel: str = Field(default="message", description="How: sms, call, email, message ...")
+
+
 def _refused(exc: ExportRefused) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
@@ -1234,3 +1239,28 @@ def get_export(request_id: str, caller: Caller, svc: Service) -> Any:
             status_code=403,
         )
     return view
+
+
+@export_router.post(
+    "/canaries/contacts",
+    status_code=202,
+    summary="Report a contact point that was messaged or called (an SMS or mail provider's hook).",
+)
+def post_canary_contact(body: ContactSeenIn, caller: Caller, request: Request) -> dict[str, str]:
+    """A message or call to a canary's phone or e-mail means someone holds its export copy: the
+    canary guard writes the alert (``gateway.canary.contact``, the copy's export id, never the
+    value) before this answers.  The answer is the same for any contact, so the hook is no oracle
+    for which numbers are canaries; an alert that cannot be written is a 503."""
+    guard = getattr(request.app.state, "canary_guard", None)
+    if guard is None:
+        from leakwarden.gateway.records import Refused
+
+        raise Refused(503, "canaries are not configured on this gateway (no key ring)")
+    channel = body.channel.strip() or "message"
+    guard.check(
+        [body.contact],
+        actor=caller.person_id,
+        purpose=f"canary-contact:{channel}",
+        route="POST /canaries/contacts",
+    )
+    return {"status": "recorded"}
