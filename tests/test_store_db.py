@@ -137,3 +137,46 @@ def test_wrong_password_is_refused_without_echoing_it(pg_url: str) -> None:
 def test_not_a_url_is_a_store_error() -> None:
     with pytest.raises(db.StoreError, match="not a database URL"):
         db.make_engine("no url here", check=False)
+
+
+def test_postgresql_pool_pings_only_connections_left_idle(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.make_engine(pg_url, pool_size=1, max_overflow=0)
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    try:
+        for _ in range(3):  # back to back: well within the idle allowance
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        assert pings == []
+        monkeypatch.setattr(db, "PG_PING_AFTER_IDLE_S", 0.0)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        assert len(pings) == 1
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_pool_replaces_a_connection_that_died_while_idle(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.make_engine(pg_url, pool_size=1, max_overflow=0)
+    admin = db.make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+        monkeypatch.setattr(db, "PG_PING_AFTER_IDLE_S", 0.0)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()

@@ -23,6 +23,9 @@ DEFAULT_SQLITE_FILE = "leakwarden.db"
 PG_CONNECT_TIMEOUT = 10
 # How long a SQLite writer waits for another writer's lock before failing (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled PostgreSQL connection idle for longer than this (seconds) is pinged before it is
+# handed out (one round trip); one used more recently is handed out as it is.
+PG_PING_AFTER_IDLE_S = 2.0
 
 _SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
 # scheme://user[:password]@ -- SQLAlchemy's own reading of the user part (engine/url.py).
@@ -112,7 +115,10 @@ def make_engine(url: str | None = None, *, check: bool = True, **kwargs: Any) ->
 
     SQLite: WAL journal, foreign keys enforced, a busy timeout, and real ``BEGIN`` transactions
     (the stdlib driver's own transaction handling is switched off, as SQLAlchemy's docs advise).
-    PostgreSQL: psycopg 3, with a connect timeout.  With ``check`` (default) one connection is
+    PostgreSQL: psycopg 3, with a connect timeout; a pooled connection idle for more than
+    :data:`PG_PING_AFTER_IDLE_S` is pinged before it is handed out, and replaced if the ping
+    fails (pass ``pool_pre_ping=True`` to ping on every checkout instead).  With ``check``
+    (default) one connection is
     opened at once so that an unreachable database fails here, with
     :class:`DatabaseUnavailable` naming host and port, rather than somewhere later.
     """
@@ -131,13 +137,15 @@ def make_engine(url: str | None = None, *, check: bool = True, **kwargs: Any) ->
         if "connect_timeout" not in u.query:
             connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT)
         kwargs["connect_args"] = connect_args
-        kwargs.setdefault("pool_pre_ping", True)
+    ping_when_idle = backend == "postgresql" and not kwargs.get("pool_pre_ping", False)
     try:
         engine = create_engine(u, **kwargs)
     except Exception as exc:  # missing driver, bad option: say which URL, never the password
         raise StoreError(f"cannot create an engine for {redact_url(raw)}: {exc}") from None
     if backend == "sqlite":
         _configure_sqlite(engine)
+    if ping_when_idle:
+        _ping_when_idle(engine)
     if check:
         check_connection(engine)
     return engine
@@ -162,6 +170,38 @@ def _configure_sqlite(engine: Engine) -> None:
 
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only when it sat idle for more than
+    :data:`PG_PING_AFTER_IDLE_S`.  SQLAlchemy's ``pool_pre_ping`` pings at every checkout: one
+    round trip to the server each time, a fifth of a gateway lookup's round trips on a
+    PostgreSQL store.  A connection that dies while in steady use fails its next statement
+    instead, and the pool drops it when it comes back (its reset fails)."""
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import DisconnectionError
+
+    dialect = engine.dialect
+
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["lw_idle_since"] = time.monotonic()
+
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("lw_idle_since")
+        if since is None or time.monotonic() - since <= PG_PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception:
+            alive = False
+        if not alive:
+            raise DisconnectionError("pooled connection failed its ping")  # the pool reconnects
+
+    event.listen(engine, "checkin", _checkin)
+    event.listen(engine, "checkout", _checkout)
 
 
 def check_connection(engine: Engine) -> None:
