@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -67,3 +68,35 @@ def test_unknown_key_column_is_refused() -> None:
     engine = sa.create_engine("sqlite://")
     with pytest.raises(ValueError, match="people has no column 'nope'"):
         KeyedReader(engine, _table(), "nope")
+
+
+def test_postgresql_read_sends_one_statement_and_leaves_the_connection_as_it_was(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = db.make_engine(pg_url, pool_size=1, max_overflow=0)
+    table = _table().to_metadata(sa.MetaData(), name="keyed_once")
+    table.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(table), ROWS)
+    reader = KeyedReader(engine, table, "id")
+    reader.get(2)  # the first read also fetches the types' conversions
+    raw = engine.raw_connection()
+    pgconn = raw.dbapi_connection.pgconn  # type: ignore[union-attr]
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as out:
+        pgconn.trace(out.fileno())
+        raw.close()
+        try:
+            assert reader.get(1) == ROWS[0]
+        finally:
+            pgconn.untrace()
+    sent = [line for line in trace.read_text().splitlines() if "\tF\t" in line]
+    queries = [line for line in sent if "\tQuery\t" in line or "\tParse\t" in line]
+    assert len(queries) == 1 and "keyed_once" in queries[0], sent  # no BEGIN, no ROLLBACK
+    raw = engine.raw_connection()
+    try:  # the pool's only connection, handed back as the rest of the store expects it
+        assert raw.dbapi_connection is not None
+        assert raw.dbapi_connection.autocommit is False
+    finally:
+        raw.close()
+    engine.dispose()

@@ -8,6 +8,10 @@ DB-API connection costs about 15 µs.  :class:`KeyedReader` builds its SQL once 
 dialect's quoting and placeholder), and turns the driver's row into the values Core would give
 (``TypeEngine.result_processor`` of each column: dates, booleans, ``UTCDateTime`` ...), so callers
 see the same values either way.
+
+On PostgreSQL the read runs in autocommit: one statement is its own transaction (the same
+snapshot), and the driver's ``BEGIN`` before it and the pool's ``ROLLBACK`` after it, a round
+trip to the server each, are not sent.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class KeyedReader:
             f"FROM {quote.format_table(table)} WHERE {quote.quote(key)} = {placeholder}"
         )
         self._types = [c.type.dialect_impl(dialect) for c in table.columns]
+        self._autocommit = dialect.name == "postgresql"
         # built from the first answer's description (some processors depend on the driver's
         # type code of the column, e.g. PostgreSQL's numerics)
         self._convert: list[tuple[int, Callable[[Any], Any]]] | None = None
@@ -61,16 +66,22 @@ class KeyedReader:
         """The row whose key equals ``value`` (the first, if several), or None."""
         raw = self.engine.raw_connection()
         try:
-            cur = raw.cursor()
+            if self._autocommit:
+                raw.dbapi_connection.autocommit = True  # type: ignore[union-attr]
             try:
-                cur.execute(self.sql, (value,))
-                row = cur.fetchone()
-                if self._convert is None:
-                    self._convert = self._processors(cur.description)
+                cur = raw.cursor()
+                try:
+                    cur.execute(self.sql, (value,))
+                    row = cur.fetchone()
+                    if self._convert is None:
+                        self._convert = self._processors(cur.description)
+                finally:
+                    cur.close()
             finally:
-                cur.close()
+                if self._autocommit:
+                    raw.dbapi_connection.autocommit = False  # type: ignore[union-attr]
         finally:
-            raw.close()  # back to the pool, which ends the read transaction
+            raw.close()  # back to the pool, which ends any read transaction
         if row is None:
             return None
         values = list(row)
