@@ -345,3 +345,38 @@ def test_a_lone_append_commits_in_the_callers_thread_and_later_ones_share_a_comm
     assert commits[2:] == [("audit-ledger-committer", 4)]
     assert ledger.size() == 6
     ledger.close()
+
+
+def test_small_batches_complete_cached_nodes_too(db_url: str) -> None:
+    # batches of 7 go through PostgreSQL's pipelined INSERTs (large ones through COPY) and cross
+    # the 256- and 512-leaf block ends
+    with Ledger.open(db_url) as ledger:
+        for start in range(0, 600, 7):
+            ledger.append_many(_event(start + k) for k in range(7))
+        hashes = [bytes(h) for chunk in ledger.iter_rows(events=False) for _, h in chunk]
+        assert len(hashes) == 602 == ledger.size()
+        for size in (255, 256, 257, 512, 513, 602):
+            assert ledger.root(size) == root_of(hashes[:size])
+        with ledger.engine.connect() as conn:
+            n8 = conn.execute(sa.text("SELECT count(*) FROM audit_nodes WHERE level = 8"))
+            assert n8.scalar() == 2
+
+
+@pytest.mark.parametrize("batch", [1, 100])
+def test_a_failed_write_raises_and_leaves_no_trace(db_url: str, batch: int) -> None:
+    with Ledger.open(db_url) as ledger:
+        ledger.append_many(_event(k) for k in range(5))
+        root = ledger.root(5)
+        with ledger.engine.begin() as conn:  # a stray row where the next leaf would go
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_log (idx, ts, actor, action, outcome, dataset, event, "
+                    "leaf_hash) SELECT 5, ts, actor, action, outcome, dataset, event, leaf_hash "
+                    "FROM audit_log WHERE idx = 4"
+                )
+            )
+        with pytest.raises(AuditWriteError, match="not written"):
+            ledger.append_many(_event(10 + k) for k in range(batch))
+        assert ledger.size() == 5 and ledger.root(5) == root
+        with ledger.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM audit_log")).scalar() == 6

@@ -326,7 +326,6 @@ class Ledger:
                 logging.getLogger(__name__).exception("checkpoint publication failed")
 
     def _commit(self, items: Sequence[_Prepared]) -> list[AppendReceipt]:
-        ph = self._ph
         try:
             raw = self.engine.raw_connection()
         except Exception as exc:
@@ -335,39 +334,10 @@ class Ledger:
         try:
             cur = raw.cursor()
             try:
-                if self.dialect == "sqlite":
-                    cur.execute("BEGIN IMMEDIATE")
-                    cur.execute("SELECT size FROM audit_head WHERE id = 1")
-                else:
-                    cur.execute("SET LOCAL synchronous_commit TO on")
-                    cur.execute("SELECT size FROM audit_head WHERE id = 1 FOR UPDATE")
-                row = cur.fetchone()
-                if row is None:
-                    raise AuditWriteError("the audit store has no head row (not migrated?)")
-                start = int(row[0])
-                texts = [f"{it.head}{start + i}{it.tail}" for i, it in enumerate(items)]
-                hashes = [sha256(b"\x00" + t.encode()).digest() for t in texts]
-                rows = [(start + i, *it.copies, texts[i], hashes[i]) for i, it in enumerate(items)]
-                cols = "idx, ts, actor, action, outcome, dataset, event, leaf_hash"
                 if self.dialect == "postgresql":
-                    with cur.copy(f"COPY audit_log ({cols}) FROM STDIN") as copy:
-                        for r in rows:
-                            copy.write_row(r)
+                    start, hashes, size = self._write_pg(raw, cur, items)
                 else:
-                    cur.executemany(
-                        f"INSERT INTO audit_log ({cols}) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, "
-                        f"{ph}, {ph}, {ph})",
-                        rows,
-                    )
-                nodes = self._completed_nodes(cur, start, hashes)
-                if nodes:
-                    cur.executemany(
-                        f"INSERT INTO audit_nodes (level, idx, hash) VALUES ({ph}, {ph}, {ph})",
-                        nodes,
-                    )
-                size = start + len(items)
-                cur.execute(f"UPDATE audit_head SET size = {ph} WHERE id = 1", (size,))
-                raw.commit()
+                    start, hashes, size = self._write_sqlite(raw, cur, items)
             finally:
                 cur.close()
         except AuditWriteError:
@@ -384,6 +354,72 @@ class Ledger:
             AppendReceipt(start + i, hashes[i], it.event.event_id, size)
             for i, it in enumerate(items)
         ]
+
+    def _rows(
+        self, items: Sequence[_Prepared], start: int
+    ) -> tuple[list[bytes], list[tuple[Any, ...]]]:
+        texts = [f"{it.head}{start + i}{it.tail}" for i, it in enumerate(items)]
+        hashes = [sha256(b"\x00" + t.encode()).digest() for t in texts]
+        rows = [(start + i, *it.copies, texts[i], hashes[i]) for i, it in enumerate(items)]
+        return hashes, rows
+
+    def _write_sqlite(
+        self, raw: Any, cur: Any, items: Sequence[_Prepared]
+    ) -> tuple[int, list[bytes], int]:
+        ph = self._ph
+        cur.execute("BEGIN IMMEDIATE")
+        cur.execute("SELECT size FROM audit_head WHERE id = 1")
+        start = _head_size(cur.fetchone())
+        hashes, rows = self._rows(items, start)
+        cur.executemany(
+            f"INSERT INTO audit_log ({_LOG_COLUMNS}) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, "
+            f"{ph}, {ph}, {ph})",
+            rows,
+        )
+        nodes = self._completed_nodes(cur, start, hashes)
+        if nodes:
+            cur.executemany(
+                f"INSERT INTO audit_nodes (level, idx, hash) VALUES ({ph}, {ph}, {ph})", nodes
+            )
+        size = start + len(items)
+        cur.execute(f"UPDATE audit_head SET size = {ph} WHERE id = 1", (size,))
+        raw.commit()
+        return start, hashes, size
+
+    def _write_pg(
+        self, raw: Any, cur: Any, items: Sequence[_Prepared]
+    ) -> tuple[int, list[bytes], int]:
+        """The same transaction in psycopg's pipeline mode: ``BEGIN``, the durable-commit
+        setting and the head's lock go in one round trip, the leaves, nodes, new size and
+        ``COMMIT`` in another (the commit is still waited for: it returns once the server has
+        flushed it).  A large batch's leaves go by ``COPY``, which a pipeline cannot carry."""
+        conn = raw.dbapi_connection
+        with _pipeline(conn):
+            cur.execute("SET LOCAL synchronous_commit TO on")
+            cur.execute("SELECT size FROM audit_head WHERE id = 1 FOR UPDATE")
+            start = _head_size(cur.fetchone())
+        hashes, rows = self._rows(items, start)
+        # the subtrees these leaves complete; reads only leaves and nodes before ``start``
+        nodes = self._completed_nodes(cur, start, hashes)
+        size = start + len(items)
+        if len(rows) > _PIPELINED_LEAVES:
+            with cur.copy(f"COPY audit_log ({_LOG_COLUMNS}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r)
+        with _pipeline(conn):
+            if len(rows) <= _PIPELINED_LEAVES:
+                cur.executemany(
+                    f"INSERT INTO audit_log ({_LOG_COLUMNS}) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    rows,
+                )
+            if nodes:
+                cur.executemany(
+                    "INSERT INTO audit_nodes (level, idx, hash) VALUES (%s, %s, %s)", nodes
+                )
+            cur.execute("UPDATE audit_head SET size = %s WHERE id = 1", (size,))
+            raw.commit()
+        return start, hashes, size
 
     def _take_file_lock(self) -> int | None:
         """SQLite file: an exclusive ``flock`` on ``<db>-auditlock`` before ``BEGIN IMMEDIATE``.
@@ -675,6 +711,25 @@ class SubtreeReader:
 
     def range_hash(self, start: int, end: int) -> bytes:
         return fold_pieces([self.perfect(s, n) for s, n in perfect_pieces(start, end)])
+
+
+_LOG_COLUMNS = "idx, ts, actor, action, outcome, dataset, event, leaf_hash"
+# Batches of up to this many events go into a PostgreSQL pipeline as INSERTs; larger ones by COPY.
+_PIPELINED_LEAVES = 64
+
+
+def _pipeline(conn: Any) -> contextlib.AbstractContextManager[Any]:
+    """psycopg's pipeline mode on ``conn`` where its libpq has it (14 and later), else nothing:
+    the same statements then go one round trip each."""
+    import psycopg
+
+    return conn.pipeline() if psycopg.Pipeline.is_supported() else contextlib.nullcontext()
+
+
+def _head_size(row: Any) -> int:
+    if row is None:
+        raise AuditWriteError("the audit store has no head row (not migrated?)")
+    return int(row[0])
 
 
 def _rollback(raw: Any) -> None:
