@@ -6,11 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from leakwarden.gateway.quota import QuotaExceeded, RedisQuota, SqlQuota
+from leakwarden.gateway.quota import BYTES_QUOTA, QuotaExceeded, RedisQuota, SqlQuota
 from leakwarden.gateway.settings import QuotaLimits
 from leakwarden.store import db
 
@@ -380,3 +381,30 @@ def test_redis_concurrent_byte_charges_never_over_issue(redis_client: Any) -> No
     assert len(granted) == 11
     per_minute = redis_client.hgetall("lw:quota:{42}:bytes")
     assert sum(int(v) for v in per_minute.values()) == 990
+
+
+def test_postgresql_charge_takes_three_round_trips(pg_url: str, tmp_path: Path) -> None:
+    # lock + known customers; touch + counts + bytes so far; the minute's bytes + COMMIT
+    engine = db.make_engine(pg_url, pool_size=1, max_overflow=0)
+    db.upgrade(engine)
+    q = SqlQuota(engine, QuotaLimits(day=10, week=10, bytes_per_day=10_000))
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    q.charge("rt", {1: False}, 1, size=10, now=now)  # the person's first charge
+    raw = engine.raw_connection()
+    pgconn = raw.dbapi_connection.pgconn  # type: ignore[union-attr]
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as out:
+        pgconn.trace(out.fileno())
+        raw.close()
+        try:
+            usage = q.charge("rt", {1: False, 2: False}, 2, size=20, now=now)
+        finally:
+            pgconn.untrace()
+    # a round trip = the client waits for the server's answer before it sends again: count the
+    # runs of messages from the client (F) between the server's (B)
+    sides = [line.split("\t")[1] for line in trace.read_text().splitlines() if "\t" in line]
+    runs = sum(1 for i, side in enumerate(sides) if side == "F" and (i == 0 or sides[i - 1] == "B"))
+    assert runs == 3, trace.read_text()
+    assert usage.counts["distinct customers per day"] == 2
+    assert usage.counts[BYTES_QUOTA] == 30
+    engine.dispose()

@@ -203,25 +203,34 @@ class SqlQuota:
         self, person: str, customers: Mapping[int, bool], size: int, now: datetime
     ) -> QuotaUsage:
         """One transaction on a pooled DB-API connection (SQLAlchemy's per-statement work cost
-        more than the statements): committed when the charge fits, rolled back otherwise."""
+        more than the statements): committed when the charge fits, rolled back otherwise.  On
+        PostgreSQL in psycopg's pipeline mode (:class:`_Tx`,
+        :func:`leakwarden.store.pipeline.pipelined_transaction`)."""
+        from leakwarden.store.pipeline import pipelined_transaction
+
         raw = self.engine.raw_connection()
+        dialect = self.engine.dialect
+        placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+        tx: _Tx | None = None
         try:
-            cur = raw.cursor()
+            if dialect.name == "postgresql":
+                with pipelined_transaction(raw.dbapi_connection) as pipeline:
+                    tx = _Tx(raw, placeholder, False, pipeline)
+                    usage = self._charge(tx, person, customers, size, now)
+                return usage
             try:
-                dialect = self.engine.dialect
-                sqlite = dialect.name == "sqlite"
-                if sqlite:
-                    cur.execute("BEGIN")
-                tx = _Tx(cur, "?" if dialect.paramstyle == "qmark" else "%s", sqlite)
+                tx = _Tx(raw, placeholder, dialect.name == "sqlite", None)
+                if tx.sqlite:
+                    tx.queue_statement("BEGIN")
                 usage = self._charge(tx, person, customers, size, now)
                 raw.commit()
                 return usage
             except BaseException:
                 raw.rollback()
                 raise
-            finally:
-                cur.close()
         finally:
+            if tx is not None:
+                tx.close()
             raw.close()
 
     @classmethod
@@ -260,74 +269,118 @@ class SqlQuota:
         size: int,
         now: datetime,
     ) -> QuotaUsage:
+        """The charge in three exchanges with the database (each one round trip on
+        PostgreSQL): take the person's lock and read which customers they already had; move or
+        insert the customers and read the counts and bytes in the windows; add the bytes (and
+        commit, by the caller).  Over a limit: :class:`QuotaExceeded`, the caller rolls back."""
         stamp = tx.time(now)
-        if tx.run("lock", (stamp, person)).rowcount == 0:
+        keys = {str(c): ("vip" if vip else "regular") for c, vip in customers.items()}
+        lock = tx.queue("lock", (stamp, person))
+        known_rows = tx.queue("known", (person, *keys), len(keys)) if keys else None
+        tx.sync()
+        if lock.rowcount == 0:
             tx.run("new_person", (person, stamp))
-        counts = self._charge_customers(tx, person, customers, now, stamp) if customers else {}
-        if size:
-            counts[BYTES_QUOTA] = self._charge_bytes(tx, person, size, now)
+            if keys:  # read again under the person's new row, as every later charge will
+                known_rows = tx.run("known", (person, *keys), len(keys))
+        pools = self._queue_customers(tx, person, keys, known_rows, now, stamp) if keys else []
+        used = self._queue_bytes(tx, person, now) if size else None
+        tx.sync()
+        counts: dict[str, int] = {}
+        for pool in pools:
+            counts.update(pool.check(tx, person))
+        if used is not None:
+            counts[BYTES_QUOTA] = self._charge_bytes(tx, person, size, now, used)
         return QuotaUsage(counts)
 
-    def _charge_bytes(self, tx: _Tx, person: str, size: int, now: datetime) -> int:
+    def _queue_customers(
+        self,
+        tx: _Tx,
+        person: str,
+        keys: dict[str, str],
+        known_rows: Any,
+        now: datetime,
+        stamp: Any,
+    ) -> list[_PoolCount]:
+        """Move the known customers' ``last_seen`` to now, insert the new ones, and ask for the
+        counts of each pool they are in (answers after the next sync)."""
+        known = {str(r[0]) for r in known_rows.fetchall()}
+        if known:
+            tx.queue("touch", (stamp, person, *sorted(known)), len(known))
+        new = [(c, pool) for c, pool in keys.items() if c not in known]
+        if new:
+            tx.queue_many("insert", [(person, c, pool, stamp, stamp) for c, pool in new])
+        out = []
+        for pool in sorted(set(keys.values())):
+            day_since, week_since = tx.time(now - DAY), tx.time(now - WEEK)
+            out.append(
+                _PoolCount(
+                    pool,
+                    _limits(self.limits, pool),
+                    (day_since, week_since),
+                    sum(1 for _, p in new if p == pool),
+                    tx.queue("count", (day_since, person, pool, week_since)),
+                )
+            )
+        return out
+
+    def _queue_bytes(self, tx: _Tx, person: str, now: datetime) -> Any:
+        """Ask for the person's bytes in the window (answer after the next sync)."""
+        since = tx.time(now - DAY - BYTES_BUCKET)
+        if next(self._charges) % 64 == 0:
+            tx.queue("bytes_prune", (person, since))
+        return tx.queue("bytes_used", (person, since))
+
+    def _charge_bytes(self, tx: _Tx, person: str, size: int, now: datetime, used_rows: Any) -> int:
         """Bytes are kept per person and minute (``released_at`` = the minute's start), so a
         busy account's window is at most 1440 rows; a minute counts until a day after its end,
         i.e. up to 60 s longer than each release in it would (never shorter)."""
-        bucket = now.astimezone(UTC).replace(second=0, microsecond=0)
-        since = tx.time(now - DAY - BYTES_BUCKET)
-        if next(self._charges) % 64 == 0:
-            tx.run("bytes_prune", (person, since))
-        used = int(tx.run("bytes_used", (person, since)).fetchone()[0] or 0)
+        used = int(used_rows.fetchone()[0] or 0)
         if used + size > self.limits.bytes_per_day:
+            since = tx.time(now - DAY - BYTES_BUCKET)
             entries = [
                 (_parse_time(at) + BYTES_BUCKET, int(n))
                 for at, n in tx.run("bytes_entries", (person, since)).fetchall()
             ]
             resets = _bytes_reset(self.limits.bytes_per_day, used, size, entries)
             raise _bytes_exceeded(self.limits, person, used, size, resets)
+        bucket = now.astimezone(UTC).replace(second=0, microsecond=0)
         at = tx.time(bucket)
-        if tx.run("bytes_add", (size, person, at)).rowcount == 0:
-            tx.run("bytes_insert", (person, at, size))
+        # the minute's row exists or is made; no other charge of this person runs meanwhile
+        tx.queue("bytes_add", (size, person, at))
+        tx.queue("bytes_insert", (person, at, size, person, at))
         return used + size
 
-    def _charge_customers(
-        self,
-        tx: _Tx,
-        person: str,
-        customers: Mapping[int, bool],
-        now: datetime,
-        stamp: Any,
-    ) -> dict[str, int]:
-        keys = {str(c): ("vip" if vip else "regular") for c, vip in customers.items()}
-        ids = list(keys)
-        known = {str(r[0]) for r in tx.run("known", (person, *ids), len(ids)).fetchall()}
-        if known:
-            tx.run("touch", (stamp, person, *sorted(known)), len(known))
-        new = [(c, pool) for c, pool in keys.items() if c not in known]
-        if new:
-            tx.many("insert", [(person, c, pool, stamp, stamp) for c, pool in new])
-        counts: dict[str, int] = {}
-        for pool in sorted(set(keys.values())):
-            (day_name, _, day_limit), (week_name, _, week_limit) = _limits(self.limits, pool)
-            day_since, week_since = tx.time(now - DAY), tx.time(now - WEEK)
-            in_day, in_week = tx.run("count", (day_since, person, pool, week_since)).fetchone()
-            counts[day_name], counts[week_name] = int(in_day or 0), int(in_week or 0)
-            added = sum(1 for _, p in new if p == pool)
-            for name, window, limit, since in (
-                (day_name, DAY, day_limit, day_since),
-                (week_name, WEEK, week_limit, week_since),
-            ):
-                n = counts[name]
-                if n > limit:
-                    oldest = tx.run("oldest", (person, pool, since)).fetchone()[0]
-                    # the earliest counted customer leaves the window first
-                    resets = _parse_time(oldest) + window if oldest is not None else None
-                    raise QuotaExceeded(
-                        name,
-                        limit,
-                        resets,
-                        f"{person} was already given {n - added} distinct customers"
-                        f" in the last {_span(window)}",
-                    )
+
+@dataclass(frozen=True)
+class _PoolCount:
+    """One pool's counts asked for in a charge, and what to check them against."""
+
+    pool: str
+    limits: tuple[tuple[str, timedelta, int], ...]
+    since: tuple[Any, Any]  # (day, week) window starts as the store keeps times
+    added: int  # customers of this pool new to the person in this charge
+    rows: Any  # the cursor that will hold (in the day, in the week)
+
+    def check(self, tx: _Tx, person: str) -> dict[str, int]:
+        (day_name, day_window, day_limit), (week_name, week_window, week_limit) = self.limits
+        in_day, in_week = self.rows.fetchone()
+        counts = {day_name: int(in_day or 0), week_name: int(in_week or 0)}
+        for name, window, limit, since in (
+            (day_name, day_window, day_limit, self.since[0]),
+            (week_name, week_window, week_limit, self.since[1]),
+        ):
+            n = counts[name]
+            if n > limit:
+                oldest = tx.run("oldest", (person, self.pool, since)).fetchone()[0]
+                # the earliest counted customer leaves the window first
+                resets = _parse_time(oldest) + window if oldest is not None else None
+                raise QuotaExceeded(
+                    name,
+                    limit,
+                    resets,
+                    f"{person} was already given {n - self.added} distinct customers"
+                    f" in the last {_span(window)}",
+                )
         return counts
 
 
@@ -353,7 +406,9 @@ _STATEMENTS: dict[str, str] = {
     "WHERE person = ? AND released_at > ? ORDER BY released_at, id",
     "bytes_add": "UPDATE gateway_quota_bytes SET bytes = bytes + ? "
     "WHERE person = ? AND released_at = ?",
-    "bytes_insert": "INSERT INTO gateway_quota_bytes (person, released_at, bytes) VALUES (?, ?, ?)",
+    "bytes_insert": "INSERT INTO gateway_quota_bytes (person, released_at, bytes) "
+    "SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM gateway_quota_bytes "
+    "WHERE person = ? AND released_at = ?)",
 }
 
 
@@ -365,19 +420,47 @@ def _sql(name: str, placeholder: str, listed: int) -> str:
 
 
 class _Tx:
-    """The charge's statements on one DB-API cursor."""
+    """The charge's statements on one DB-API connection, a cursor each.  :meth:`queue` sends a
+    statement; on PostgreSQL it joins psycopg's pipeline and its answer is there after
+    :meth:`sync`, so the statements queued between two syncs cost one round trip together (the
+    server still runs them one after the other, in order).  On SQLite each runs at once."""
 
-    def __init__(self, cur: Any, placeholder: str, sqlite: bool) -> None:
-        self.cur = cur
+    def __init__(self, raw: Any, placeholder: str, sqlite: bool, pipeline: Any) -> None:
+        self.raw = raw
         self.placeholder = placeholder
         self.sqlite = sqlite
+        self.pipeline = pipeline
+        self._cursors: list[Any] = []
+
+    def queue(self, name: str, params: tuple[Any, ...], listed: int = 0) -> Any:
+        cur = self.raw.cursor()
+        self._cursors.append(cur)
+        cur.execute(_sql(name, self.placeholder, listed), params)
+        return cur
+
+    def queue_statement(self, sql: str) -> None:
+        cur = self.raw.cursor()
+        self._cursors.append(cur)
+        cur.execute(sql)
+
+    def queue_many(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+        cur = self.raw.cursor()
+        self._cursors.append(cur)
+        cur.executemany(_sql(name, self.placeholder, 0), rows)
+
+    def sync(self) -> None:
+        """Every queued statement's answer in its cursor (errors raised here)."""
+        if self.pipeline is not None:
+            self.pipeline.sync()
 
     def run(self, name: str, params: tuple[Any, ...], listed: int = 0) -> Any:
-        self.cur.execute(_sql(name, self.placeholder, listed), params)
-        return self.cur
+        cur = self.queue(name, params, listed)
+        self.sync()
+        return cur
 
-    def many(self, name: str, rows: list[tuple[Any, ...]]) -> None:
-        self.cur.executemany(_sql(name, self.placeholder, 0), rows)
+    def close(self) -> None:
+        for cur in self._cursors:
+            cur.close()
 
     def time(self, ts: datetime) -> Any:
         """A UTC time as the store keeps it (``UTCDateTime``: zone-free text on SQLite)."""
