@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from leakwarden.audit.events import AuditEvent
 from leakwarden.audit.ledger import AuditWriteError, Ledger
 from leakwarden.audit.merkle import root_of
+from leakwarden.store import db
 
 
 def _event(i: int, actor: str = "alice") -> AuditEvent:
@@ -380,3 +382,27 @@ def test_a_failed_write_raises_and_leaves_no_trace(db_url: str, batch: int) -> N
         assert ledger.size() == 5 and ledger.root(5) == root
         with ledger.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM audit_log")).scalar() == 6
+
+
+def test_postgresql_append_takes_two_round_trips(pg_url: str, tmp_path: Path) -> None:
+    # BEGIN + durable setting + head lock; leaves + size + COMMIT (answered once flushed)
+    engine = db.make_engine(pg_url, pool_size=1, max_overflow=0)
+    db.upgrade(engine)
+    with Ledger(engine) as ledger:
+        ledger.append(_event(0))
+        raw = engine.raw_connection()
+        pgconn = raw.dbapi_connection.pgconn  # type: ignore[union-attr]
+        trace = tmp_path / "libpq.trace"
+        with trace.open("w") as out:
+            pgconn.trace(out.fileno())
+            raw.close()
+            try:
+                ledger.append(_event(1))
+            finally:
+                pgconn.untrace()
+        text = trace.read_text()
+        sides = [line.split("\t")[1] for line in text.splitlines() if "\t" in line]
+        runs = sum(1 for i, s in enumerate(sides) if s == "F" and (i == 0 or sides[i - 1] == "B"))
+        assert runs == 2, text
+        assert "synchronous_commit TO on" in text and '"COMMIT"' in text
+        assert ledger.size() == 2

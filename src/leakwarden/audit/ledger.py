@@ -389,36 +389,36 @@ class Ledger:
     def _write_pg(
         self, raw: Any, cur: Any, items: Sequence[_Prepared]
     ) -> tuple[int, list[bytes], int]:
-        """The same transaction in psycopg's pipeline mode: ``BEGIN``, the durable-commit
-        setting and the head's lock go in one round trip, the leaves, nodes, new size and
-        ``COMMIT`` in another (the commit is still waited for: it returns once the server has
-        flushed it).  A large batch's leaves go by ``COPY``, which a pipeline cannot carry."""
-        conn = raw.dbapi_connection
-        with _pipeline(conn):
+        """The same transaction in psycopg's pipeline mode (:func:`pipelined_transaction`): the
+        durable-commit setting and the head's lock go with ``BEGIN`` in one round trip, the
+        leaves, nodes, new size and ``COMMIT`` in another, which returns once the server has
+        flushed the commit.  A batch of more than :data:`_PIPELINED_LEAVES` events goes by
+        ``COPY`` in an ordinary transaction (a pipeline cannot carry ``COPY``)."""
+        from leakwarden.store.pipeline import pipelined_transaction
+
+        small = len(items) <= _PIPELINED_LEAVES
+        with pipelined_transaction(raw.dbapi_connection, pipeline=small):
             cur.execute("SET LOCAL synchronous_commit TO on")
             cur.execute("SELECT size FROM audit_head WHERE id = 1 FOR UPDATE")
             start = _head_size(cur.fetchone())
-        hashes, rows = self._rows(items, start)
-        # the subtrees these leaves complete; reads only leaves and nodes before ``start``
-        nodes = self._completed_nodes(cur, start, hashes)
-        size = start + len(items)
-        if len(rows) > _PIPELINED_LEAVES:
-            with cur.copy(f"COPY audit_log ({_LOG_COLUMNS}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
-        with _pipeline(conn):
-            if len(rows) <= _PIPELINED_LEAVES:
+            hashes, rows = self._rows(items, start)
+            size = start + len(items)
+            if small:
                 cur.executemany(
                     f"INSERT INTO audit_log ({_LOG_COLUMNS}) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     rows,
                 )
+            else:
+                with cur.copy(f"COPY audit_log ({_LOG_COLUMNS}) FROM STDIN") as copy:
+                    for r in rows:
+                        copy.write_row(r)
+            nodes = self._completed_nodes(cur, start, hashes)
             if nodes:
                 cur.executemany(
                     "INSERT INTO audit_nodes (level, idx, hash) VALUES (%s, %s, %s)", nodes
                 )
             cur.execute("UPDATE audit_head SET size = %s WHERE id = 1", (size,))
-            raw.commit()
         return start, hashes, size
 
     def _take_file_lock(self) -> int | None:
@@ -716,14 +716,6 @@ class SubtreeReader:
 _LOG_COLUMNS = "idx, ts, actor, action, outcome, dataset, event, leaf_hash"
 # Batches of up to this many events go into a PostgreSQL pipeline as INSERTs; larger ones by COPY.
 _PIPELINED_LEAVES = 64
-
-
-def _pipeline(conn: Any) -> contextlib.AbstractContextManager[Any]:
-    """psycopg's pipeline mode on ``conn`` where its libpq has it (14 and later), else nothing:
-    the same statements then go one round trip each."""
-    import psycopg
-
-    return conn.pipeline() if psycopg.Pipeline.is_supported() else contextlib.nullcontext()
 
 
 def _head_size(row: Any) -> int:
