@@ -79,7 +79,10 @@ class KeyedReader:
                     cur.close()
             finally:
                 if self._autocommit:
-                    raw.dbapi_connection.autocommit = False  # type: ignore[union-attr]
+                    try:
+                        raw.dbapi_connection.autocommit = False  # type: ignore[union-attr]
+                    except Exception:
+                        raw.invalidate()  # never back in the pool in autocommit
         finally:
             raw.close()  # back to the pool, which ends any read transaction
         if row is None:

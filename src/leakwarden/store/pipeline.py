@@ -52,5 +52,7 @@ def pipelined_transaction(dbapi_connection: Any, *, pipeline: bool = True) -> It
             conn.rollback()  # sends ROLLBACK only if a transaction is still open
         raise
     finally:
-        with contextlib.suppress(Exception):
+        try:
             conn.autocommit = was
+        except Exception:
+            conn.close()  # never back in the pool in the wrong mode: the pool drops it
