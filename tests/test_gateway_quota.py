@@ -298,8 +298,9 @@ def test_customer_refusal_charges_no_bytes(db_url: str) -> None:
     assert usage.counts["bytes per day"] == 1000
 
 
-def test_concurrent_byte_charges_never_over_issue(db_url: str) -> None:
-    q = _quota(db_url, bytes_per_day=1000)
+def _race_90_byte_charges(q: Any) -> list[int]:
+    """Eight threads, released together, each ask four times for a 90-byte response of person
+    42; the sizes granted."""
     granted: list[int] = []
     lock = threading.Lock()
     start = threading.Barrier(8)
@@ -319,6 +320,12 @@ def test_concurrent_byte_charges_never_over_issue(db_url: str) -> None:
         t.start()
     for t in threads:
         t.join()
+    return granted
+
+
+def test_concurrent_byte_charges_never_over_issue(db_url: str) -> None:
+    q = _quota(db_url, bytes_per_day=1000)
+    granted = _race_90_byte_charges(q)
     assert len(granted) == 11  # 32 responses of 90 bytes asked for; 11 * 90 = 990 <= 1000
     from sqlalchemy import func, select
 
@@ -359,25 +366,7 @@ def test_redis_bytes_per_day(redis_client: Any) -> None:
 
 def test_redis_concurrent_byte_charges_never_over_issue(redis_client: Any) -> None:
     q = RedisQuota(redis_client, QuotaLimits(bytes_per_day=1000))
-    granted: list[int] = []
-    lock = threading.Lock()
-    start = threading.Barrier(8)
-
-    def worker() -> None:
-        start.wait()
-        for _ in range(4):
-            try:
-                q.charge("42", {}, 1, size=90)
-            except QuotaExceeded:
-                continue
-            with lock:
-                granted.append(90)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    granted = _race_90_byte_charges(q)
     assert len(granted) == 11
     per_minute = redis_client.hgetall("lw:quota:{42}:bytes")
     assert sum(int(v) for v in per_minute.values()) == 990
